@@ -1,0 +1,185 @@
+"""Command line: parse, call the library, map its typed errors to exit codes.
+
+Exit codes: 0 success; 1 `check` (or the check `convert` runs before writing) found a
+disagreement beyond tolerance; 2 usage errors, unreadable/unsafe/unsupported model
+files, bad data. Errors are one plain line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import warnings
+
+from . import __version__
+from .errors import MlpexportError, UsageError
+
+TARGET_HELP = "comma-separated from numpy, onnx, matlab, or all (default)"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit 2
+        raise UsageError(f"{message} (see mlpexport {self.prog.split()[-1]} --help)"
+                         if " " in self.prog else f"{message} (see mlpexport --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="mlpexport", description=(
+        "Export a trained scikit-learn MLP or logistic model to a numpy module, an ONNX "
+        "graph and a MATLAB function, and prove each gives scikit-learn's answers."))
+    p.add_argument("--version", action="version", version=f"mlpexport {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    c = sub.add_parser("convert", help="export a model to numpy / ONNX / MATLAB files",
+                       description="Export MODEL; every export is checked against "
+                                   "scikit-learn before any file is written.")
+    c.add_argument("model", metavar="MODEL", help=".skops, .pkl, .pickle or .joblib file")
+    c.add_argument("--to", default="all", metavar="TARGETS", help=TARGET_HELP)
+    c.add_argument("-o", "--outdir", default=".", metavar="OUTDIR", help="output directory (default: .)")
+    c.add_argument("--name", help="base name of the files (default: the model file's stem)")
+    c.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                   help="arithmetic of the exports (default float64)")
+    c.add_argument("--force", action="store_true", help="overwrite existing files")
+    c.add_argument("--trust-pickle", action="store_true",
+                   help="load a pickle without the allowlist: only for files you wrote yourself")
+    _export_options(c)
+
+    k = sub.add_parser("check", help="run exports and scikit-learn on the same rows and compare",
+                       description="Exit 0 when every export agrees with scikit-learn within "
+                                   "tolerance, 1 when one does not, 2 on errors.")
+    k.add_argument("model", metavar="MODEL")
+    k.add_argument("--data", metavar="FILE", help=".npy (2-D) or .csv rows (default: drawn from the model)")
+    k.add_argument("--to", default="all", metavar="TARGETS", help=TARGET_HELP)
+    k.add_argument("--against", metavar="DIR", help="run the exports already in DIR instead of fresh ones")
+    k.add_argument("--name", help="base name of the exports in DIR (default: the model file's stem)")
+    k.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                   help="arithmetic of fresh exports (default float64)")
+    k.add_argument("--rtol", type=float, help="relative tolerance (default 1e-9, float32 1e-4)")
+    k.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
+    k.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    k.add_argument("--trust-pickle", action="store_true")
+    _export_options(k)
+    return p
+
+
+def _export_options(p):
+    p.add_argument("--matlab-inline", action="store_true",
+                   help="MATLAB: write the weights into the .m file (no .mat; for MATLAB Coder)")
+    p.add_argument("--onnx-no-label", action="store_true",
+                   help="ONNX: leave out the label output (MATLAB's importer cannot take string tensors)")
+
+
+def _options(args) -> dict:
+    return {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label}
+
+
+def _load_network(args):
+    from .extract import extract
+    from .load import load
+
+    loaded = load(args.model, trust_pickle=args.trust_pickle)
+    net = extract(loaded.estimator, saved_version=loaded.saved_version,
+                  model_file=os.path.basename(args.model))
+    if loaded.saved_version:
+        import sklearn
+        _note(f"{args.model} was written by scikit-learn {loaded.saved_version}; this is "
+              f"{sklearn.__version__}. The exports reproduce what this version's predict gives.")
+    return loaded.estimator, net
+
+
+def _name(args):
+    from .emit import check_name, default_name
+    return check_name(args.name) if args.name else default_name(args.model)
+
+
+def _required(args, targets):
+    """Targets whose runtime must be present: named explicitly, or forced by the env."""
+    explicit = [t for t in targets if args.to != "all"]
+    if os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1" and "matlab" in targets:
+        explicit.append("matlab")
+    return tuple(explicit)
+
+
+def cmd_convert(args) -> int:
+    from . import emit
+    from .check import check
+    from .data import draw_rows
+
+    targets = emit.parse_targets(args.to)
+    name = _name(args)
+    est, net = _load_network(args)
+    files = emit.render_all(net, name, targets, args.dtype, **_options(args))
+    report = check(est, net, draw_rows(net), targets, dtype=args.dtype, name=name,
+                   required=_required(args, targets), options=_options(args))
+    if not report.passed:
+        print(report.table())
+        print("mlpexport: error: an export disagrees with scikit-learn; no files were written.",
+              file=sys.stderr)
+        return 1
+    paths = emit.write_all(files, args.outdir, force=args.force)
+    print(f"{net.meta['source']} -> {', '.join(os.path.basename(p) for p in paths)} in {args.outdir}")
+    print(report.table())
+    return 0
+
+
+def cmd_check(args) -> int:
+    from . import emit
+    from .check import check
+    from .data import draw_rows, read_data
+
+    targets = emit.parse_targets(args.to)
+    name = _name(args)
+    est, net = _load_network(args)
+    X = read_data(args.data, net.n_features) if args.data else draw_rows(net)
+    if args.against is not None and not os.path.isdir(args.against):
+        raise UsageError(f"--against {args.against}: no such directory.")
+    report = check(est, net, X, targets, dtype=args.dtype, rtol=args.rtol, atol=args.atol,
+                   against=args.against, name=name, required=_required(args, targets),
+                   options=_options(args))
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.table())
+    return 0 if report.passed else 1
+
+
+COMMANDS = {"convert": cmd_convert, "check": cmd_check}
+
+
+def _note(text):
+    print(f"mlpexport: note: {text}", file=sys.stderr)
+
+
+def _on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds, so staged files are removed
+
+
+def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.command:
+            build_parser().print_help()
+            return 2
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = COMMANDS[args.command](args)
+        for w in caught:
+            if w.category.__name__ == "LegacyModelWarning":
+                _note(str(w.message))
+        return code
+    except MlpexportError as exc:
+        print(f"mlpexport: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mlpexport: interrupted; no files were written.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line, traceback on request
+        if os.environ.get("MLPEXPORT_DEBUG"):
+            raise
+        print(f"mlpexport: internal error: {type(exc).__name__}: {exc} "
+              f"(set MLPEXPORT_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

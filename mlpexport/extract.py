@@ -1,0 +1,374 @@
+"""scikit-learn estimator -> Network. The only module that reads sklearn attributes.
+
+One function per family, dispatched on the estimator's type. Each knows its family's
+quirks (strict `> 0.5`, `with_mean=False` still setting `mean_`, legacy one-vs-rest,
+Poisson's `exp`) and refuses what it does not understand, naming it.
+"""
+from __future__ import annotations
+
+import warnings
+from functools import singledispatch
+
+import numpy as np
+import sklearn
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.utils.extmath import softmax
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import UnsupportedModelError
+from .network import HIDDEN_ACTIVATIONS, Affine, Clip, Dense, Head, Network
+
+SUPPORTED_MODELS = ("MLPRegressor", "MLPClassifier", "LogisticRegression",
+                    "LogisticRegressionCV", "SGDClassifier(loss='log_loss')")
+SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
+SUPPORTED_STEPS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler",
+                   "'passthrough'")
+
+
+class LegacyModelWarning(UserWarning):
+    """The model was written by a scikit-learn whose predict_proba differs from today's."""
+
+
+def _f64(a):
+    return None if a is None else np.array(a, dtype=np.float64)
+
+
+def _name(est) -> str:
+    return type(est).__name__
+
+
+def _fitted(est, attribute):
+    try:
+        check_is_fitted(est, attribute)
+    except NotFittedError:
+        raise UnsupportedModelError(f"{_name(est)} is not fitted; fit it before exporting.") from None
+
+
+# ------------------------------------------------------------------ scalers (inputs)
+
+@singledispatch
+def input_steps(est, name: str) -> list:
+    """The steps a fitted transformer applies to X, in scikit-learn's order."""
+    raise UnsupportedModelError(
+        f"{_name(est)} is not a supported preprocessing step; supported: "
+        f"{', '.join(SUPPORTED_STEPS)}.")
+
+
+@input_steps.register
+def _(est: StandardScaler, name):
+    _fitted(est, "n_features_in_")
+    # with_mean=False still sets mean_, which transform ignores; so do we.
+    center = est.mean_ if est.with_mean else None
+    scale = est.scale_ if est.with_std else None
+    return [Affine(name, center=_f64(center), scale=_f64(scale))]
+
+
+@input_steps.register
+def _(est: MinMaxScaler, name):
+    _fitted(est, "scale_")
+    steps = [Affine(name, factor=_f64(est.scale_), offset=_f64(est.min_))]
+    if getattr(est, "clip", False):
+        low, high = est.feature_range
+        steps.append(Clip(name, float(low), float(high)))
+    return steps
+
+
+@input_steps.register
+def _(est: MaxAbsScaler, name):
+    _fitted(est, "scale_")
+    steps = [Affine(name, scale=_f64(est.scale_))]
+    if getattr(est, "clip", False):
+        steps.append(Clip(name, -1.0, 1.0))
+    return steps
+
+
+@input_steps.register
+def _(est: RobustScaler, name):
+    _fitted(est, "n_features_in_")
+    center = est.center_ if est.with_centering else None
+    scale = est.scale_ if est.with_scaling else None
+    return [Affine(name, center=_f64(center), scale=_f64(scale))]
+
+
+def _input_range(est, n_features):
+    """(loc, spread) of the raw inputs as the first scaler saw them."""
+    if isinstance(est, StandardScaler):
+        loc = est.mean_ if est.mean_ is not None else np.zeros(n_features)
+        spread = np.sqrt(est.var_) if est.var_ is not None else np.ones(n_features)
+    elif isinstance(est, MinMaxScaler):
+        loc, spread = est.data_min_ + est.data_range_ / 2, est.data_range_ / 2
+    elif isinstance(est, MaxAbsScaler):
+        loc, spread = np.zeros(n_features), est.max_abs_
+    elif isinstance(est, RobustScaler):
+        loc = est.center_ if est.center_ is not None else np.zeros(n_features)
+        spread = est.scale_ if est.scale_ is not None else np.ones(n_features)
+    else:
+        return None, None
+    spread = np.where(np.asarray(spread) > 0, spread, 1.0)
+    return _f64(loc), _f64(spread)
+
+
+# ------------------------------------------------------------ scalers (target inverse)
+
+@singledispatch
+def inverse_steps(est, name: str) -> list:
+    """The steps a fitted scaler's inverse_transform applies, in scikit-learn's order."""
+    raise UnsupportedModelError(
+        f"TransformedTargetRegressor's transformer {_name(est)} is not supported; "
+        f"supported: StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler.")
+
+
+@inverse_steps.register
+def _(est: StandardScaler, name):
+    factor = est.scale_ if est.with_std else None
+    offset = est.mean_ if est.with_mean else None
+    return [Affine(name, factor=_f64(factor), offset=_f64(offset))]
+
+
+@inverse_steps.register
+def _(est: MinMaxScaler, name):
+    return [Affine(name, center=_f64(est.min_), scale=_f64(est.scale_))]
+
+
+@inverse_steps.register
+def _(est: MaxAbsScaler, name):
+    return [Affine(name, factor=_f64(est.scale_))]
+
+
+@inverse_steps.register
+def _(est: RobustScaler, name):
+    factor = est.scale_ if est.with_scaling else None
+    offset = est.center_ if est.with_centering else None
+    return [Affine(name, factor=_f64(factor), offset=_f64(offset))]
+
+
+# ------------------------------------------------------------------------ models
+
+@singledispatch
+def model(est) -> dict:
+    """layers, head, classes and notes of a fitted final estimator."""
+    raise UnsupportedModelError(
+        f"{_name(est)} is not supported; mlpexport exports {', '.join(SUPPORTED_MODELS)}, "
+        f"optionally behind {', '.join(SUPPORTED_STEPS)} steps in a Pipeline.")
+
+
+def _mlp_layers(est):
+    _fitted(est, "coefs_")
+    if est.activation not in HIDDEN_ACTIVATIONS:
+        raise UnsupportedModelError(
+            f"{_name(est)} has hidden activation {est.activation!r}; supported: "
+            f"{', '.join(HIDDEN_ACTIVATIONS)}.")
+    coefs, intercepts = est.coefs_, est.intercepts_
+    if len(coefs) != len(intercepts) or not coefs:
+        raise UnsupportedModelError(f"{_name(est)} has inconsistent coefs_ and intercepts_.")
+    layers = []
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        W, b = _f64(W), _f64(b)
+        ok = W.ndim == 2 and b.shape == (W.shape[1],)
+        if i > 0:
+            ok = ok and W.shape[0] == layers[-1].W.shape[1]
+        if not ok:
+            raise UnsupportedModelError(
+                f"{_name(est)} layer {i + 1} has inconsistent shapes: coefs_ {W.shape}, "
+                f"intercepts_ {b.shape}.")
+        last = i == len(coefs) - 1
+        layers.append(Dense(W, b, "identity" if last else est.activation))
+    return layers
+
+
+def _training_notes(est):
+    notes = {"estimator": _name(est)}
+    for attr in ("n_iter_", "loss_", "best_loss_", "solver", "alpha"):
+        value = getattr(est, attr, None)
+        if isinstance(value, (int, float, str, np.number)) and not isinstance(value, bool):
+            notes[attr.rstrip("_")] = value.item() if isinstance(value, np.number) else value
+    if hasattr(est, "hidden_layer_sizes"):
+        notes["activation"] = est.activation
+    return notes
+
+
+@model.register
+def _(est: MLPRegressor):
+    layers = _mlp_layers(est)
+    if est.out_activation_ not in ("identity", "exp"):
+        raise UnsupportedModelError(
+            f"MLPRegressor has output activation {est.out_activation_!r}; supported: identity, exp.")
+    return dict(layers=layers, head=Head(est.out_activation_), classes=None,
+                notes=_training_notes(est))
+
+
+@model.register
+def _(est: MLPClassifier):
+    layers = _mlp_layers(est)
+    y_type = est._label_binarizer.y_type_
+    classes = np.asarray(est.classes_)
+    out = est.out_activation_
+    if y_type == "multilabel-indicator" and out == "logistic":
+        head = Head("multilabel")
+    elif y_type == "binary" and out == "logistic" and layers[-1].W.shape[1] == 1 and len(classes) == 2:
+        head = Head("logistic")  # predict: p > 0.5, strictly
+    elif y_type == "multiclass" and out == "softmax" and layers[-1].W.shape[1] == len(classes):
+        head = Head("softmax")  # predict: first argmax of the probabilities
+    else:
+        raise UnsupportedModelError(
+            f"MLPClassifier with target type {y_type!r}, output activation {out!r} and "
+            f"{len(classes)} classes is not supported.")
+    return dict(layers=layers, head=head, classes=classes, notes=_training_notes(est))
+
+
+def _linear(est, intercept=True):
+    coef = est.coef_
+    coef = _f64(coef.toarray() if hasattr(coef, "toarray") else coef)
+    b = _f64(est.intercept_) if intercept else np.zeros(coef.shape[0])
+    b = np.broadcast_to(b, (coef.shape[0],)).copy()
+    return Dense(coef.T, b, "identity")
+
+
+@model.register
+def _(est: LogisticRegression):  # also LogisticRegressionCV, a subclass
+    _fitted(est, "coef_")
+    layer = _linear(est)
+    classes = np.asarray(est.classes_)
+    notes = _training_notes(est)
+    legacy = getattr(est, "multi_class", None)  # only in pickles of scikit-learn < 1.8
+    if len(classes) == 2:
+        if legacy == "multinomial":
+            # Old scikit-learn: softmax over [-z, z]; labels still from z > 0.
+            warnings.warn("this LogisticRegression was written with multi_class='multinomial' "
+                          "on two classes; exporting the probabilities that version computed "
+                          "(softmax over [-z, z]).", LegacyModelWarning, stacklevel=3)
+            layer = Dense(np.hstack([-layer.W, layer.W]), np.hstack([-layer.b, layer.b]))
+            return dict(layers=[layer], head=Head("softmax", "logit"), classes=classes,
+                        notes={**notes, "legacy": "binary-multinomial"})
+        return dict(layers=[layer], head=Head("logistic", "logit"), classes=classes, notes=notes)
+    ovr = legacy in ("ovr", "warn") or (legacy in ("auto", "deprecated") and est.solver == "liblinear")
+    if ovr:
+        warnings.warn("this LogisticRegression was written by an older scikit-learn as a "
+                      "one-vs-rest model; exporting the probabilities that version computed "
+                      "(sigmoid per class divided by the row sum), which differ from what "
+                      "scikit-learn >= 1.8 computes for it.", LegacyModelWarning, stacklevel=3)
+        return dict(layers=[layer], head=Head("ovr", "logit"), classes=classes,
+                    notes={**notes, "legacy": "ovr"})
+    return dict(layers=[layer], head=Head("softmax", "logit"), classes=classes, notes=notes)
+
+
+@model.register
+def _(est: SGDClassifier):
+    _fitted(est, "coef_")
+    if est.loss not in ("log_loss", "log"):
+        raise UnsupportedModelError(
+            f"SGDClassifier(loss={est.loss!r}) is not supported; only loss='log_loss' is a "
+            f"logistic model.")
+    classes = np.asarray(est.classes_)
+    head = Head("logistic", "logit") if len(classes) == 2 else Head("ovr", "logit")
+    return dict(layers=[_linear(est)], head=head, classes=classes, notes=_training_notes(est))
+
+
+# ----------------------------------------------------------------------- wrappers
+
+def _unwrap(est, scalers, target, flat):
+    """Walk Pipeline / TransformedTargetRegressor down to the final model."""
+    if isinstance(est, Pipeline):
+        for step_name, step in est.steps[:-1]:
+            if step is None or (isinstance(step, str) and step == "passthrough"):
+                continue
+            if not isinstance(step, SCALERS):
+                raise UnsupportedModelError(
+                    f"Pipeline step {step_name!r} ({_name(step)}) is not supported; supported "
+                    f"steps: {', '.join(SUPPORTED_STEPS)}.")
+            scalers.append(step)
+        final = est.steps[-1][1]
+        if final is None or isinstance(final, str):
+            raise UnsupportedModelError("the Pipeline has no final estimator.")
+        return _unwrap(final, scalers, target, flat)
+    if isinstance(est, TransformedTargetRegressor):
+        _fitted(est, "regressor_")
+        if not isinstance(est.transformer_, SCALERS):
+            raise UnsupportedModelError(
+                f"TransformedTargetRegressor with transformer {_name(est.transformer_)} (or "
+                f"func/inverse_func) is not supported; supported: StandardScaler, "
+                f"MinMaxScaler, MaxAbsScaler, RobustScaler.")
+        target.insert(0, est.transformer_)
+        flat = getattr(est, "_training_dim", 1) == 1
+        return _unwrap(est.regressor_, scalers, target, flat)
+    return est, flat
+
+
+def extract(est, *, saved_version: str | None = None, model_file: str = "") -> Network:
+    """Turn a fitted, supported estimator into a Network, or refuse, naming what is wrong."""
+    scalers, target = [], []
+    final, flat = _unwrap(est, scalers, target, True)
+    parts = model(final)
+    if target and parts["classes"] is not None:
+        raise UnsupportedModelError("TransformedTargetRegressor must wrap a regressor.")
+    layers = parts["layers"]
+    n_features = layers[0].W.shape[0]
+    names = ["x"] if len(scalers) == 1 else [f"x{i}" for i in range(1, len(scalers) + 1)]
+    inputs = [s for scaler, name in zip(scalers, names) for s in input_steps(scaler, name)]
+    tnames = ["y"] if len(target) == 1 else [f"y{i}" for i in range(1, len(target) + 1)]
+    targets = [s for scaler, name in zip(target, tnames) for s in inverse_steps(scaler, name)]
+    for step in (*inputs, *targets):
+        if isinstance(step, Affine):
+            width = n_features if step in inputs else layers[-1].W.shape[1]
+            for _, arr_name, arr in step.parts():
+                if arr.shape != (width,):
+                    raise UnsupportedModelError(
+                        f"{arr_name} has shape {arr.shape} but the model expects {width} "
+                        f"values; the pipeline's steps do not fit together.")
+    declared = getattr(est, "n_features_in_", n_features)
+    if declared != n_features:
+        raise UnsupportedModelError(
+            f"{_name(est)} declares {declared} input features but its first layer has "
+            f"{n_features}.")
+    loc, spread = _input_range(scalers[0], n_features) if scalers else (None, None)
+    meta = dict(parts["notes"])
+    meta["source"] = describe(est)
+    meta["sklearn_version"] = saved_version or sklearn.__version__
+    meta["model_file"] = model_file
+    names_in = getattr(est, "feature_names_in_", None)
+    if names_in is not None:
+        meta["feature_names"] = [str(n) for n in names_in]
+    return Network(n_features=n_features, layers=tuple(layers), head=parts["head"],
+                   inputs=tuple(inputs), target=tuple(targets), classes=parts["classes"],
+                   flat=flat, input_loc=loc, input_spread=spread, meta=meta)
+
+
+def describe(est) -> str:
+    """A short name for a model: 'Pipeline(StandardScaler, MLPRegressor)'."""
+    if isinstance(est, Pipeline):
+        inner = [s if isinstance(s, str) else describe(s) for _, s in est.steps]
+        return f"Pipeline({', '.join(str(i) for i in inner)})"
+    if isinstance(est, TransformedTargetRegressor):
+        reg = est.regressor_ if hasattr(est, "regressor_") else est.regressor
+        tr = est.transformer_ if hasattr(est, "transformer_") else est.transformer
+        return f"TransformedTargetRegressor({describe(reg)}, {_name(tr)})"
+    return _name(est)
+
+
+def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
+    """scikit-learn's own predict (and predict_proba) on X: what every export must match.
+
+    For a legacy one-vs-rest LogisticRegression, today's scikit-learn computes softmax
+    probabilities the writing version never did; the reference then is scikit-learn's
+    own one-vs-rest formula (`_predict_proba_lr`) on the same scores.
+    """
+    out = {"predict": est.predict(X)}
+    if not net.is_classifier:
+        return out
+    legacy = net.meta.get("legacy")
+    if legacy:
+        final = est.steps[-1][1] if isinstance(est, Pipeline) else est
+        Xt = est[:-1].transform(X) if isinstance(est, Pipeline) else X
+        if legacy == "ovr":
+            out["predict_proba"] = final._predict_proba_lr(Xt)
+        else:
+            d = final.decision_function(Xt)
+            out["predict_proba"] = softmax(np.c_[-d, d])
+    else:
+        out["predict_proba"] = est.predict_proba(X)
+    return out
