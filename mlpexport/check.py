@@ -143,16 +143,20 @@ def run_target(t, directory, name, X, want, rtol, atol, *, required) -> list[Row
         if required:
             raise ExportError(str(exc)) from None
         return [Row(t, "-", passed=True, note=f"skipped: {exc}")]
+    except Exception as exc:  # the export itself failed on these rows
+        return [Row(t, "-", passed=False, note=f"{name} failed: {type(exc).__name__}: {exc}")]
     return compare_outputs(t, got, want, rtol, atol)
 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
-          against: str | None = None, name: str = "model", required=(), options=None) -> Report:
+          against: str | None = None, name: str = "model", required=(), options=None,
+          files: dict | None = None) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X.
 
     against: a directory of committed exports to run instead of fresh ones; exports
     made from another model (fingerprint) or with edited weights (digest) fail.
     required: targets whose runtime must be present (otherwise they are skipped).
+    files: already rendered exports to check (convert checks the bytes it will write).
     """
     rtol = DEFAULT_RTOL[dtype] if rtol is None else rtol
     want = sklearn_outputs(est, X, net)
@@ -172,14 +176,16 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
             if st.fingerprint != net.fingerprint:
                 report.rows.append(Row(t, "-", passed=False,
                                        note=f"stale: {st.file} was made from a different model"))
-            elif not st.intact:
+                continue
+            if not st.intact:
                 report.rows.append(Row(t, "-", passed=False,
                                        note=f"{st.file} weights were edited after export"))
             report.rows += run_target(t, against, name, X, want, rtol, atol, required=t in required)
         if not report.rows:
             report.rows.append(Row("-", "-", passed=False, note=f"no exports named {name} in {against}"))
         return report
-    files = emit.render_all(net, name, targets, dtype, **(options or {}))
+    if files is None:
+        files = emit.render_all(net, name, targets, dtype, **(options or {}))
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
         for t in targets:

@@ -106,13 +106,16 @@ def cmd_convert(args) -> int:
     from . import emit
     from .check import check
     from .data import draw_rows
+    from .extract import sklearn_outputs
 
     targets = emit.parse_targets(args.to)
     name = _name(args)
     est, net = _load_network(args)
-    files = emit.render_all(net, name, targets, args.dtype, **_options(args))
+    golden = draw_rows(net, n=24, seed=1)  # stored in the .mat for mlpexport_verify.m
+    options = dict(_options(args), golden=(golden, sklearn_outputs(est, golden, net)))
+    files = emit.render_all(net, name, targets, args.dtype, **options)
     report = check(est, net, draw_rows(net), targets, dtype=args.dtype, name=name,
-                   required=_required(args, targets), options=_options(args))
+                   required=_required(args, targets), files=files)
     if not report.passed:
         print(report.table())
         print("mlpexport: error: an export disagrees with scikit-learn; no files were written.",

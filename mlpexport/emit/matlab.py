@@ -1,0 +1,312 @@
+"""MATLAB target: NAME.m (the forward pass, line by line) + NAME.mat (weights, metadata,
+golden rows). Runs unchanged in MATLAB R2016b+ and GNU Octave 6+.
+
+Portable subset only: bsxfun (no reliance on implicit expansion, which MATLAB Coder
+lacks before R2021b), X = double(X) first (single*double is single, integers
+saturate), Z(Z < 0) = 0 for ReLU (max(0, NaN) is 0 in MATLAB), softmax minus the row
+max, first-max argmax (1-based), string labels as a cell array of char, no arguments
+blocks, inputParser or string arrays. `inline=True` writes the weights into the .m as
+%.17g literals (they round-trip bit-exactly) for MATLAB Coder / Simulink.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+
+from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
+from ..errors import ExportError, RuntimeMissing
+
+FILES = (".m", ".mat")
+INLINE_FILES = (".m",)
+OCTAVE_FLAGS = ["--no-gui", "--norc", "--no-history", "--quiet", "--no-window-system"]
+
+OPS = {
+    "sub": "Z = bsxfun(@minus, Z, w.{0});",
+    "div": "Z = bsxfun(@rdivide, Z, w.{0});",
+    "mul": "Z = bsxfun(@times, Z, w.{0});",
+    "add": "Z = bsxfun(@plus, Z, w.{0});",
+    "clip": "Z = min(max(Z, w.{0}), w.{1});",
+    "dense": "Z = bsxfun(@plus, Z * w.{0}, w.{1});",
+}
+ACTIVATIONS = {
+    "relu": "Z(Z < 0) = 0;",
+    "tanh": "Z = tanh(Z);",
+    "logistic": "Z = 1 ./ (1 + exp(-Z));",
+}
+COMMENTS = {"sub": "subtract", "div": "divide by", "mul": "multiply by", "add": "add",
+            "clip": "clip to", "dense": "Z * W + b:"}
+HEADS = {
+    "identity": ["y = Z;"],
+    "exp": ["y = exp(Z);                              % exp output (Poisson loss)"],
+    "logistic": ["p = 1 ./ (1 + exp(-Z));",
+                 "proba = [1 - p, p];",
+                 "label = w.classes({test} + 1);"],
+    "multilabel": ["proba = 1 ./ (1 + exp(-Z));",
+                   "label = double(proba > 0.5);"],
+    "softmax": ["E = exp(bsxfun(@minus, Z, max(Z, [], 2)));",
+                "proba = bsxfun(@rdivide, E, sum(E, 2));",
+                "[~, idx] = max({score}, [], 2);                 % first maximum, 1-based",
+                "label = w.classes(idx);"],
+    "ovr": ["P = 1 ./ (1 + exp(-Z));                % one-vs-rest: sigmoid per class ...",
+            "s = sum(P, 2);                         % ... divided by the row sum",
+            "zero = (s == 0);                       % all classes underflowed: uniform",
+            "P(zero, :) = 1;",
+            "s(zero) = size(P, 2);",
+            "proba = bsxfun(@rdivide, P, s);",
+            "[~, idx] = max(Z, [], 2);",
+            "label = w.classes(idx);"],
+}
+
+
+def _forward(steps, width=40):
+    lines = []
+    for op, *args in steps:
+        if op == "act":
+            if args[0] in ACTIVATIONS:
+                lines.append(f"{ACTIVATIONS[args[0]]:<{width}}% {args[0]}")
+            continue
+        line = OPS[op].format(*args)
+        lines.append(f"{line:<{width}}% {COMMENTS[op]} {', '.join(args)}")
+    return lines
+
+
+def _head(net):
+    kind, decide = net.head.kind, net.head.decide
+    lines = []
+    for line in HEADS[kind]:
+        test = "(Z > 0)" if decide == "logit" else "(p > 0.5)"
+        lines.append(line.replace("{test}", test).replace(
+            "{score}", "Z" if decide == "logit" else "proba"))
+    if kind in ("identity", "exp") and net.target_steps():
+        lines.append("Z = y;")
+        lines += _forward(net.target_steps())
+        lines.append("y = Z;")
+    return lines
+
+
+def _check_labels(net):
+    classes, kind = classes_for_storage(net)
+    if kind in ("str", "object"):
+        for c in classes:
+            if not str(c).isascii():
+                raise ExportError(
+                    f"class label {str(c)!r} is not ASCII; GNU Octave cannot read such labels "
+                    f"from a .mat file, so the MATLAB export refuses them.")
+    return classes, kind
+
+
+def render_m(net, name, dtype, inline_arrays=None) -> str:
+    f = net.n_features
+    outs = "[label, proba]" if net.is_classifier else "y"
+    cast = "double" if dtype == "float64" else "single"
+    h = header(net, name, dtype)
+    if net.is_classifier:
+        usage = [f"[label, proba] = {name}(X) returns the predicted labels (N x 1"
+                 + (", a cell array of char)" if classes_for_storage(net)[1] != "number" else ")")
+                 if net.head.kind != "multilabel" else
+                 f"[label, proba] = {name}(X) returns 0/1 labels (N x {net.n_outputs})",
+                 "and the class probabilities, as scikit-learn's predict and predict_proba."]
+    else:
+        usage = [f"y = {name}(X) returns the predictions (N x {net.n_outputs} double), as "
+                 "scikit-learn's predict."]
+    load = ([f"w = weights();"] if inline_arrays is not None else
+            [f"w = load(fullfile(fileparts(mfilename('fullpath')), '{name}.mat'));"])
+    lines = [
+        f"function {outs} = {name}(X)",
+        f"%{name.upper()}  {h[0].split(': ', 1)[1]}",
+        *[f"%   {u}" for u in usage],
+        f"%   X is N x {f}: one row per sample, real numbers.",
+        "%",
+        *[f"%   {line}" for line in h[1:]],
+        "%   Runs unchanged in MATLAB R2016b+ and GNU Octave 6+.",
+        ("%   Weights are written into this file (no .mat needed)." if inline_arrays is not None
+         else f"%   Weights are loaded once from {name}.mat next to this file."),
+        "",
+        "persistent w",
+        "if isempty(w)",
+        *[f"    {line}" for line in load],
+        "end",
+        "",
+        "% input checks",
+        "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
+        f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix, not %s.', class(X));",
+        "end",
+        f"if isvector(X) && numel(X) == {f}",
+        f"    X = reshape(X, 1, {f});                % a single sample given as a vector",
+        "end",
+        f"if ndims(X) ~= 2 || size(X, 2) ~= {f}",
+        f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %s.', mat2str(size(X)));",
+        "end",
+        f"X = {cast}(X);",
+        "if ~all(isfinite(X(:)))",
+        f"    error('mlpexport:nonFinite', '{name}: X contains NaN or Inf.');",
+        "end",
+        "",
+        "% forward pass",
+        "Z = X;",
+        *_forward(net.steps()),
+        "",
+        "% output",
+        *_head(net),
+        "end",
+    ]
+    if inline_arrays is not None:
+        lines += ["", "function w = weights()", "% every weight, bias and scaler parameter, %.17g (exact)"]
+        for k, v in inline_arrays.items():
+            lines.append(f"w.{k} = {_literal(v, cast)};")
+        lines.append("end")
+    return "\n".join(lines) + "\n"
+
+
+def _literal(a, cast):
+    a = np.asarray(a)
+    if a.dtype.kind == "b":
+        return "logical(" + _literal(a.astype(np.float64), "double") + ")"
+    rows = np.atleast_2d(a) if a.ndim < 2 else a
+    text = ";\n    ".join(" ".join(f"{float(x):.17g}" for x in row) for row in rows)
+    body = f"[{text}]" if rows.size != 1 else text
+    return f"{cast}({body})" if cast == "single" else body
+
+
+def render(net, name, *, dtype="float64", matlab_inline=False, golden=None, **_options) -> dict[str, bytes]:
+    """golden: (X, {"predict": ..., "predict_proba": ...}) from scikit-learn, stored in
+    the .mat for mlpexport_verify.m."""
+    from scipy.io import savemat
+
+    arrays = cast_arrays(net, dtype)
+    classes, kind = _check_labels(net)
+    if matlab_inline:
+        if kind not in (None, "number"):
+            raise ExportError("the inline MATLAB export carries numeric outputs only; this "
+                              "model has string labels (drop --matlab-inline to use a .mat).")
+        inline = dict(arrays)
+        if classes is not None:
+            inline["classes"] = classes.reshape(-1, 1)
+        return {f"{name}.m": render_m(net, name, dtype, inline).encode()}
+    stored = {k: v for k, v in arrays.items()}
+    if classes is not None:
+        stored["classes"] = (classes.astype(object) if kind != "number" else classes).reshape(-1, 1)
+    meta = meta_record(net, name, dtype, arrays)
+    stored["meta"] = {k: _mat_value(v) for k, v in meta.items()}
+    if golden is not None:
+        X, outputs = golden
+        stored["test_X"] = np.asarray(X, dtype=np.float64)
+        predict = np.asarray(outputs["predict"])
+        if predict.ndim == 1:
+            predict = predict.reshape(-1, 1)
+        stored["test_predict"] = predict.astype(object) if predict.dtype.kind in "OUS" else predict
+        if "predict_proba" in outputs:
+            stored["test_proba"] = np.asarray(outputs["predict_proba"], dtype=np.float64)
+    buf = io.BytesIO()
+    savemat(buf, stored, format="5", oned_as="row")
+    return {f"{name}.m": render_m(net, name, dtype).encode(), f"{name}.mat": buf.getvalue()}
+
+
+def _mat_value(v):
+    if v is None:
+        return np.zeros((0, 0))
+    if isinstance(v, list):
+        return np.array([str(x) for x in v], dtype=object) if v else np.zeros((0, 0))
+    return v
+
+
+# -------------------------------------------------------------------------- running
+
+def octave() -> str:
+    exe = shutil.which("octave-cli") or shutil.which("octave")
+    if not exe:
+        raise RuntimeMissing("octave-cli was not found, so the MATLAB export was not run "
+                             "(apt-get install octave).")
+    return exe
+
+
+RUNNER = """\
+d = load('{inp}');
+addpath('{dir}');
+clear {name};
+try
+  if nargout('{name}') > 1
+    [a, b] = {name}(d.X);
+    save('-v6', '{out}', 'a', 'b');
+  else
+    a = {name}(d.X);
+    save('-v6', '{out}', 'a');
+  end
+catch err
+  fid = fopen('{err}', 'w'); fprintf(fid, '%s: %s', err.identifier, err.message); fclose(fid);
+end
+rmpath('{dir}');
+"""
+
+
+def run_octave_script(script: str, cwd: str, timeout=600) -> subprocess.CompletedProcess:
+    path = os.path.join(cwd, "mlpexport_run.m")
+    with open(path, "w") as f:
+        f.write(script)
+    return subprocess.run([octave(), *OCTAVE_FLAGS, path], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def run_many(jobs) -> list[dict]:
+    """[(directory, name, X)] -> outputs of each, in one Octave process."""
+    from scipy.io import loadmat, savemat
+
+    octave()  # fail early, with the install hint, when Octave is missing
+    with tempfile.TemporaryDirectory(prefix="mlpexport-octave-") as tmp:
+        parts = []
+        for i, (directory, name, X) in enumerate(jobs):
+            inp = os.path.join(tmp, f"in{i}.mat")
+            savemat(inp, {"X": np.asarray(X, dtype=np.float64)}, format="5")
+            parts.append(RUNNER.format(inp=inp, out=os.path.join(tmp, f"out{i}.mat"),
+                                       err=os.path.join(tmp, f"err{i}.txt"),
+                                       dir=os.path.abspath(directory), name=name))
+        proc = run_octave_script("\n".join(parts), tmp)
+        results = []
+        for i, (directory, name, _) in enumerate(jobs):
+            err = os.path.join(tmp, f"err{i}.txt")
+            if os.path.exists(err):
+                raise ExportError(f"{name}.m failed in Octave: {open(err).read()}")
+            out = os.path.join(tmp, f"out{i}.mat")
+            if not os.path.exists(out):
+                raise ExportError(f"Octave did not run {name}.m: {proc.stderr.strip()[:300]}")
+            m = loadmat(out)
+            if "b" in m:
+                results.append({"predict": _labels(m["a"]), "predict_proba": m["b"]})
+            else:
+                results.append({"predict": m["a"]})
+        return results
+
+
+def _labels(a):
+    if a.dtype == object:  # a cell array of char
+        return np.array([str(c[0]) if c.size else "" for c in a.ravel()], dtype=object)
+    return a
+
+
+def run(directory, name, X) -> dict[str, np.ndarray]:
+    return run_many([(directory, name, X)])[0]
+
+
+def stamp(directory, name) -> Stamp:
+    from scipy.io import loadmat
+
+    from ..network import digest
+    path = os.path.join(directory, f"{name}.mat")
+    m = loadmat(path, squeeze_me=True)
+    meta = m["meta"]
+    fingerprint, stored_digest = str(meta["fingerprint"]), str(meta["digest"])
+    skip = {"classes", "meta", "test_X", "test_predict", "test_proba"}
+    arrays = {k: np.asarray(v) for k, v in loadmat(path).items()
+              if not k.startswith("__") and k not in skip}
+    arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}
+    arrays = {k: (v.reshape(()) if v.size == 1 and k.endswith(("_low", "_high")) else v)
+              for k, v in arrays.items()}
+    text = open(os.path.join(directory, f"{name}.m"), encoding="utf-8").read()
+    same = fingerprint in text
+    return Stamp(f"{name}.m/.mat", fingerprint if same else "mismatch", digest(arrays) == stored_digest)
