@@ -26,6 +26,7 @@ def _fit(est, X, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", DataConversionWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         return est.fit(X, y), X
 
 

@@ -83,6 +83,8 @@ def _head(net):
         test = "(Z > 0)" if decide == "logit" else "(p > 0.5)"
         lines.append(line.replace("{test}", test).replace(
             "{score}", "Z" if decide == "logit" else "proba"))
+    if net.classes is not None and net.classes.dtype.kind == "b" and kind != "multilabel":
+        lines.append("label = logical(label);                 % the classes are true/false")
     if kind in ("identity", "exp") and net.target_steps():
         lines.append("Z = y;")
         lines += _forward(net.target_steps())

@@ -169,7 +169,8 @@ VALIDATE = '''def _validate(X):
             f"features as input.")
     if X.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}); at least 1 is required.")
-    X = X.astype(DTYPE, copy=False)
+    with np.errstate(over="ignore"):  # values too large for DTYPE become inf: refused below
+        X = X.astype(DTYPE, copy=False)
     if not np.isfinite(X).all():
         if np.isnan(X).any():
             raise ValueError("Input X contains NaN.")

@@ -1,0 +1,70 @@
+import os
+import shutil
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from mlpexport.check import errors  # noqa: E402
+from mlpexport.data import draw_rows  # noqa: E402
+from mlpexport.extract import extract, sklearn_outputs  # noqa: E402
+from zoo import ZOO, get  # noqa: E402
+
+REQUIRE_OCTAVE = os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1"
+
+
+def octave_available():
+    return shutil.which("octave-cli") is not None
+
+
+def need_octave():
+    if not octave_available():
+        if REQUIRE_OCTAVE:
+            pytest.fail("octave-cli is missing but MLPEXPORT_REQUIRE_OCTAVE=1")
+        pytest.skip("octave-cli not installed: MATLAB exports not run")
+
+
+def network(est):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return extract(est)
+
+
+def case(name):
+    """(estimator, network, rows): training rows + drawn rows incl. zeros and extremes."""
+    est, X = get(name)
+    net = network(est)
+    return est, net, np.vstack([X, draw_rows(net)])
+
+
+def reference(est, net, X):
+    return sklearn_outputs(est, X, net)
+
+
+def assert_matches(got, want, rtol, what=""):
+    """Every output of an export equals scikit-learn's: labels identical, numbers within rtol."""
+    assert set(want) <= set(got), f"{what}: missing outputs {set(want) - set(got)}"
+    worst = 0.0
+    for key, ref in want.items():
+        out = np.asarray(got[key])
+        ref = np.asarray(ref)
+        if out.shape != ref.shape and out.size == ref.size:
+            out = out.reshape(ref.shape)
+        assert out.shape == ref.shape, f"{what} {key}: shape {out.shape} != {ref.shape}"
+        if key == "predict" and ("predict_proba" in want):
+            if ref.dtype.kind in "biuf":
+                same = out.astype(np.float64) == ref.astype(np.float64)
+            else:
+                same = out.astype(str) == ref.astype(str)
+            assert same.all(), f"{what}: labels differ"
+            continue
+        _, rel = errors(out, ref)
+        worst = max(worst, float(rel.max()))
+        assert rel.max() <= rtol, f"{what} {key}: max rel error {rel.max():.3g} > {rtol:g}"
+    return worst
+
+
+ALL = sorted(ZOO)

@@ -1,0 +1,150 @@
+"""numpy target: parity with scikit-learn on every model of the table, standalone import,
+input validation."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ALL, assert_matches, case, reference
+from mlpexport import emit
+from mlpexport.emit import numpy as npx
+
+
+def export(net, tmp_path, name="m", dtype="float64"):
+    emit.write_all(npx.render(net, name, dtype=dtype), str(tmp_path), force=True)
+    return npx.load_module(str(tmp_path), name)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float64_parity(name, tmp_path):
+    est, net, X = case(name)
+    mod = export(net, tmp_path)
+    want = reference(est, net, X)
+    got = {"predict": mod.predict(X)}
+    if hasattr(mod, "predict_proba"):
+        got["predict_proba"] = mod.predict_proba(X)
+    assert_matches(got, want, 1e-12, name)
+    # same shape and dtype kind as predict: (n,) / (n, k), labels from classes_
+    assert got["predict"].shape == want["predict"].shape
+    assert got["predict"].dtype.kind == np.asarray(want["predict"]).dtype.kind
+    if net.is_classifier:
+        assert list(mod.classes_) == list(est.classes_)
+    assert mod.n_features_in_ == est.n_features_in_
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float32_parity(name, tmp_path):
+    est, net, X = case(name)
+    mod = export(net, tmp_path, dtype="float32")
+    got = {"predict": mod.predict(X)}
+    if hasattr(mod, "predict_proba"):
+        got["predict_proba"] = mod.predict_proba(X)
+        got["predict_proba"] = got["predict_proba"].astype(np.float64)
+        want = reference(est, net, X)
+        # labels may differ only where scikit-learn's own probabilities tie within 1e-4
+        p = np.sort(want["predict_proba"], axis=1)
+        clear = (p[:, -1] - p[:, -2] > 1e-4) if p.shape[1] > 1 else np.ones(len(X), bool)
+        if want["predict"].ndim == 2:
+            clear = (np.abs(want["predict_proba"] - 0.5) > 1e-4).all(axis=1)
+        want = {k: v[clear] for k, v in want.items()}
+        got = {k: v[clear] for k, v in got.items()}
+    else:
+        want = reference(est, net, X)
+    assert_matches(got, want, 1e-4, name)
+
+
+def test_module_runs_without_sklearn_or_mlpexport(tmp_path):
+    est, net, X = case("clf_multi_str")
+    export(net, tmp_path, name="standalone")
+    np.save(tmp_path / "X.npy", X)
+    script = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("sklearn", "mlpexport", "scipy", "onnx"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+sys.path = [p for p in sys.path if "mlpexport" not in p and p not in ("", ".")]
+sys.path.insert(0, {str(tmp_path)!r})
+import numpy as np
+import standalone
+X = np.load({str(tmp_path / 'X.npy')!r})
+np.save({str(tmp_path / 'proba.npy')!r}, standalone.predict_proba(X))
+np.save({str(tmp_path / 'label.npy')!r}, standalone.predict(X).astype(str))
+import json; print(json.dumps(sorted(m.split(".")[0] for m in sys.modules)))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(json.loads(proc.stdout))
+    assert not loaded & {"sklearn", "mlpexport", "scipy"}
+    want = reference(est, net, X)
+    assert (np.load(tmp_path / "label.npy") == want["predict"].astype(str)).all()
+    np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), want["predict_proba"], rtol=1e-12)
+
+
+BAD_INPUTS = [
+    (np.zeros(12), "2-D"),
+    (np.zeros((2, 3, 12)), "2-D"),
+    (np.zeros((3, 5)), "5 features"),
+    (np.zeros((0, 12)), "0 sample"),
+    (np.array([[np.nan] * 12]), "NaN"),
+    (np.array([[np.inf] * 12]), "infinity"),
+    (np.array([["a"] * 12]), "real numbers"),
+    (np.zeros((2, 12), dtype=complex), "Complex"),
+]
+
+
+@pytest.mark.parametrize("X,message", BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
+def test_bad_input_raises_clear_value_error(X, message, tmp_path):
+    _, net, _ = case("reg_classic")
+    mod = export(net, tmp_path)
+    with pytest.raises(ValueError, match=message):
+        mod.predict(X)
+
+
+def test_float32_export_refuses_values_that_overflow_float32(tmp_path):
+    _, net, _ = case("reg_classic")
+    mod = export(net, tmp_path, dtype="float32")
+    with pytest.raises(ValueError, match="infinity"):
+        mod.predict(np.full((1, 12), 1e300))
+
+
+def test_accepts_lists_ints_and_bools_like_sklearn(tmp_path):
+    est, net, _ = case("reg_classic")
+    mod = export(net, tmp_path)
+    rows = [[1] * 12, [0] * 12]
+    np.testing.assert_array_equal(mod.predict(rows), est.predict(np.array(rows, dtype=float)))
+    np.testing.assert_array_equal(mod.predict(np.ones((1, 12), bool)), est.predict(np.ones((1, 12))))
+
+
+def test_does_not_modify_input(tmp_path):
+    _, net, X = case("reg_minmax_clip_chain")
+    mod = export(net, tmp_path)
+    before = X.copy()
+    mod.predict(X)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_generated_module_reads_as_the_forward_pass(tmp_path):
+    _, net, _ = case("reg_classic")
+    text = npx.render(net, "m")["m.py"].decode()
+    for line in ("Z = X - x_center", "Z /= x_scale", "Z = Z @ W1 + b1",
+                 "np.maximum(Z, 0, out=Z)", "Z = Z @ W3 + b3", "return Z[:, 0]"):
+        assert line in text
+    assert "sklearn" not in text.replace("scikit-learn", "")
+    assert net.fingerprint in text
+
+
+def test_npz_holds_named_weights_and_metadata(tmp_path):
+    _, net, _ = case("clf_multi_str")
+    export(net, tmp_path)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as w:
+        assert {"x_center", "x_scale", "W1", "b1", "W3", "b3", "classes"} <= set(w.files)
+        meta = json.loads(str(w["mlpexport_meta"]))
+    assert meta["fingerprint"] == net.fingerprint
+    assert meta["classes"] == ["setosa", "versicolor", "virginica"]
+    assert os.path.getsize(tmp_path / "m.npz") < 20000

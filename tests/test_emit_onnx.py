@@ -1,0 +1,100 @@
+"""ONNX target: parity in onnxruntime and onnx.reference, default domain only, runtime
+input checks."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from conftest import ALL, assert_matches, case, reference
+from mlpexport.emit import onnx as onnx_target
+
+
+def write(net, tmp_path, dtype="float64", **options):
+    (tmp_path / "m.onnx").write_bytes(onnx_target.render(net, "m", dtype=dtype, **options)["m.onnx"])
+    return str(tmp_path)
+
+
+def clear_rows(want, tol):
+    """Rows whose label is not a near-tie in scikit-learn's own probabilities."""
+    if "predict_proba" not in want:
+        return np.ones(len(want["predict"]), bool)
+    p = want["predict_proba"]
+    if want["predict"].ndim == 2:
+        return (np.abs(p - 0.5) > tol).all(axis=1)
+    s = np.sort(p, axis=1)
+    return s[:, -1] - s[:, -2] > tol
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "reference"])
+@pytest.mark.parametrize("name", ALL)
+def test_float64_parity(name, runtime, tmp_path):
+    est, net, X = case(name)
+    got = onnx_target.run(write(net, tmp_path), "m", X, runtime=runtime)
+    assert_matches(got, reference(est, net, X), 1e-12, f"{name}/{runtime}")
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "reference"])
+@pytest.mark.parametrize("name", ALL)
+def test_float32_parity(name, runtime, tmp_path):
+    est, net, X = case(name)
+    got = onnx_target.run(write(net, tmp_path, dtype="float32"), "m", X, runtime=runtime)
+    want = reference(est, net, X)
+    keep = clear_rows(want, 1e-4)
+    assert_matches({k: np.asarray(v)[keep] for k, v in got.items()},
+                   {k: v[keep] for k, v in want.items()}, 1e-4, f"{name}/{runtime}")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_default_domain_only_and_full_check(name, tmp_path):
+    _, net, _ = case(name)
+    model = onnx.load(write(net, tmp_path) + "/m.onnx")
+    onnx.checker.check_model(model, full_check=True)
+    assert {op.domain for op in model.opset_import} == {""}
+    assert {node.domain for node in model.graph.node} <= {""}
+    assert {node.op_type for node in model.graph.node}.isdisjoint({"ZipMap", "Scaler", "LinearClassifier"})
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["producer"] == "mlpexport" and meta["fingerprint"] == net.fingerprint
+    assert int(meta["n_features"]) == net.n_features
+
+
+def test_interface_names_and_shapes(tmp_path):
+    _, net, X = case("clf_multi_str")
+    sess = ort.InferenceSession(write(net, tmp_path) + "/m.onnx", providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type, i.shape[1]) for i in sess.get_inputs()] == [("X", "tensor(double)", 6)]
+    assert [o.name for o in sess.get_outputs()] == ["label", "probabilities"]
+    label, proba = sess.run(None, {"X": X})
+    assert label.shape == (len(X),) and proba.shape == (len(X), 3)
+    _, net, X = case("reg_classic")
+    sess = ort.InferenceSession(write(net, tmp_path) + "/m.onnx", providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["variable"]
+    assert sess.run(None, {"X": X})[0].shape == (len(X), 1)
+
+
+def test_no_label_option_for_matlab_importer(tmp_path):
+    est, net, X = case("clf_binary_str")
+    model = onnx.load(write(net, tmp_path, onnx_no_label=True) + "/m.onnx")
+    assert [o.name for o in model.graph.output] == ["probabilities"]
+    assert not any(t.data_type == onnx.TensorProto.STRING for t in model.graph.initializer)
+    got = onnx_target.run(str(tmp_path), "m", X)
+    np.testing.assert_allclose(got["predict_proba"], est.predict_proba(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("X,message", [
+    (np.zeros((3, 5)), "Got invalid dimensions"),
+    (np.zeros((3, 12, 1)), "Invalid rank"),
+    (np.zeros((3, 12), dtype=np.float32), "Unexpected input data type"),
+])
+def test_onnxruntime_refuses_bad_inputs(X, message, tmp_path):
+    _, net, _ = case("reg_classic")
+    sess = ort.InferenceSession(write(net, tmp_path) + "/m.onnx", providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match=message):
+        sess.run(None, {"X": X})
+
+
+def test_nan_propagates_because_onnx_cannot_raise(tmp_path):
+    _, net, _ = case("reg_classic")
+    sess = ort.InferenceSession(write(net, tmp_path) + "/m.onnx", providers=["CPUExecutionProvider"])
+    X = np.zeros((2, 12))
+    X[0, 3] = np.nan
+    out = sess.run(None, {"X": X})[0]
+    assert np.isnan(out[0, 0]) and np.isfinite(out[1, 0])
