@@ -61,6 +61,27 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     k.add_argument("--trust-pickle", action="store_true")
     _export_options(k)
+
+    t = sub.add_parser("train", help="train an MLP or logistic model (toy puzzles, bundled data, CSV)",
+                       description="Train a Pipeline(scaler, model) and save it; prints train and "
+                                   "held-out scores and whether the optimizer converged.")
+    t.add_argument("dataset", metavar="DATASET",
+                   help="sine, relu, identity, cubic, quadratic, diabetes, linnerud, iris, wine, "
+                        "breast_cancer, digits, or a .csv file (with --target)")
+    t.add_argument("--model", choices=("mlp-regressor", "mlp-classifier", "logistic"),
+                   help="default: mlp-classifier for labelled data, else mlp-regressor")
+    t.add_argument("--hidden", default="100", help="hidden layer widths, e.g. 11,10 (default 100)")
+    t.add_argument("--activation", default="relu", choices=("identity", "logistic", "tanh", "relu"))
+    t.add_argument("--scaler", default="standard", choices=("standard", "minmax", "maxabs", "robust", "none"))
+    t.add_argument("--target-scaler", default="none", choices=("standard", "minmax", "maxabs", "robust", "none"),
+                   help="regressors: scale the target too (a TransformedTargetRegressor)")
+    t.add_argument("--max-iter", type=int, default=200)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--test-size", type=float, default=0.25, help="held-out share (default 0.25)")
+    t.add_argument("--target", help="CSV: target column name(s), comma-separated")
+    t.add_argument("-o", "--output", metavar="MODEL", help="model file (default DATASET.skops)")
+    t.add_argument("--force", action="store_true", help="overwrite an existing model file")
+    t.add_argument("--quiet", action="store_true", help="no progress display")
     return p
 
 
@@ -145,7 +166,38 @@ def cmd_check(args) -> int:
     return 0 if report.passed else 1
 
 
-COMMANDS = {"convert": cmd_convert, "check": cmd_check}
+def cmd_train(args) -> int:
+    from . import train as tr
+    from .emit import write_all
+
+    hidden = tr.parse_hidden(args.hidden)
+    if args.max_iter < 1:
+        raise UsageError("--max-iter must be at least 1.")
+    data = tr.load_dataset(args.dataset, seed=args.seed, target=args.target)
+    kind = args.model or ("mlp-classifier" if data.task == "classification" else "mlp-regressor")
+    stem = os.path.splitext(os.path.basename(args.dataset))[0]
+    output = args.output or f"{stem}.skops"
+    from .load import MODEL_SUFFIXES
+    if not output.lower().endswith(MODEL_SUFFIXES):
+        raise UsageError(f"-o {output}: the model file must end in {', '.join(MODEL_SUFFIXES)}.")
+    if os.path.exists(output) and not args.force:
+        raise UsageError(f"{output} already exists; use --force to overwrite.")
+    progress = tr.progress_for(quiet=args.quiet, max_iter=args.max_iter)
+    result = tr.train(data, kind, hidden=hidden, activation=args.activation, scaler=args.scaler,
+                      max_iter=args.max_iter, seed=args.seed, test_size=args.test_size,
+                      target_scaler=args.target_scaler, progress=progress)
+    write_all({os.path.basename(output): tr.model_bytes(result.estimator, output)},
+              os.path.dirname(output) or ".", force=True)
+    from .extract import describe
+    print(f"{describe(result.estimator)} on {args.dataset} ({len(data.X)} rows, "
+          f"{data.X.shape[1]} feature{'s' if data.X.shape[1] != 1 else ''}): train {result.metric} {result.train_score:.4f}, "
+          f"held-out {result.metric} {result.test_score:.4f}, "
+          f"{'converged' if result.converged else 'did NOT converge'} after {result.n_iter} "
+          f"iterations -> {output}")
+    return 0
+
+
+COMMANDS = {"convert": cmd_convert, "check": cmd_check, "train": cmd_train}
 
 
 def _note(text):

@@ -60,6 +60,10 @@ NUMPY = {
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
 }
 ALLOWED = ESTIMATORS | NUMPY
+SUPPORTED = ("MLPRegressor, MLPClassifier, LogisticRegression, LogisticRegressionCV and "
+             "SGDClassifier(loss='log_loss'), optionally behind StandardScaler, MinMaxScaler, "
+             "MaxAbsScaler, RobustScaler or 'passthrough' steps in a Pipeline or inside a "
+             "TransformedTargetRegressor")
 
 
 def _array_bytes(shape, dtype) -> int:
@@ -121,6 +125,10 @@ def allowed_global(module: str, name: str):
             f"mlpexport never loads; nothing from the file was run.")
     if (module, name) in _REPLACED:
         return _REPLACED[(module, name)]()
+    if (module, name) not in ALLOWED and module.split(".")[0] == "sklearn" and name[:1].isupper():
+        raise UnsafeModelError(
+            f"{name} ({module}) is not supported, so the model file was refused without "
+            f"running any of it. mlpexport exports {SUPPORTED}.")
     if (module, name) not in ALLOWED:
         raise UnsafeModelError(
             f"the model file needs {module}.{name}, which is not on mlpexport's allowlist "

@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "fixtures"))
 
 from mlpexport.check import errors  # noqa: E402
 from mlpexport.data import draw_rows  # noqa: E402

@@ -3,6 +3,7 @@ inline variant, error identifiers, the hand-written verifier."""
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -183,7 +184,7 @@ def test_mat_file_is_readable_by_a_matlab_user(tmp_path):
 
 
 def test_generated_code_passes_miss_hit_lint(tmp_path):
-    mh_lint = shutil.which("mh_lint")
+    mh_lint = shutil.which("mh_lint", path=os.path.dirname(sys.executable)) or shutil.which("mh_lint")
     if mh_lint is None:
         pytest.skip("miss_hit not installed")
     for name in ("reg_classic", "clf_multi_str", "lr_legacy_ovr"):

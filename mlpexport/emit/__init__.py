@@ -150,12 +150,15 @@ def write_all(files: dict[str, bytes], outdir: str, *, force: bool) -> list[str]
             f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
             f"use --force to overwrite.")
     staged = {}
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         for fn, data in files.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{fn}.", suffix=".tmp", dir=outdir)
             staged[fn] = tmp
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; exports are ordinary files
         for fn, tmp in staged.items():
             os.replace(tmp, paths[fn])
         staged.clear()

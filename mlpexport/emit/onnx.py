@@ -1,7 +1,7 @@
 """ONNX target: NAME.onnx, default ONNX domain only (no ai.onnx.ml, no ZipMap).
 
 Graph: X [N, F] -> Sub/Div/Mul/Add (scalers; divided like scikit-learn, never
-multiplied by a reciprocal), Clip -> MatMul + Add per layer, Relu/Tanh/1/(1+exp(-Z)) ->
+multiplied by a reciprocal), Clip -> MatMul + Add per layer (Mul + Add for one input), Relu/Tanh/1/(1+exp(-Z)) ->
 head -> outputs. Regressors: `variable` [N, n_outputs]. Classifiers: `label` [N]
 ([N, k] multilabel) gathered from a constant tensor of the classes, and
 `probabilities` [N, n_classes]. Opset OPSET, float64 unless --dtype float32.
@@ -61,12 +61,18 @@ def _sigmoid(g, Z, out=None):
     return g.node("Div", [one, denominator], out=out)
 
 
-def _steps(g, steps, Z):
+def _steps(g, steps, Z, arrays):
     for op, *args in steps:
         if op in STEP_OPS:
             Z = g.node(STEP_OPS[op], [Z, args[0]])
         elif op == "clip":
             Z = g.node("Clip", [Z, args[0], args[1]])
+        elif op == "dense" and arrays[args[0]].shape[0] == 1:
+            # One input: Z @ W is an outer product, exactly Z * W. As a MatMul,
+            # onnxruntime (EXTENDED optimizations, seen in 1.31) fuses a preceding
+            # Div/Mul by a one-element constant into FusedMatMul's float32 alpha and
+            # loses float64 precision (3e-5 absolute on a 1-input StandardScaler MLP).
+            Z = g.node("Add", [g.node("Mul", [Z, args[0]]), args[1]])
         elif op == "dense":
             Z = g.node("Add", [g.node("MatMul", [Z, args[0]]), args[1]])
         elif op == "act" and args[0] == "logistic":
@@ -93,7 +99,7 @@ def _head(g, net, Z, with_label):
     k = net.n_outputs
     if kind in ("identity", "exp"):
         Y = g.node("Exp", [Z]) if kind == "exp" else Z
-        Y = _steps(g, net.target_steps(), Y)
+        Y = _steps(g, net.target_steps(), Y, {})
         g.node("Identity", [Y], out="variable")
         return [("variable", g.onnx_dtype, ["N", k])]
     outputs = []
@@ -144,7 +150,7 @@ def build(net, name, dtype="float64", with_label=True):
     arrays = cast_arrays(net, dtype)
     for k, v in arrays.items():
         g.const(k, v)
-    Z = _steps(g, net.steps(), "X")
+    Z = _steps(g, net.steps(), "X", arrays)
     outputs = _head(g, net, Z, with_label)
     graph = helper.make_graph(
         g.nodes, name, [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features])],

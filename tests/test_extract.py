@@ -1,0 +1,142 @@
+"""extract: every family's structure and quirks; refusals name what is wrong."""
+import copy
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LinearRegression, SGDClassifier
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from conftest import get, network
+from mlpexport.errors import UnsupportedModelError
+from mlpexport.extract import LegacyModelWarning, extract
+from mlpexport.network import Affine, Clip
+
+X = np.random.default_rng(0).normal(size=(50, 3))
+y = X[:, 0]
+
+
+def test_classic_regressor_structure():
+    net = network(get("reg_classic")[0])
+    assert net.n_features == 12 and net.n_outputs == 1 and net.flat
+    assert [layer.activation for layer in net.layers] == ["relu", "relu", "identity"]
+    assert [s[0] for s in net.steps()] == ["sub", "div", "dense", "act", "dense", "act", "dense"]
+    assert net.head.kind == "identity" and not net.is_classifier
+
+
+def test_poisson_has_exp_head():
+    assert network(get("reg_poisson")[0]).head.kind == "exp"
+
+
+def test_with_mean_false_ignores_mean():
+    est = get("reg_with_mean_false")[0]
+    assert est.steps[0][1].mean_ is not None  # sklearn still sets it ...
+    (step,) = network(est).inputs
+    assert step.center is None and step.scale is not None  # ... and transform ignores it
+
+
+def test_with_std_false_and_zero_variance():
+    est = get("reg_with_std_false_zero_var")[0]
+    first, second = network(est).inputs
+    assert first.scale is None and first.center is not None
+    assert second.scale[2] == 1.0  # zero-variance column: scale_ is 1
+
+
+def test_minmax_and_maxabs_clip_become_clip_steps():
+    steps = network(get("reg_minmax_clip_chain")[0]).inputs
+    assert [type(s).__name__ for s in steps] == ["Affine", "Clip", "Affine", "Clip"]
+    assert (steps[1].low, steps[1].high) == (-1.0, 2.0) and (steps[3].low, steps[3].high) == (-1.0, 1.0)
+
+
+def test_classifier_heads_and_decisions():
+    cases = {"clf_binary_int": ("logistic", "proba"), "clf_multi_str": ("softmax", "proba"),
+             "clf_multilabel": ("multilabel", "proba"), "lr_binary": ("logistic", "logit"),
+             "lr_multinomial": ("softmax", "logit"), "sgd_multiclass": ("ovr", "logit")}
+    for name, (kind, decide) in cases.items():
+        head = network(get(name)[0]).head
+        assert (head.kind, head.decide) == (kind, decide), name
+
+
+def test_legacy_ovr_warns_and_reproduces_old_probabilities():
+    with pytest.warns(LegacyModelWarning, match="one-vs-rest"):
+        net = extract(get("lr_legacy_ovr")[0])
+    assert net.head.kind == "ovr"
+
+
+def test_legacy_binary_multinomial():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils.extmath import softmax
+    from mlpexport.network import evaluate
+    est = LogisticRegression().fit(X, y > 0)
+    est.multi_class = "multinomial"
+    with pytest.warns(LegacyModelWarning):
+        net = extract(est)
+    d = est.decision_function(X)
+    np.testing.assert_allclose(evaluate(net, X)["predict_proba"], softmax(np.c_[-d, d]), rtol=1e-13)
+    np.testing.assert_array_equal(evaluate(net, X)["predict"], est.predict(X))
+
+
+def test_target_transform_and_2d_single_output():
+    net = network(get("ttr_standard")[0])
+    assert net.flat and [p[0] for p in net.target[0].parts()] == ["mul", "add"]
+    assert not network(get("ttr_2d_single")[0]).flat
+
+
+
+
+@pytest.mark.parametrize("est,message", [
+    (LinearRegression().fit(X, y), "LinearRegression is not supported"),
+    (make_pipeline(PCA(2), MLPRegressor(max_iter=5)).fit(X, y), "step 'pca' \\(PCA\\)"),
+    (MLPRegressor(), "not fitted"),
+    (SGDClassifier(loss="hinge").fit(X, y > 0), "loss='hinge'"),
+    (TransformedTargetRegressor(MLPRegressor(max_iter=5), func=np.log1p, inverse_func=np.expm1,
+                                check_inverse=False).fit(X, np.abs(y)), "FunctionTransformer"),
+    ({"not": "a model"}, "dict is not supported"),
+])
+def test_refusals_name_what_is_wrong(est, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UnsupportedModelError, match=message):
+            extract(est)
+
+
+def test_unknown_activation_and_inconsistent_shapes_are_refused():
+    est = copy.deepcopy(get("reg_multi_tanh")[0])
+    est.activation = "softplus"
+    with pytest.raises(UnsupportedModelError, match="'softplus'.*identity, logistic, tanh, relu"):
+        extract(est)
+    est = copy.deepcopy(get("reg_multi_tanh")[0])
+    est.coefs_[1] = est.coefs_[1][:-1]
+    with pytest.raises(UnsupportedModelError, match="layer 2 has inconsistent shapes"):
+        extract(est)
+    est = copy.deepcopy(get("reg_classic")[0])
+    est.steps[0][1].mean_ = est.steps[0][1].mean_[:5]
+    with pytest.raises(UnsupportedModelError, match="x_center has shape"):
+        extract(est)
+
+
+def test_refusal_lists_what_is_supported():
+    with pytest.raises(UnsupportedModelError) as info:
+        extract(make_pipeline(StandardScaler(), LinearRegression()).fit(X, y))
+    for name in ("MLPRegressor", "MLPClassifier", "LogisticRegression", "SGDClassifier"):
+        assert name in str(info.value)
+
+
+def test_structures_are_plain_numpy():
+    net = network(get("reg_minmax_clip_chain")[0])
+    for step in net.inputs:
+        assert isinstance(step, (Affine, Clip))
+    assert all(v.dtype == np.float64 for v in net.arrays().values())
+
+
+def test_feature_names_are_kept():
+    est = MLPRegressor(hidden_layer_sizes=(3,), max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    est.feature_names_in_ = np.array(["a", "b", "c"], dtype=object)
+    assert network(est).meta["feature_names"] == ["a", "b", "c"]

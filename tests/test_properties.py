@@ -1,0 +1,71 @@
+"""Property test: random architectures, activations, tasks and inputs -> the numpy and
+ONNX exports equal scikit-learn."""
+import tempfile
+import warnings
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from conftest import assert_matches, network, reference
+from mlpexport import emit
+from mlpexport.emit import numpy as npx
+from mlpexport.emit import onnx as onnx_target
+
+ACTIVATIONS = ["identity", "logistic", "tanh", "relu"]
+TASKS = ["regression", "multi-output", "poisson", "binary", "multiclass", "multilabel"]
+
+
+@st.composite
+def models(draw):
+    hidden = tuple(draw(st.lists(st.integers(1, 16), min_size=1, max_size=4)))
+    activation = draw(st.sampled_from(ACTIVATIONS))
+    task = draw(st.sampled_from(TASKS))
+    n_features = draw(st.integers(1, 8))
+    seed = draw(st.integers(0, 2**16))
+    scaled = draw(st.booleans())
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(40, n_features)) * draw(st.sampled_from([1e-3, 1.0, 1e3]))
+    kw = dict(hidden_layer_sizes=hidden, activation=activation, max_iter=3, random_state=seed)
+    if task in ("regression", "multi-output", "poisson"):
+        y = rng.normal(size=(40, 3 if task == "multi-output" else 1))
+        if task == "poisson":
+            y = rng.poisson(2.0, size=40).astype(float)
+            est = MLPRegressor(loss="poisson", **kw)
+        else:
+            est = MLPRegressor(**kw)
+            y = y[:, 0] if task == "regression" else y
+    else:
+        k = {"binary": 2, "multiclass": draw(st.integers(3, 5)), "multilabel": 3}[task]
+        y = np.arange(40) % k
+        if task == "multilabel":
+            y = rng.integers(0, 2, size=(40, k))
+            y[:2] = [[0] * k, [1] * k]
+        est = MLPClassifier(**kw)
+    if scaled:
+        est = make_pipeline(StandardScaler(), est)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    rows = draw(st.sampled_from([1e-2, 1.0, 1e2, 1e4])) * rng.standard_normal((25, n_features))
+    return est, rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(models())
+def test_numpy_and_onnx_exports_equal_sklearn(case):
+    est, X = case
+    net = network(est)
+    want = reference(est, net, X)
+    with tempfile.TemporaryDirectory() as d:
+        files = emit.render_all(net, "m", ["numpy", "onnx"], "float64")
+        emit.write_all(files, d, force=True)
+        mod = npx.load_module(d, "m")
+        got = {"predict": mod.predict(X)}
+        if net.is_classifier:
+            got["predict_proba"] = mod.predict_proba(X)
+        assert_matches(got, want, 1e-12, "numpy")
+        assert_matches(onnx_target.run(d, "m", X), want, 1e-12, "onnx")
