@@ -4,7 +4,7 @@ import tempfile
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -49,7 +49,10 @@ def models(draw):
         est = make_pipeline(StandardScaler(), est)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est.fit(X, y)
+        try:
+            est.fit(X, y)
+        except ValueError:  # scikit-learn's own fit diverged (huge unscaled inputs): no model
+            assume(False)
     rows = draw(st.sampled_from([1e-2, 1.0, 1e2, 1e4])) * rng.standard_normal((25, n_features))
     return est, rows
 
