@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import emit
-from .errors import ExportError, RuntimeMissing
+from .errors import ExportError, InputError, RuntimeMissing
 from .extract import sklearn_outputs
 from .network import Network
 
@@ -34,6 +34,8 @@ class Row:
     ties: int = 0
     passed: bool = True
     note: str = ""
+    equal: int = 0  # label rows that agree (classifiers)
+    differ: int = 0  # label rows that differ
 
 
 @dataclass
@@ -70,17 +72,24 @@ class Report:
         return "\n".join(lines)
 
 
-def errors(got, want) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise absolute and relative errors of numeric outputs (see module doc)."""
+def typical_scale(want) -> np.ndarray:
+    """Per output column: the median magnitude (its maximum where the median is 0)."""
+    w = np.abs(np.where(np.isfinite(want), want, 0.0)).reshape(len(want), -1)
+    typical = np.median(w, axis=0)
+    return np.where(typical > 0, typical, w.max(axis=0))
+
+
+def errors(got, want, typical=None) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise absolute and relative errors of numeric outputs (see module doc).
+    typical: per-column scale (default: computed from want itself)."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
     same = (got == want) | (np.isnan(got) & np.isnan(want))
     with np.errstate(invalid="ignore", over="ignore"):
         abs_err = np.where(same, 0.0, np.abs(got - want))
     abs_err = np.where(np.isnan(abs_err), np.inf, abs_err)
+    typical = typical_scale(want) if typical is None else typical
     w = np.abs(np.where(np.isfinite(want), want, 0.0)).reshape(len(want), -1)
-    typical = np.median(w, axis=0)
-    typical = np.where(typical > 0, typical, w.max(axis=0))
     scale = np.maximum(w, typical).reshape(want.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_err = np.where(scale > 0, abs_err / scale, abs_err)
@@ -96,7 +105,7 @@ def _fit_shape(got, want):
     return got
 
 
-def compare(target, output, got, want, rtol, atol, proba=None) -> Row:
+def compare(target, output, got, want, rtol, atol, proba=None, typical=None) -> Row:
     want = np.asarray(want)
     got = _fit_shape(got, want)
     row = Row(target, output, n=len(want))
@@ -108,7 +117,8 @@ def compare(target, output, got, want, rtol, atol, proba=None) -> Row:
             equal = np.asarray(got).astype(str) == want.astype(str)
         else:
             equal = np.asarray(got, dtype=np.float64) == want.astype(np.float64)
-        row.labels_agree = float(equal.mean())
+        row.equal = int(equal.reshape(len(want), -1).all(axis=1).sum())
+        row.labels_agree = row.equal / max(row.n, 1)
         bad = ~equal.reshape(len(want), -1).all(axis=1)
         if bad.any():
             p = np.sort(np.asarray(proba, dtype=np.float64)[bad], axis=1)
@@ -116,52 +126,78 @@ def compare(target, output, got, want, rtol, atol, proba=None) -> Row:
             if want.ndim == 2:  # multilabel: distance of each column from 0.5
                 margin = np.abs(np.asarray(proba)[bad] - 0.5).min(axis=1)
             row.ties = int((margin <= rtol).sum())
-            row.passed = row.ties == int(bad.sum())
-            row.note = f"{int(bad.sum())} labels differ" + (f", {row.ties} at ties" if row.ties else "")
-        return row
-    abs_err, rel_err = errors(got, want)
+        row.differ = int(bad.sum())
+        return _label_verdict(row)
+    abs_err, rel_err = errors(got, want, typical)
     row.max_abs = float(abs_err.max())
     row.max_rel = float(rel_err.max())
     row.passed = bool(np.all((rel_err <= rtol) | (abs_err <= atol)))
     return row
 
 
-def compare_outputs(target, got: dict, want: dict, rtol, atol) -> list[Row]:
+def _label_verdict(row):
+    row.passed = row.ties == row.differ
+    row.note = (f"{row.differ} labels differ" + (f", {row.ties} at ties" if row.ties else "")
+                if row.differ else "")
+    return row
+
+
+def merge(a: Row, b: Row) -> Row:
+    """One row for two chunks of the same export and output."""
+    out = Row(a.target, a.output, n=a.n + b.n, max_abs=max(a.max_abs, b.max_abs),
+              max_rel=max(a.max_rel, b.max_rel), passed=a.passed and b.passed,
+              note=a.note or b.note)
+    if a.labels_agree is not None:
+        out.equal, out.ties, out.differ = a.equal + b.equal, a.ties + b.ties, a.differ + b.differ
+        out.labels_agree = out.equal / max(out.n, 1)
+        out = _label_verdict(out)
+    return out
+
+
+def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None) -> list[Row]:
     rows = []
     for output, ref in want.items():
         if output not in got:
             rows.append(Row(target, output, passed=False, note="missing from the export"))
             continue
-        rows.append(compare(target, output, got[output], ref, rtol, atol, want.get("predict_proba")))
+        rows.append(compare(target, output, got[output], ref, rtol, atol,
+                            want.get("predict_proba"), (typical or {}).get(output)))
     return rows
 
 
-def run_target(t, directory, name, X, want, rtol, atol, *, required) -> list[Row]:
+def _runner(t, directory, name, required):
+    """A function X -> outputs for the export, or a Row saying why there is none."""
     try:
-        got = emit.target(t).run(directory, name, X)
+        return emit.target(t).runner(directory, name)
     except RuntimeMissing as exc:
         if required:
             raise ExportError(str(exc)) from None
-        return [Row(t, "-", passed=True, note=f"skipped: {exc}")]
-    except Exception as exc:  # the export itself failed on these rows
-        return [Row(t, "-", passed=False, note=f"{name} failed: {type(exc).__name__}: {exc}")]
-    return compare_outputs(t, got, want, rtol, atol)
+        return Row(t, "-", passed=True, note=f"skipped: {exc}")
+    except Exception as exc:
+        return Row(t, "-", passed=False, note=f"{name} failed to load: {type(exc).__name__}: {exc}")
+
+
+CHUNK = 100_000  # rows per chunk: scikit-learn and every export see the same chunks
+SAMPLE = 100_000  # the first rows set each output column's typical magnitude
 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
           against: str | None = None, name: str = "model", required=(), options=None,
-          files: dict | None = None) -> Report:
+          files: dict | None = None, chunk: int = CHUNK) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X.
 
+    X may be a memory-mapped array: rows are read, predicted and compared `chunk` at a
+    time, so memory stays bounded however many rows there are; the report is the same
+    for any chunk size.
     against: a directory of committed exports to run instead of fresh ones; exports
     made from another model (fingerprint) or with edited weights (digest) fail.
     required: targets whose runtime must be present (otherwise they are skipped).
     files: already rendered exports to check (convert checks the bytes it will write).
     """
     rtol = DEFAULT_RTOL[dtype] if rtol is None else rtol
-    want = sklearn_outputs(est, X, net)
     report = Report(n_rows=len(X), rtol=rtol, atol=atol, fingerprint=net.fingerprint)
     if against is not None:
+        directory, runnable = against, []
         for t in targets:
             mod = emit.target(t)
             present = [s for s in mod.FILES if os.path.exists(os.path.join(against, name + s))]
@@ -180,14 +216,49 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
             if not st.intact:
                 report.rows.append(Row(t, "-", passed=False,
                                        note=f"{st.file} weights were edited after export"))
-            report.rows += run_target(t, against, name, X, want, rtol, atol, required=t in required)
-        if not report.rows:
+            runnable.append(t)
+        if not report.rows and not runnable:
             report.rows.append(Row("-", "-", passed=False, note=f"no exports named {name} in {against}"))
+        report.rows += _compare_chunks(est, net, X, runnable, directory, name, rtol, atol, required, chunk)
         return report
     if files is None:
         files = emit.render_all(net, name, targets, dtype, **(options or {}))
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
-        for t in targets:
-            report.rows += run_target(t, tmp, name, X, want, rtol, atol, required=t in required)
+        report.rows += _compare_chunks(est, net, X, targets, tmp, name, rtol, atol, required, chunk)
     return report
+
+
+def _rows_of(X, start, stop):
+    Xc = np.asarray(X[start:stop], dtype=np.float64)
+    if not np.isfinite(Xc).all():
+        raise InputError(f"the data contain NaN or infinite values (rows {start}..{stop - 1}).")
+    return Xc
+
+
+def _compare_chunks(est, net, X, targets, directory, name, rtol, atol, required, chunk):
+    runners, rows = {}, []
+    for t in targets:
+        r = _runner(t, directory, name, t in required)
+        if isinstance(r, Row):
+            rows.append(r)
+        else:
+            runners[t] = r
+    sample = sklearn_outputs(est, _rows_of(X, 0, SAMPLE), net)
+    typical = {k: typical_scale(np.asarray(v, dtype=np.float64))
+               for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
+    merged: dict = {}
+    for start in range(0, len(X), chunk):
+        Xc = _rows_of(X, start, start + chunk)
+        want = sklearn_outputs(est, Xc, net)
+        for t, run in list(runners.items()):
+            try:
+                got = run(Xc)
+            except Exception as exc:  # the export itself failed on these rows
+                merged[(t, "-")] = Row(t, "-", passed=False, note=f"{name} failed: {type(exc).__name__}: {exc}")
+                del runners[t]
+                continue
+            for row in compare_outputs(t, got, want, rtol, atol, typical):
+                key = (t, row.output)
+                merged[key] = merge(merged[key], row) if key in merged else row
+    return rows + list(merged.values())

@@ -156,7 +156,7 @@ def cmd_check(args) -> int:
     targets = emit.parse_targets(args.to)
     name = _name(args)
     est, net = _load_network(args)
-    X = read_data(args.data, net.n_features) if args.data else draw_rows(net)
+    X = read_data(args.data, net.n_features, mmap=True) if args.data else draw_rows(net)
     if args.against is not None and not os.path.isdir(args.against):
         raise UsageError(f"--against {args.against}: no such directory.")
     report = check(est, net, X, targets, dtype=args.dtype, rtol=args.rtol, atol=args.atol,

@@ -90,3 +90,31 @@ def test_against_edited_onnx_fails(committed):
     onnx.save(model, d / "model.onnx")
     report = check(est, net, X, ["onnx"], against=str(d), name="model")
     assert not report.passed and "edited" in report.rows[0].note
+
+
+def test_chunked_check_gives_the_same_report_as_unchunked():
+    est, net, X = case("clf_multi_str")
+    whole = check(est, net, X, ["numpy", "onnx"])
+    chunked = check(est, net, X, ["numpy", "onnx"], chunk=7)
+    assert whole.to_json() == chunked.to_json()
+    est, net, X = case("ttr_minmax_multi")
+    assert check(est, net, X, ["numpy"]).to_json() == check(est, net, X, ["numpy"], chunk=13).to_json()
+
+
+def test_check_streams_a_memory_mapped_file(tmp_path):
+    from mlpexport.data import read_data
+    est, net, X = case("reg_classic")
+    np.save(tmp_path / "rows.npy", np.vstack([X] * 3))
+    rows = read_data(str(tmp_path / "rows.npy"), 12, mmap=True)
+    assert isinstance(rows, np.memmap)
+    report = check(est, net, rows, ["numpy", "onnx"], chunk=100)
+    assert report.passed and report.n_rows == 3 * len(X)
+
+
+def test_non_finite_data_is_an_input_error(tmp_path):
+    from mlpexport.errors import InputError
+    est, net, X = case("reg_classic")
+    X = X.copy()
+    X[5, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        check(est, net, X, ["numpy"])

@@ -166,3 +166,11 @@ def test_written_files_have_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(tmp_path / "a.py").st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_help_does_not_import_heavy_libraries():
+    script = ("import sys; from mlpexport.cli import main\n"
+              "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+              "print(sorted(m for m in ('numpy', 'sklearn', 'onnx', 'scipy') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

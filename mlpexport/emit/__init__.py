@@ -4,6 +4,7 @@ Every target module offers:
     FILES                       suffixes it writes, e.g. (".py", ".npz")
     render(net, name, dtype, **options) -> {file name: bytes}    (pure, in memory)
     run(directory, name, X) -> {"predict": ..., "predict_proba": ...}
+    runner(directory, name) -> function X -> {"predict": ..., "predict_proba": ...}
     stamp(directory, name) -> Stamp    (fingerprint the files carry, and whether
                                         their weights still hash to what was written)
 Adding a target is one new module and one line in TARGETS.

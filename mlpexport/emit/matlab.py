@@ -291,8 +291,14 @@ def _labels(a):
     return a
 
 
+def runner(directory, name):
+    """X -> outputs of NAME.m, each call one octave-cli run (Octave must be installed)."""
+    octave()
+    return lambda X: run_many([(directory, name, X)])[0]
+
+
 def run(directory, name, X) -> dict[str, np.ndarray]:
-    return run_many([(directory, name, X)])[0]
+    return runner(directory, name)(X)
 
 
 def stamp(directory, name) -> Stamp:

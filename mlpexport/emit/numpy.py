@@ -1,8 +1,11 @@
 """numpy target: NAME.py (the forward pass, readable line by line) + NAME.npz (weights).
 
 The module needs only numpy. Its operations mirror scikit-learn's (subtract then
-divide, `Z @ W + b`, in-place activations), so float64 exports match `predict` to
-the last bit or two.
+divide, `Z @ W + b`, activations, softmax minus the row max), so float64 exports match
+`predict` to the last bit or two. Every operation writes into preallocated arrays
+(`out=`): `predict(X)` runs the rows in cache-sized blocks, and `Model` keeps its own
+buffers so a real-time loop allocates nothing after warm-up. No buffer is shared at
+module level, so the module is reentrant: one Model per thread.
 """
 from __future__ import annotations
 
@@ -19,78 +22,86 @@ from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
 from ..errors import ExportError
 
 FILES = (".py", ".npz")
+BLOCK = 4096  # rows per block in predict(X): the buffers stay in cache
 
-# One line per operation, in place on Z once Z is a fresh array (the first operation
-# makes it one, so the caller's X is never modified).
+# One line per operation: (first operation, reading X) and (later ones, in place).
 OPS = {
-    "sub": ("Z = {src} - {0}", "Z -= {0}"),
-    "div": ("Z = {src} / {0}", "Z /= {0}"),
-    "mul": ("Z = {src} * {0}", "Z *= {0}"),
-    "add": ("Z = {src} + {0}", "Z += {0}"),
-    "clip": ("Z = np.clip({src}, {0}, {1})", "np.clip(Z, {0}, {1}, out=Z)"),
-    "dense": ("Z = {src} @ {0} + {1}", "Z = Z @ {0} + {1}"),
+    "sub": "np.subtract({src}, {0}, out={dst})",
+    "div": "np.divide({src}, {0}, out={dst})",
+    "mul": "np.multiply({src}, {0}, out={dst})",
+    "add": "np.add({src}, {0}, out={dst})",
+    "clip": "np.clip({src}, {0}, {1}, out={dst})",
 }
 ACTIVATIONS = {
     "identity": None,
-    "relu": "np.maximum(Z, 0, out=Z)",
-    "tanh": "np.tanh(Z, out=Z)",
-    "logistic": "Z = _sigmoid(Z)",
+    "relu": "np.maximum({z}, _ZERO, out={z})",
+    "tanh": "np.tanh({z}, out={z})",
+    "logistic": "_sigmoid({z}, out={z})",
 }
 COMMENTS = {"sub": "subtract", "div": "divide by", "mul": "multiply by", "add": "add",
-            "clip": "clip to", "dense": "dense layer"}
+            "clip": "clip to"}
 
 
-def _lines(steps, src="X"):
-    out, fresh = [], False
-    for op, *args in steps:
-        if op == "act":
-            line = ACTIVATIONS[args[0]]
-            if line:
-                out.append(f"{line:<40}# {args[0]}")
-            continue
-        form = OPS[op][1 if fresh else 0]
-        line = form.format(*args, src=src)
-        out.append(f"{line:<40}# {COMMENTS[op]} {', '.join(args)}")
-        fresh = True
-    return out
+def _comment(line, text):
+    return f"{line:<44}# {text}"
 
 
-HEADS = {
-    "identity": [],
-    "exp": ["Z = np.exp(Z)                           # exp output (Poisson loss)"],
-}
+def stages(net):
+    """Buffer names and widths of the forward pass: Z0 for the scaled input (when there
+    are input steps), Z1..ZL for the dense layers."""
+    out = [("Z0", net.n_features)] if net.input_steps() else []
+    return out + [(f"Z{i}", layer.W.shape[1]) for i, layer in enumerate(net.layers, start=1)]
 
 
-def _predict_body(net):
-    """Lines of predict(), after Z = _forward(_validate(X))."""
-    kind, decide = net.head.kind, net.head.decide
-    if kind in ("identity", "exp"):
-        lines = list(HEADS[kind])
-        lines += _lines(net.target_steps(), src="Z") if net.target_steps() else []
-        lines.append("return Z[:, 0]" if net.flat and net.n_outputs == 1 else "return Z")
-        return lines
-    if kind == "logistic":
-        test = "Z[:, 0] > 0" if decide == "logit" else "_sigmoid(Z[:, 0]) > 0.5"
-        return [f"return classes_[({test}).astype(np.intp)]"]
-    if kind == "multilabel":
-        return ["return (_sigmoid(Z) > 0.5).astype(np.intp)"]
-    score = "Z" if decide == "logit" else "_proba(Z)"
-    return [f"return classes_[{score}.argmax(axis=1)]"]
+def forward_lines(net):
+    lines, src = [], "X"
+    for op, *args in net.input_steps():
+        lines.append(_comment(OPS[op].format(*args, src=src, dst="Z0"), f"{COMMENTS[op]} {', '.join(args)}"))
+        src = "Z0"
+    for i, layer in enumerate(net.layers, start=1):
+        z = f"Z{i}"
+        lines.append(_comment(f"np.dot({src}, W{i}, out={z})", f"layer {i}: {layer.W.shape[0]} -> {layer.W.shape[1]}"))
+        lines.append(f"np.add({z}, b{i}, out={z})")
+        act = ACTIVATIONS[layer.activation]
+        if act:
+            lines.append(_comment(act.format(z=z), layer.activation))
+        src = z
+    return lines + [f"return {src}"]
+
+
+def target_lines(net):
+    return [_comment(OPS[op].format(*args, src="Y", dst="Y"), f"{COMMENTS[op]} {', '.join(args)}")
+            for op, *args in net.target_steps()]
 
 
 PROBA = {
-    "logistic": ["p = _sigmoid(Z[:, 0])",
-                 "return np.stack([1 - p, p], axis=1)"],
-    "multilabel": ["return _sigmoid(Z)"],
-    "softmax": ["E = np.exp(Z - Z.max(axis=1, keepdims=True))",
-                "return E / E.sum(axis=1, keepdims=True)"],
-    "ovr": ["P = _sigmoid(Z)                  # one-vs-rest: sigmoid per class ...",
-            "s = P.sum(axis=1, keepdims=True)  # ... divided by the row sum",
-            "zero = s[:, 0] == 0               # all classes underflowed: uniform",
-            "P[zero] = 1",
-            "s[zero] = P.shape[1]",
-            "return P / s"],
+    "logistic": ["_sigmoid(Z, out=P[..., 1:])",
+                 "np.subtract(_ONE, P[..., 1:], out=P[..., :1])"],
+    "multilabel": ["_sigmoid(Z, out=P)"],
+    "softmax": ["np.max(Z, axis=-1, keepdims=True, out=s)     # softmax, minus the row max",
+                "np.subtract(Z, s, out=P)",
+                "np.exp(P, out=P)",
+                "np.sum(P, axis=-1, keepdims=True, out=s)",
+                "np.divide(P, s, out=P)"],
+    "ovr": ["_sigmoid(Z, out=P)                          # one-vs-rest: sigmoid per class ...",
+            "np.sum(P, axis=-1, keepdims=True, out=s)    # ... divided by the row sum",
+            "if not s.all():                             # all classes underflowed: uniform",
+            "    zero = s[..., 0] == 0",
+            "    P[zero] = 1",
+            "    s[zero] = P.shape[-1]",
+            "np.divide(P, s, out=P)"],
 }
+
+
+def label_expr(net):
+    """Labels of a block from its raw output Z and probabilities P."""
+    kind, decide = net.head.kind, net.head.decide
+    if kind == "multilabel":
+        return "(P > 0.5).astype(np.intp)"
+    if kind == "logistic":
+        return "classes_[(Z[..., 0] > 0).astype(np.intp)]" if decide == "logit" else \
+            "classes_[(P[..., 1] > 0.5).astype(np.intp)]"
+    return "classes_[Z.argmax(axis=-1)]" if decide == "logit" else "classes_[P.argmax(axis=-1)]"
 
 
 def _indent(lines, n=4):
@@ -100,21 +111,30 @@ def _indent(lines, n=4):
 def render_module(net, name, dtype, arrays) -> str:
     meta = meta_record(net, name, dtype, arrays)
     doc = "\n".join(header(net, name, dtype))
+    k = net.n_outputs
+    n_proba = 2 if net.head.kind == "logistic" else k
     names = list(arrays)
-    loads = "\n".join(f"    {k} = _w[{k!r}]" for k in names)
+    loads = "\n".join(f"    {a} = _w[{a!r}]" for a in names)
     cls = ""
     if net.classes is not None:
         cls = "    classes_ = _w['classes']\n"
         if meta["classes_kind"] == "object":
             cls += "    classes_ = classes_.astype(object)\n"
-    parts = [f'"""{doc}\n\nUsage:\n    import {name}\n    {name}.predict(X)        # X: (n_samples, {net.n_features}) real numbers'
-             + (f"\n    {name}.predict_proba(X)" if net.is_classifier else "")
+    st = stages(net)
+    buf_names = ", ".join(n for n, _ in st)
+    extra = ", P, s" if net.is_classifier else ""
+    usage = [f"    import {name}",
+             f"    {name}.predict(X)            # X: (n_samples, {net.n_features}) real numbers"]
+    if net.is_classifier:
+        usage.append(f"    {name}.predict_proba(X)")
+    usage += [f"    m = {name}.Model()           # real-time: one per thread, no allocations",
+              f"    m.{'predict_proba' if net.is_classifier else 'predict'}(x)        # x: one sample; returns m's own buffer"]
+    parts = [f'"""{doc}\n\nUsage:\n' + "\n".join(usage)
              + f'\n\nNeeds only numpy; the weights are in {name}.npz next to this file.\n"""',
              "import os\n\nimport numpy as np\n",
-             f"FINGERPRINT = {meta['fingerprint']!r}",
-             f"DTYPE = np.{dtype}",
-             f"n_features_in_ = {net.n_features}",
-             ]
+             f"FINGERPRINT = {meta['fingerprint']!r}\nDTYPE = np.{dtype}\n"
+             "_ZERO, _ONE = np.zeros((), DTYPE), np.ones((), DTYPE)  # constants, never written\n"
+             f"n_features_in_ = {net.n_features}\nBLOCK = {BLOCK}  # rows per block in predict(X)"]
     if "feature_names" in net.meta:
         parts.append(f"feature_names_in_ = np.array({net.meta['feature_names']!r}, dtype=object)")
     parts.append(
@@ -124,28 +144,141 @@ def render_module(net, name, dtype, arrays) -> str:
         f"del _w\n")
     parts.append(VALIDATE.replace("NAME", name))
     parts.append(SIGMOID)
-    parts.append(
-        "def _forward(X):\n"
-        '    """Validated rows -> the last layer\'s raw output."""\n'
-        '    with np.errstate(over="ignore"):\n'
-        + _indent(_lines(net.steps()), 8) + "\n    return Z\n")
-    doc_predict = ("Predicted labels, as scikit-learn's predict." if net.is_classifier
-                   else "Predicted values, as scikit-learn's predict.")
-    parts.append(
-        "def predict(X):\n"
-        f'    """{doc_predict}"""\n'
-        "    Z = _forward(_validate(X))\n"
-        '    with np.errstate(over="ignore"):\n'
-        + _indent(_predict_body(net), 8) + "\n")
+    widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
     if net.is_classifier:
+        widths += f", np.empty(rows + ({n_proba},), DTYPE), np.empty(rows + (1,), DTYPE)"
+    parts.append(
+        "def _buffers(n):\n"
+        f'    """Scratch arrays for n rows (n=None: one row as 1-D vectors): {buf_names}, one\n'
+        "    per stage of the forward pass" + ("; P, s for the probabilities" if net.is_classifier else "")
+        + '."""\n'
+        "    rows = () if n is None else (n,)\n"
+        f"    return ({widths})\n")
+    parts.append(
+        "def _forward(X, buf):\n"
+        '    """Validated rows X -> the last layer\'s raw output, computed in buf (len(X) rows)."""\n'
+        f"    {buf_names}{extra} = buf\n"
+        + _indent(forward_lines(net)) + "\n")
+    parts.append(BLOCKS)
+    if net.is_classifier:
+        parts.append("def _proba(Z, P, s):\n"
+                     '    """Class probabilities of raw outputs Z, written into P."""\n'
+                     + _indent(PROBA[net.head.kind]) + "\n    return P\n")
+        label_dtype = "np.intp" if net.head.kind == "multilabel" else "classes_.dtype"
+        label_shape = f"(len(X), {k})" if net.head.kind == "multilabel" else "len(X)"
+        needs_p = "P" in label_expr(net)
         parts.append(
-            "def _proba(Z):\n"
-            '    with np.errstate(over="ignore", invalid="ignore"):\n'
-            + _indent(PROBA[net.head.kind], 8) + "\n\n\n"
+            "def predict(X):\n"
+            '    """Predicted labels, as scikit-learn\'s predict."""\n'
+            "    X = _validate(X)\n"
+            f"    out = np.empty({label_shape}, dtype={label_dtype})\n"
+            "    for i, Xb, buf in _blocks(X):\n"
+            "        Z = _forward(Xb, buf)\n"
+            + ("        P = _proba(Z, buf[-2], buf[-1])\n" if needs_p else "")
+            + f"        out[i:i + len(Xb)] = {label_expr(net)}\n"
+            "    return out\n\n\n"
             "def predict_proba(X):\n"
             '    """Class probabilities, as scikit-learn\'s predict_proba."""\n'
-            "    return _proba(_forward(_validate(X)))\n")
+            "    X = _validate(X)\n"
+            f"    out = np.empty((len(X), {n_proba}), DTYPE)\n"
+            "    for i, Xb, buf in _blocks(X):\n"
+            "        _proba(_forward(Xb, buf), out[i:i + len(Xb)], buf[-1])\n"
+            "    return out\n")
+        parts.append(MODEL_CLASSIFIER.replace("__WIDTH__", str(n_proba)).replace("__LABEL__", label_expr(net)))
+    else:
+        out_line = "np.exp(Z, out=Y)" if net.head.kind == "exp" else "np.copyto(Y, Z)"
+        out_line = _comment(out_line, "exp output (Poisson loss)" if net.head.kind == "exp" else "identity output")
+        parts.append(
+            "def _output(Z, Y):\n"
+            '    """The network\'s raw output Z -> predictions, written into Y."""\n'
+            + _indent([out_line, *target_lines(net)]) + "\n    return Y\n")
+        flat = net.flat and k == 1
+        parts.append(
+            "def predict(X):\n"
+            '    """Predicted values, as scikit-learn\'s predict."""\n'
+            "    X = _validate(X)\n"
+            f"    out = np.empty((len(X), {k}), DTYPE)\n"
+            "    for i, Xb, buf in _blocks(X):\n"
+            "        _output(_forward(Xb, buf), out[i:i + len(Xb)])\n"
+            f"    return {'out[:, 0]' if flat else 'out'}\n")
+        parts.append(MODEL_REGRESSOR.replace("__WIDTH__", str(k)).replace(
+            "__RESULT__", "self._out[..., 0] if rows is not None else self._out" if flat else "self._out"))
     return "\n\n".join(parts)
+
+
+BLOCKS = '''def _blocks(X):
+    """(first row, rows, buffers) for consecutive blocks of at most BLOCK rows."""
+    full = None
+    for i in range(0, len(X), BLOCK):
+        Xb = X[i:i + BLOCK]
+        if len(Xb) == BLOCK:
+            full = full or _buffers(BLOCK)
+            yield i, Xb, full
+        else:
+            yield i, Xb, _buffers(len(Xb))
+'''
+
+MODEL_INIT = '''
+    def __init__(self, rows=None):
+        self.rows = rows
+        shape = () if rows is None else (rows,)
+        self._x = np.empty(shape + (n_features_in_,), DTYPE)
+        self._flat = self._x.reshape(-1)
+        self._zeros = np.zeros(self._flat.shape, DTYPE)
+        self._buf = _buffers(rows)
+        self._out = np.empty(shape + (__WIDTH__,), DTYPE)
+'''
+
+MODEL_LOAD = '''
+    def _load(self, x):
+        """Copy x into the Model's input buffer and check it, without allocating."""
+        x = np.asarray(x)
+        if x.shape != self._x.shape:
+            if x.shape == (1, n_features_in_) and self.rows is None:
+                x = x[0]  # one row given as a 1 x n_features_in_ matrix
+            else:
+                raise ValueError(
+                    f"this Model takes {'one row' if self.rows is None else f'{self.rows} rows'} "
+                    f"of {n_features_in_} features, got an array of shape {x.shape}.")
+        if x.dtype.kind not in "biuf":
+            x = _validate(x.reshape(-1, n_features_in_)).reshape(self._x.shape)
+        np.copyto(self._x, x, casting="unsafe")
+        if np.dot(self._flat, self._zeros) != 0:  # NaN exactly when a value is NaN or inf
+            _validate(self._x.reshape(-1, n_features_in_))  # raises the precise error
+        return self._x
+'''
+
+MODEL_REGRESSOR = '''class Model:
+    """Allocation-free predictions for real-time loops. One Model per thread.
+
+    m = Model()              # buffers for one sample (Model(rows=n): n at a time)
+    y = m.predict(x)         # x: n_features_in_ values -> y: (n_outputs,) values;
+                             # y is m's own buffer, overwritten by the next call
+    """
+''' + MODEL_INIT + '''        self._result = __RESULT__
+''' + MODEL_LOAD + '''
+    def predict(self, x):
+        _output(_forward(self._load(x), self._buf), self._out)
+        return self._result
+'''
+
+MODEL_CLASSIFIER = '''class Model:
+    """Allocation-free probabilities for real-time loops. One Model per thread.
+
+    m = Model()              # buffers for one sample (Model(rows=n): n at a time)
+    p = m.predict_proba(x)   # x: n_features_in_ values -> p: (n_classes,) values;
+                             # p is m's own buffer, overwritten by the next call
+    m.predict(x)             # labels (these allocate: they are objects of classes_)
+    """
+''' + MODEL_INIT + MODEL_LOAD + '''
+    def predict_proba(self, x):
+        return _proba(_forward(self._load(x), self._buf), self._out, self._buf[-1])
+
+    def predict(self, x):
+        Z = _forward(self._load(x), self._buf)
+        P = _proba(Z, self._out, self._buf[-1])
+        return __LABEL__
+'''
 
 
 VALIDATE = '''def _validate(X):
@@ -178,9 +311,14 @@ VALIDATE = '''def _validate(X):
     return X
 '''
 
-SIGMOID = '''def _sigmoid(Z):
-    """The logistic function 1 / (1 + exp(-Z)), as scipy.special.expit."""
-    return 1.0 / (1.0 + np.exp(-Z))
+SIGMOID = '''def _sigmoid(Z, out):
+    """out = 1 / (1 + exp(-Z)), as scipy.special.expit (out may be Z itself)."""
+    np.negative(Z, out=out)
+    with np.errstate(over="ignore"):  # exp(-Z) overflows to inf: the result is 0
+        np.exp(out, out=out)
+    np.add(out, _ONE, out=out)
+    np.divide(_ONE, out, out=out)
+    return out
 '''
 
 
@@ -214,12 +352,20 @@ def load_module(directory, name):
     return module
 
 
-def run(directory, name, X) -> dict[str, np.ndarray]:
+def runner(directory, name):
+    """X -> {"predict": ..., "predict_proba": ...} of NAME.py, imported once."""
     module = load_module(directory, name)
-    out = {"predict": module.predict(X)}
-    if hasattr(module, "predict_proba"):
-        out["predict_proba"] = module.predict_proba(X)
-    return out
+
+    def run_rows(X):
+        out = {"predict": module.predict(X)}
+        if hasattr(module, "predict_proba"):
+            out["predict_proba"] = module.predict_proba(X)
+        return out
+    return run_rows
+
+
+def run(directory, name, X) -> dict[str, np.ndarray]:
+    return runner(directory, name)(X)
 
 
 def stamp(directory, name) -> Stamp:

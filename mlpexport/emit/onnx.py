@@ -177,8 +177,9 @@ def render(net, name, *, dtype="float64", onnx_no_label=False, **_options) -> di
 OUTPUTS = {"variable": "predict", "label": "predict", "probabilities": "predict_proba"}
 
 
-def run(directory, name, X, runtime="onnxruntime") -> dict[str, np.ndarray]:
-    """Run NAME.onnx on X in onnxruntime (or onnx.reference) -> outputs by sklearn name."""
+def runner(directory, name, runtime="onnxruntime"):
+    """X -> outputs by scikit-learn's names, from NAME.onnx loaded once in onnxruntime
+    (or onnx.reference)."""
     path = os.path.join(directory, f"{name}.onnx")
     if runtime == "reference":
         import onnx
@@ -187,8 +188,11 @@ def run(directory, name, X, runtime="onnxruntime") -> dict[str, np.ndarray]:
         elem = model.graph.input[0].type.tensor_type.elem_type
         dtype = np.float64 if elem == onnx.TensorProto.DOUBLE else np.float32
         names = [o.name for o in model.graph.output]
-        with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
-            values = ReferenceEvaluator(model).run(None, {"X": np.asarray(X, dtype=dtype)})
+        evaluator = ReferenceEvaluator(model)
+
+        def infer(X):
+            with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
+                return evaluator.run(None, {"X": X})
     else:
         try:
             import onnxruntime as ort
@@ -197,13 +201,20 @@ def run(directory, name, X, runtime="onnxruntime") -> dict[str, np.ndarray]:
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         dtype = np.float64 if sess.get_inputs()[0].type == "tensor(double)" else np.float32
         names = [o.name for o in sess.get_outputs()]
-        values = sess.run(None, {"X": np.asarray(X, dtype=dtype)})
-    out = {}
-    for n, v in zip(names, values):
-        if n not in OUTPUTS:
-            raise ExportError(f"{path} has an unexpected output {n!r}.")
-        out[OUTPUTS[n]] = v
-    return out
+
+        def infer(X):
+            return sess.run(None, {"X": X})
+    unexpected = [n for n in names if n not in OUTPUTS]
+    if unexpected:
+        raise ExportError(f"{path} has an unexpected output {unexpected[0]!r}.")
+
+    def run_rows(X):
+        return {OUTPUTS[n]: v for n, v in zip(names, infer(np.asarray(X, dtype=dtype)))}
+    return run_rows
+
+
+def run(directory, name, X, runtime="onnxruntime") -> dict[str, np.ndarray]:
+    return runner(directory, name, runtime)(X)
 
 
 def stamp(directory, name) -> Stamp:
