@@ -151,10 +151,12 @@ def check_memory(n_rows):
         big[i:i + 1_000_000] = rng.normal(size=(min(1_000_000, n_rows - i), 12))
     big.flush()
     del big
-    script = ("import resource, sys; from mlpexport.cli import main; "
+    script = ("import sys; from mlpexport.cli import main; "
               f"code = main(['check', {os.path.join(d, 'm.skops')!r}, '--data', "
               f"{os.path.join(d, 'big.npy')!r}, '--to', 'numpy,onnx']); "
-              "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+              # VmHWM: this process's own peak (ru_maxrss would start from the parent's RSS)
+              "print('PEAK', open('/proc/self/status').read().split('VmHWM:')[1].split()[0]); "
+              "sys.exit(code)")
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     elapsed = time.perf_counter() - t
@@ -167,6 +169,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check-rows", type=int, default=10_000_000)
     p.add_argument("--quick", action="store_true", help="smallest model and 1/1000 rows only")
+    p.add_argument("--no-speed", action="store_true", help="only start-up and check memory")
     args = p.parse_args()
     has_octave = matlab.shutil.which("octave-cli") is not None
     models = MODELS[:1] if args.quick else MODELS
@@ -174,7 +177,7 @@ def main():
     names = ["sklearn", "skl2onnx f64", "skl2onnx f32", "ours onnx f64", "ours onnx f32",
              "ours numpy", "ours Model", "ours octave"]
     print("seconds per call (median); parity = max relative error vs scikit-learn's predict")
-    for f, h, o in models:
+    for f, h, o in ([] if args.no_speed else models):
         print(f"\nmodel {f}-{h}-{o} (StandardScaler + MLPRegressor)")
         print(f"{'rows':>7} " + " ".join(f"{n:>13}" for n in names))
         for n, times, errs in bench_model(f, h, o, rows, has_octave):

@@ -45,6 +45,7 @@ class Report:
     rtol: float = 0.0
     atol: float = 0.0
     fingerprint: str = ""
+    samples: dict = field(default_factory=dict, repr=False)  # {export: (got, want)}, first rows
 
     @property
     def passed(self) -> bool:
@@ -219,13 +220,15 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
             runnable.append(t)
         if not report.rows and not runnable:
             report.rows.append(Row("-", "-", passed=False, note=f"no exports named {name} in {against}"))
-        report.rows += _compare_chunks(est, net, X, runnable, directory, name, rtol, atol, required, chunk)
+        report.rows += _compare_chunks(est, net, X, runnable, directory, name, rtol, atol, required,
+                                       chunk, report.samples)
         return report
     if files is None:
         files = emit.render_all(net, name, targets, dtype, **(options or {}))
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
-        report.rows += _compare_chunks(est, net, X, targets, tmp, name, rtol, atol, required, chunk)
+        report.rows += _compare_chunks(est, net, X, targets, tmp, name, rtol, atol, required,
+                                       chunk, report.samples)
     return report
 
 
@@ -236,7 +239,10 @@ def _rows_of(X, start, stop):
     return Xc
 
 
-def _compare_chunks(est, net, X, targets, directory, name, rtol, atol, required, chunk):
+PLOT_ROWS = 5000  # rows kept per export for plots
+
+
+def _compare_chunks(est, net, X, targets, directory, name, rtol, atol, required, chunk, samples):
     runners, rows = {}, []
     for t in targets:
         r = _runner(t, directory, name, t in required)
@@ -258,6 +264,9 @@ def _compare_chunks(est, net, X, targets, directory, name, rtol, atol, required,
                 merged[(t, "-")] = Row(t, "-", passed=False, note=f"{name} failed: {type(exc).__name__}: {exc}")
                 del runners[t]
                 continue
+            if start == 0:
+                samples[t] = ({k: v[:PLOT_ROWS] for k, v in got.items()},
+                              {k: v[:PLOT_ROWS] for k, v in want.items()})
             for row in compare_outputs(t, got, want, rtol, atol, typical):
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row

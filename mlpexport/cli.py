@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="overwrite existing files")
     c.add_argument("--trust-pickle", action="store_true",
                    help="load a pickle without the allowlist: only for files you wrote yourself")
+    c.add_argument("--prune-dead", action="store_true",
+                   help="drop ReLU units never active on --data (proven on that data only)")
+    c.add_argument("--data", metavar="FILE", help="rows for --prune-dead (.npy or .csv)")
     _export_options(c)
 
     k = sub.add_parser("check", help="run exports and scikit-learn on the same rows and compare",
@@ -60,7 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     k.add_argument("--trust-pickle", action="store_true")
+    k.add_argument("--plot", metavar="FILE.png", help="scatter of each export against scikit-learn, "
+                                                      "and the distribution of absolute errors")
+    k.add_argument("--plot-size", default="900x600", metavar="WxH", help="plot size in pixels")
     _export_options(k)
+
+    i = sub.add_parser("inspect", help="what the network computes: layers, formulas, dead units",
+                       description="Architecture, the forward pass in numpy and MATLAB syntax, and "
+                                   "per-unit activity on data (dead ReLUs, saturation), with warnings.")
+    i.add_argument("model", metavar="MODEL")
+    i.add_argument("--data", metavar="FILE", help=".npy or .csv rows (default: drawn from the model)")
+    i.add_argument("--json", action="store_true", help="print the report as JSON")
+    i.add_argument("--plot", metavar="FILE.png", help="one input: fitted curve and unit "
+                                                      "contributions; more: unit activity heatmap")
+    i.add_argument("--plot-size", default="900x600", metavar="WxH", help="plot size in pixels")
+    i.add_argument("--force", action="store_true", help="overwrite an existing plot file")
+    i.add_argument("--trust-pickle", action="store_true")
 
     t = sub.add_parser("train", help="train an MLP or logistic model (toy puzzles, bundled data, CSV)",
                        description="Train a Pipeline(scaler, model) and save it; prints train and "
@@ -131,11 +149,20 @@ def cmd_convert(args) -> int:
 
     targets = emit.parse_targets(args.to)
     name = _name(args)
+    if args.prune_dead and not args.data:
+        raise UsageError("--prune-dead needs --data FILE: units are pruned only where they are "
+                         "dead on rows you supply.")
+    if args.data and not args.prune_dead:
+        raise UsageError("--data goes with --prune-dead in convert (use check --data to test rows).")
     est, net = _load_network(args)
-    golden = draw_rows(net, n=24, seed=1)  # stored in the .mat for mlpexport_verify.m
+    rows = draw_rows(net)
+    if args.prune_dead:
+        net, rows = _prune(net, args.data)
+    golden = draw_rows(net, n=24, seed=1) if not args.prune_dead else rows[:48]
+    # golden rows are stored in the .mat for mlpexport_verify.m
     options = dict(_options(args), golden=(golden, sklearn_outputs(est, golden, net)))
     files = emit.render_all(net, name, targets, args.dtype, **options)
-    report = check(est, net, draw_rows(net), targets, dtype=args.dtype, name=name,
+    report = check(est, net, rows, targets, dtype=args.dtype, name=name,
                    required=_required(args, targets), files=files)
     if not report.passed:
         print(report.table())
@@ -148,6 +175,21 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _prune(net, data_path):
+    from .data import read_data
+    from .inspect import n_params, prune, unit_activity
+
+    X = read_data(data_path, net.n_features)
+    dead = [r.dead for r in unit_activity(net, X)]
+    pruned = prune(net, dead)
+    removed = n_params(net) - n_params(pruned)
+    _note(f"--prune-dead removed {sum(map(len, dead))} units never active on the {len(X)} rows "
+          f"of {data_path} ({removed} of {n_params(net)} parameters). The export is proven "
+          f"equal to scikit-learn on those rows only: a unit dead on this data may wake on "
+          f"other inputs.")
+    return pruned, X
+
+
 def cmd_check(args) -> int:
     from . import emit
     from .check import check
@@ -156,14 +198,45 @@ def cmd_check(args) -> int:
     targets = emit.parse_targets(args.to)
     name = _name(args)
     est, net = _load_network(args)
-    X = read_data(args.data, net.n_features, mmap=True) if args.data else draw_rows(net)
+    X = read_data(args.data, net.n_features, stream=True) if args.data else draw_rows(net)
     if args.against is not None and not os.path.isdir(args.against):
         raise UsageError(f"--against {args.against}: no such directory.")
     report = check(est, net, X, targets, dtype=args.dtype, rtol=args.rtol, atol=args.atol,
                    against=args.against, name=name, required=_required(args, targets),
                    options=_options(args))
     print(json.dumps(report.to_json(), indent=2) if args.json else report.table())
+    if args.plot:
+        from .plot import parity_png, parse_size
+        from .emit import write_all
+        size = parse_size(args.plot_size)
+        write_all({os.path.basename(args.plot): parity_png(report.samples, size)},
+                  os.path.dirname(args.plot) or ".", force=True)
     return 0 if report.passed else 1
+
+
+def cmd_inspect(args) -> int:
+    from . import inspect as ins
+    from .data import draw_rows, read_data
+
+    est, net = _load_network(args)
+    del est
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise UsageError(f"--plot {args.plot}: the plot file must end in .png.")
+    if args.plot and os.path.exists(args.plot) and not args.force:
+        raise UsageError(f"{args.plot} already exists; use --force to overwrite.")
+    size = None
+    if args.plot:
+        from .plot import parse_size
+        size = parse_size(args.plot_size)
+    X = read_data(args.data, net.n_features) if args.data else draw_rows(net, n=1000)[:1000]
+    rep = ins.report(net, X)
+    print(json.dumps(rep, indent=2) if args.json else ins.text(rep))
+    if args.plot:
+        from .emit import write_all
+        from .plot import units_png
+        write_all({os.path.basename(args.plot): units_png(net, X, size)},
+                  os.path.dirname(args.plot) or ".", force=True)
+    return 0
 
 
 def cmd_train(args) -> int:
@@ -197,7 +270,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-COMMANDS = {"convert": cmd_convert, "check": cmd_check, "train": cmd_train}
+COMMANDS = {"convert": cmd_convert, "check": cmd_check, "inspect": cmd_inspect, "train": cmd_train}
 
 
 def _note(text):

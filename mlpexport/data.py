@@ -11,14 +11,56 @@ from .network import Network
 EXTREME = 1e3  # extreme rows sit this many spreads away from the inputs' centre
 
 
-def read_data(path: str, n_features: int | None = None, *, mmap: bool = False) -> np.ndarray:
-    """A 2-D float array from a .npy or .csv file (numeric, optional header row)."""
+class NpyRows:
+    """The rows of a 2-D C-order .npy file, read on demand: X[a:b] reads just those rows.
+
+    Unlike a memory map, rows already read do not stay in the process's memory, so a
+    check over a file of any size runs in the memory of one chunk."""
+
+    def __init__(self, path):
+        self.path = path
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f".npy format {version}")
+            self.offset = f.tell()
+        if fortran or dtype.hasobject:
+            raise ValueError("not a plain C-order numeric array")
+        self.shape, self.dtype, self.ndim = shape, dtype, len(shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, rows):
+        start, stop, _ = rows.indices(self.shape[0])
+        width = int(np.prod(self.shape[1:]))
+        out = np.empty((max(stop - start, 0),) + self.shape[1:], self.dtype)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * width * self.dtype.itemsize)
+            f.readinto(memoryview(out).cast("B"))
+        return out
+
+
+def read_data(path: str, n_features: int | None = None, *, stream: bool = False):
+    """A 2-D float array from a .npy or .csv file (numeric, optional header row).
+
+    stream: a .npy file is not read at once but row range by row range (NpyRows);
+    NaN and infinity are then checked chunk by chunk by whoever reads it."""
     ext = os.path.splitext(path)[1].lower()
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such data file.")
     try:
-        if ext == ".npy":
-            X = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        if ext == ".npy" and stream:
+            try:
+                X = NpyRows(path)
+            except ValueError:
+                X = np.load(path, allow_pickle=False)
+        elif ext == ".npy":
+            X = np.load(path, allow_pickle=False)
         elif ext == ".csv":
             X = _read_csv(path)
         else:
@@ -36,7 +78,7 @@ def read_data(path: str, n_features: int | None = None, *, mmap: bool = False) -
     if n_features is not None and X.shape[1] != n_features:
         raise InputError(
             f"{path} has {X.shape[1]} columns but the model expects {n_features} features.")
-    if not mmap and not np.isfinite(X).all():
+    if isinstance(X, np.ndarray) and not np.isfinite(X).all():
         raise InputError(f"{path} contains NaN or infinite values.")
     return X
 

@@ -101,14 +101,29 @@ def test_chunked_check_gives_the_same_report_as_unchunked():
     assert check(est, net, X, ["numpy"]).to_json() == check(est, net, X, ["numpy"], chunk=13).to_json()
 
 
-def test_check_streams_a_memory_mapped_file(tmp_path):
-    from mlpexport.data import read_data
+def test_check_streams_a_npy_file_row_range_by_row_range(tmp_path):
+    from mlpexport.data import NpyRows, read_data
     est, net, X = case("reg_classic")
-    np.save(tmp_path / "rows.npy", np.vstack([X] * 3))
-    rows = read_data(str(tmp_path / "rows.npy"), 12, mmap=True)
-    assert isinstance(rows, np.memmap)
+    data = np.vstack([X] * 3)
+    np.save(tmp_path / "rows.npy", data)
+    rows = read_data(str(tmp_path / "rows.npy"), 12, stream=True)
+    assert isinstance(rows, NpyRows) and len(rows) == len(data)
+    np.testing.assert_array_equal(rows[5:17], data[5:17])
+    np.testing.assert_array_equal(rows[len(data) - 3:len(data) + 10], data[-3:])
     report = check(est, net, rows, ["numpy", "onnx"], chunk=100)
-    assert report.passed and report.n_rows == 3 * len(X)
+    assert report.passed and report.n_rows == len(data)
+    assert report.to_json() == check(est, net, data, ["numpy", "onnx"]).to_json()
+
+
+def test_streamed_nan_is_an_input_error(tmp_path):
+    from mlpexport.data import read_data
+    from mlpexport.errors import InputError
+    est, net, X = case("reg_classic")
+    X = X.copy()
+    X[-1, 3] = np.inf
+    np.save(tmp_path / "rows.npy", X)
+    with pytest.raises(InputError, match="rows"):
+        check(est, net, read_data(str(tmp_path / "rows.npy"), 12, stream=True), ["numpy"], chunk=50)
 
 
 def test_non_finite_data_is_an_input_error(tmp_path):

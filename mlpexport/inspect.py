@@ -1,0 +1,245 @@
+"""What a network computes: architecture, the forward pass as formulas (numpy and
+MATLAB syntax), and per-unit behaviour on data (dead ReLUs, saturation), with warnings
+for the classic failure patterns. Also pruning of units dead on given data."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .network import Affine, Clip, Dense, Network, hidden, evaluate
+
+SATURATION = 0.01  # tanh / logistic within 1 % of a bound counts as saturated
+
+# ------------------------------------------------------------------------ formulas
+# One table per language: how each step reads when a person types it.
+NUMPY = {
+    "sub": "Z = Z - {0}", "div": "Z = Z / {0}", "mul": "Z = Z * {0}", "add": "Z = Z + {0}",
+    "clip": "Z = np.clip(Z, {0}, {1})",
+    "dense": "Z = Z @ {0} + {1}",
+    "relu": "Z = np.maximum(Z, 0)", "tanh": "Z = np.tanh(Z)", "logistic": "Z = 1 / (1 + np.exp(-Z))",
+    "start": "Z = X",
+}
+MATLAB = {
+    "sub": "Z = Z - {0};", "div": "Z = Z ./ {0};", "mul": "Z = Z .* {0};", "add": "Z = Z + {0};",
+    "clip": "Z = min(max(Z, {0}), {1});",
+    "dense": "Z = Z * {0} + {1};",
+    "relu": "Z = max(Z, 0);", "tanh": "Z = tanh(Z);", "logistic": "Z = 1 ./ (1 + exp(-Z));",
+    "start": "Z = X;",
+}
+NUMPY_HEADS = {
+    "identity": ["y = Z"],
+    "exp": ["y = np.exp(Z)"],
+    "logistic": ["p = 1 / (1 + np.exp(-Z[:, 0]))", "proba = np.stack([1 - p, p], axis=1)",
+                 "label = classes[({test}).astype(int)]"],
+    "softmax": ["E = np.exp(Z - Z.max(axis=1, keepdims=True))",
+                "proba = E / E.sum(axis=1, keepdims=True)", "label = classes[{score}.argmax(axis=1)]"],
+    "ovr": ["P = 1 / (1 + np.exp(-Z))", "proba = P / P.sum(axis=1, keepdims=True)",
+            "label = classes[Z.argmax(axis=1)]"],
+    "multilabel": ["proba = 1 / (1 + np.exp(-Z))", "label = (proba > 0.5).astype(int)"],
+}
+MATLAB_HEADS = {
+    "identity": ["y = Z;"],
+    "exp": ["y = exp(Z);"],
+    "logistic": ["p = 1 ./ (1 + exp(-Z));", "proba = [1 - p, p];", "label = classes({test} + 1);"],
+    "softmax": ["E = exp(Z - max(Z, [], 2));", "proba = E ./ sum(E, 2);",
+                "[~, idx] = max({score}, [], 2);", "label = classes(idx);"],
+    "ovr": ["P = 1 ./ (1 + exp(-Z));", "proba = P ./ sum(P, 2);", "[~, idx] = max(Z, [], 2);",
+            "label = classes(idx);"],
+    "multilabel": ["proba = 1 ./ (1 + exp(-Z));", "label = double(proba > 0.5);"],
+}
+
+
+def formula(net: Network, language: str = "numpy") -> list[str]:
+    """The forward pass as the lines a person would type, in numpy or MATLAB syntax.
+    Array names are those of the exports' .npz / .mat files."""
+    table, heads = (NUMPY, NUMPY_HEADS) if language == "numpy" else (MATLAB, MATLAB_HEADS)
+    lines = [table["start"]]
+    for op, *args in net.steps():
+        lines.append(table[args[0]] if op == "act" else table[op].format(*args))
+    decide_logit = net.head.decide == "logit"
+    for line in heads[net.head.kind]:
+        if language == "numpy":
+            test = "Z[:, 0] > 0" if decide_logit else "p > 0.5"
+        else:
+            test = "(Z > 0)" if decide_logit else "(p > 0.5)"
+        lines.append(line.replace("{test}", test).replace("{score}", "Z" if decide_logit else "proba"))
+    target = net.target_steps()
+    if target:
+        lines.append(table["start"].replace("Z = X", "Z = y"))
+        lines += [table[op].format(*args) for op, *args in target]
+        lines.append("y = Z" + (";" if language == "matlab" else ""))
+    if not net.is_classifier and net.flat and net.n_outputs == 1 and language == "numpy":
+        lines.append("y = y[:, 0]")
+    return lines
+
+
+# ---------------------------------------------------------------------- on data
+
+@dataclass
+class LayerReport:
+    index: int
+    units: int
+    activation: str
+    params: int
+    active_share: list[float] = field(default_factory=list)  # per unit
+    saturated_share: list[float] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)  # never active on the rows
+
+    def summary(self) -> str:
+        if self.activation == "relu":
+            return f"layer {self.index}: {len(self.dead)} of {self.units} units never active"
+        if self.activation in ("tanh", "logistic"):
+            sat = sum(1 for s in self.saturated_share if s == 1.0)
+            return f"layer {self.index}: {sat} of {self.units} units saturated on every row"
+        return f"layer {self.index}: {self.activation} units (no dead or saturated state)"
+
+
+def unit_activity(net: Network, X) -> list[LayerReport]:
+    reports = []
+    for i, (layer, A) in enumerate(zip(net.layers[:-1], hidden(net, X)), start=1):
+        r = LayerReport(i, layer.W.shape[1], layer.activation, layer.W.size + layer.b.size)
+        if layer.activation == "relu":
+            active = A > 0
+        elif layer.activation == "tanh":
+            active = np.abs(A) < 1 - 2 * SATURATION
+            r.saturated_share = [float(s) for s in (np.abs(A) >= 1 - 2 * SATURATION).mean(axis=0)]
+        elif layer.activation == "logistic":
+            active = (A > SATURATION) & (A < 1 - SATURATION)
+            r.saturated_share = [float(s) for s in (~active).mean(axis=0)]
+        else:
+            active = np.ones_like(A, dtype=bool)
+        r.active_share = [float(s) for s in active.mean(axis=0)]
+        if layer.activation == "relu":
+            r.dead = [int(j) for j in np.flatnonzero(~active.any(axis=0))]
+        reports.append(r)
+    return reports
+
+
+def warnings_for(net: Network, X, layers: list[LayerReport]) -> list[str]:
+    out = []
+    X = np.asarray(X, dtype=np.float64)
+    if not net.inputs:
+        one_sign = [j for j in range(X.shape[1]) if (X[:, j] >= 0).all() or (X[:, j] <= 0).all()]
+        if len(one_sign) == X.shape[1]:
+            out.append("every input column has one sign on the data and there is no scaler in "
+                       "front: first-layer units see w*x + b with one sign over the range, so "
+                       "ReLUs are dead or act as one linear piece (put a StandardScaler first).")
+    for r in layers:
+        if r.activation == "relu" and r.dead and len(r.dead) == r.units:
+            out.append(f"layer {r.index}: every unit is dead on the data, so the output is "
+                       f"constant: no gradient reaches the layers before it.")
+        elif r.activation == "relu" and r.dead:
+            out.append(f"layer {r.index}: {len(r.dead)} of {r.units} ReLU units never active "
+                       f"on the data (indices {r.dead}).")
+        if r.units == 1:
+            out.append(f"layer {r.index} has a single unit: everything after it sees one "
+                       f"number, and a single ReLU that starts on its dead side never learns.")
+    first = evaluate(net, X)
+    pred = first.get("predict_proba", first["predict"])
+    if np.asarray(pred).dtype.kind in "f" and len(X) > 1 and np.ptp(np.asarray(pred), axis=0).max() == 0:
+        out.append("the output is constant on the data.")
+    return out
+
+
+# ---------------------------------------------------------------------- pruning
+
+def prune(net: Network, dead: list[list[int]]) -> Network:
+    """Remove dead units (per hidden layer) and their rows in the next weight matrix.
+    Exact on rows where those units output 0; a unit dead on some data may wake on other
+    inputs, so pruned exports are only proven on the data they were pruned with."""
+    layers = list(net.layers)
+    for i, drop in enumerate(dead):
+        if not drop:
+            continue
+        keep = np.setdiff1d(np.arange(layers[i].W.shape[1]), drop)
+        if len(keep) == 0:
+            keep = np.array([0])  # keep one (dead) unit so the layer still exists
+        layers[i] = Dense(layers[i].W[:, keep], layers[i].b[keep], layers[i].activation)
+        nxt = layers[i + 1]
+        layers[i + 1] = Dense(nxt.W[keep, :], nxt.b, nxt.activation)
+    return replace(net, layers=tuple(layers), meta={**net.meta, "pruned": True})
+
+
+def n_params(net: Network) -> int:
+    return int(sum(layer.W.size + layer.b.size for layer in net.layers))
+
+
+# ---------------------------------------------------------------------- report
+
+def steps_summary(net: Network) -> list[str]:
+    out = []
+    for step in net.inputs:
+        if isinstance(step, Clip):
+            out.append(f"clip to [{step.low:g}, {step.high:g}]")
+        else:
+            parts = [f"{op} {name}" for op, name, _ in step.parts()]
+            out.append(", ".join(parts) if parts else "passthrough")
+    return out
+
+
+def report(net: Network, X) -> dict:
+    layers = unit_activity(net, X)
+    m = net.meta
+    return {
+        "source": m.get("source", ""),
+        "sklearn_version": m.get("sklearn_version", ""),
+        "n_features": net.n_features,
+        "feature_names": m.get("feature_names"),
+        "preprocessing": steps_summary(net),
+        "layers": [
+            {"index": r.index, "units": r.units, "activation": r.activation, "params": r.params,
+             "dead": r.dead, "active_share": r.active_share, "saturated_share": r.saturated_share}
+            for r in layers],
+        "output": {"units": net.n_outputs, "head": net.head.kind,
+                   "params": int(net.layers[-1].W.size + net.layers[-1].b.size)},
+        "target_transform": [" ".join(s) for s in net.target_steps()],
+        "classes": None if net.classes is None else [c.item() if hasattr(c, "item") else c for c in net.classes],
+        "total_params": n_params(net),
+        "training": {k: m[k] for k in ("n_iter", "loss", "best_loss", "solver") if k in m},
+        "rows": int(len(X)),
+        "formula_numpy": formula(net, "numpy"),
+        "formula_matlab": formula(net, "matlab"),
+        "warnings": warnings_for(net, X, layers),
+    }
+
+
+def text(rep: dict) -> str:
+    lines = [f"{rep['source']} (scikit-learn {rep['sklearn_version']})"]
+    names = f" ({', '.join(rep['feature_names'][:8])}{', ...' if len(rep['feature_names']) > 8 else ''})" \
+        if rep.get("feature_names") else ""
+    n = rep["n_features"]
+    lines.append(f"input: {n} feature{'s' if n != 1 else ''}{names}")
+    for s in rep["preprocessing"]:
+        lines.append(f"  preprocessing: {s}")
+    width = rep["n_features"]
+    for layer in rep["layers"]:
+        lines.append(f"  layer {layer['index']}: {width} -> {layer['units']} {layer['activation']}, "
+                     f"{layer['params']} parameters")
+        width = layer["units"]
+    out = rep["output"]
+    lines.append(f"  output: {width} -> {out['units']} ({out['head']}), {out['params']} parameters")
+    for s in rep["target_transform"]:
+        lines.append(f"  target inverse transform: {s}")
+    if rep["classes"] is not None:
+        lines.append(f"classes: {rep['classes']}")
+    lines.append(f"total parameters: {rep['total_params']}")
+    if rep["training"]:
+        lines.append("training: " + ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in rep["training"].items()))
+    lines.append("")
+    lines.append("forward pass, numpy (arrays as in NAME.npz):")
+    lines += [f"    {x}" for x in rep["formula_numpy"]]
+    lines.append("forward pass, MATLAB (arrays as in NAME.mat; R2016b+ implicit expansion):")
+    lines += [f"    {x}" for x in rep["formula_matlab"]]
+    lines.append("")
+    lines.append(f"on {rep['rows']} rows:")
+    for layer in rep["layers"]:
+        lines.append("  " + LayerReport(layer["index"], layer["units"], layer["activation"], 0,
+                                        layer["active_share"], layer["saturated_share"],
+                                        layer["dead"]).summary())
+    for w in rep["warnings"]:
+        lines.append(f"warning: {w}")
+    if not rep["warnings"]:
+        lines.append("no warnings.")
+    return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""inspect: dead units reported exactly, formulas that reproduce predict, pruning, plots."""
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.neural_network import MLPRegressor
+
+from conftest import assert_matches, case, need_octave, network, reference
+from mlpexport import emit
+from mlpexport.cli import main
+from mlpexport.emit import matlab
+from mlpexport.inspect import formula, report, text, unit_activity
+
+
+def positive_input_model(first_weights, first_bias):
+    """A 1-input, 4-unit ReLU regressor on x in (0, 1) with chosen first-layer weights."""
+    X = np.linspace(0.01, 0.99, 200)[:, None]
+    est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, X[:, 0])
+    est.coefs_[0] = np.array([first_weights], dtype=float)
+    est.intercepts_[0] = np.array(first_bias, dtype=float)
+    return est, X
+
+
+def test_dead_units_are_reported_exactly():
+    # units 0 and 1: negative weight, non-positive bias -> never active on x > 0
+    est, X = positive_input_model([-1.0, -2.0, 3.0, 4.0], [-0.5, 0.0, 0.1, -0.2])
+    (layer,) = unit_activity(network(est), X)
+    assert layer.dead == [0, 1]
+    assert layer.active_share[2] == 1.0 and 0 < layer.active_share[3] < 1
+    rep = report(network(est), X)
+    assert any("every input column has one sign" in w for w in rep["warnings"])
+
+
+def test_a_healthy_network_reports_no_dead_units():
+    est, X = positive_input_model([1.0, 2.0, -3.0, 4.0], [0.5, -1.0, 2.0, -3.0])
+    (layer,) = unit_activity(network(est), X)
+    assert layer.dead == []
+
+
+def test_whole_dead_layer_means_constant_output():
+    est, X = positive_input_model([-1.0, -2.0, -3.0, -4.0], [-0.1, -0.2, -0.3, -0.4])
+    rep = report(network(est), X)
+    assert rep["layers"][0]["dead"] == [0, 1, 2, 3]
+    assert any("every unit is dead" in w for w in rep["warnings"])
+    assert any("output is constant" in w for w in rep["warnings"])
+    assert "layer 1: 4 of 4 units never active" in text(rep)
+
+
+def test_identity_fixture_failure_is_visible():
+    import make
+    recipe = next(r for r in make.recipes() if r["name"] == "identity_two_units")
+    from mlpexport.load import load
+    net = network(load(make.model_path(recipe)).estimator)
+    X = np.linspace(0.001, 0.999, 500)[:, None]
+    rep = report(net, X)
+    assert rep["layers"][0]["dead"] == [0, 1]
+
+
+FORMULA_CASES = ["reg_classic", "reg_poisson", "reg_minmax_clip_chain", "ttr_standard",
+                 "clf_binary_int", "clf_multi_str", "clf_multilabel", "lr_binary",
+                 "lr_multinomial", "sgd_multiclass", "reg_multi_tanh"]
+
+
+@pytest.mark.parametrize("name", FORMULA_CASES)
+def test_numpy_formula_reproduces_predict(name):
+    est, net, X = case(name)
+    namespace = {**net.arrays(), "classes": net.classes, "np": np, "X": X}
+    with np.errstate(over="ignore"):
+        exec("\n".join(formula(net, "numpy")), namespace)
+    want = reference(est, net, X)
+    got = {"predict": namespace["label"] if net.is_classifier else namespace["y"]}
+    if net.is_classifier:
+        got["predict_proba"] = namespace["proba"]
+    assert_matches(got, want, 1e-12, name)
+
+
+def test_matlab_formula_reproduces_predict_in_octave(tmp_path):
+    need_octave()
+    from scipy.io import loadmat, savemat
+    script, cases = [], []
+    for name in FORMULA_CASES:
+        est, net, X = case(name)
+        d = tmp_path / name
+        emit.write_all(matlab.render(net, name), str(d), force=True)
+        savemat(d / "X.mat", {"X": X}, format="5")
+        out = d / "out.mat"
+        body = "\n".join(formula(net, "matlab"))
+        result = "label, proba" if net.is_classifier else "y"
+        script.append(f"clear; load('{d / (name + '.mat')}'); load('{d / 'X.mat'}');\n{body}\n"
+                      f"save('-v6', '{out}', '{result.split(', ')[0]}'"
+                      + (", 'proba');" if net.is_classifier else ");"))
+        cases.append((name, est, net, X, out))
+    proc = matlab.run_octave_script("\n".join(script), str(tmp_path))
+    for name, est, net, X, out in cases:
+        assert out.exists(), proc.stderr
+        m = loadmat(out)
+        want = reference(est, net, X)
+        if net.is_classifier:
+            got = {"predict": matlab._labels(m["label"]), "predict_proba": m["proba"]}
+        else:
+            got = {"predict": m["y"]}
+        assert_matches(got, want, 1e-9, name)
+
+
+def test_inspect_cli_text_and_json_agree(tmp_path, capsys):
+    est, X = positive_input_model([-1.0, -2.0, 3.0, 4.0], [-0.5, 0.0, 0.1, -0.2])
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "x.npy", X)
+    assert main(["inspect", str(tmp_path / "m.pkl"), "--data", str(tmp_path / "x.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "layer 1: 2 of 4 units never active" in out
+    assert "Z = np.maximum(Z, 0)" in out and "Z = max(Z, 0);" in out
+    assert main(["inspect", str(tmp_path / "m.pkl"), "--data", str(tmp_path / "x.npy"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["layers"] == [{**rep["layers"][0], "units": 4, "dead": [0, 1]}]
+    assert rep["total_params"] == 1 * 4 + 4 + 4 * 1 + 1
+
+
+def test_prune_dead_keeps_parity_on_the_data_and_drops_exactly_their_parameters(tmp_path, capsys):
+    est, X = positive_input_model([-1.0, -2.0, 3.0, 4.0], [-0.5, 0.0, 0.1, -0.2])
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "out"
+    assert main(["convert", str(tmp_path / "m.pkl"), "--prune-dead", "--data", str(tmp_path / "x.npy"),
+                 "-o", str(out), "--to", "numpy,onnx"]) == 0
+    captured = capsys.readouterr()
+    assert "removed 2 units" in captured.err and "(6 of 13 parameters)" in captured.err  # 2 x (1 in + 1 bias + 1 out)
+    assert "may wake" in captured.err
+    with np.load(out / "m.npz") as w:
+        assert w["W1"].shape == (1, 2) and w["W2"].shape == (2, 1)
+    from mlpexport.emit import numpy as npx
+    np.testing.assert_allclose(npx.load_module(str(out), "m").predict(X), est.predict(X), rtol=1e-12)
+
+
+def test_prune_dead_without_data_is_refused(tmp_path, capsys):
+    est, _ = case("reg_classic")[:2]
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(est))
+    assert main(["convert", str(tmp_path / "m.pkl"), "--prune-dead", "-o", str(tmp_path / "o")]) == 2
+    assert "--prune-dead needs --data" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def _png_ok(path, size):
+    import matplotlib.image as mpimg
+    img = mpimg.imread(path)
+    assert img.shape[:2] == (size[1], size[0])
+    assert img[..., :3].std() > 0.01  # not blank
+
+
+@pytest.mark.parametrize("model", ["sine_scaled", "classic"])
+def test_units_plot(model, tmp_path):
+    import make
+    recipe = next(r for r in make.recipes() if r["name"] == model)
+    png = tmp_path / "units.png"
+    assert main(["inspect", make.model_path(recipe), "--plot", str(png), "--plot-size", "640x480"]) == 0
+    _png_ok(png, (640, 480))
+
+
+def test_parity_plot(tmp_path):
+    import make
+    recipe = next(r for r in make.recipes() if r["name"] == "multiclass_str")
+    png = tmp_path / "parity.png"
+    assert main(["check", make.model_path(recipe), "--to", "numpy,onnx", "--plot", str(png)]) == 0
+    _png_ok(png, (900, 600))
+
+
+def test_plot_options_are_validated(tmp_path, capsys):
+    import make
+    path = make.model_path(make.recipes()[0])
+    assert main(["inspect", path, "--plot", str(tmp_path / "u.jpg")]) == 2
+    assert main(["inspect", path, "--plot", str(tmp_path / "u.png"), "--plot-size", "big"]) == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
