@@ -63,9 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     k.add_argument("--trust-pickle", action="store_true")
-    k.add_argument("--plot", metavar="FILE.png", help="scatter of each export against scikit-learn, "
-                                                      "and the distribution of absolute errors")
-    k.add_argument("--plot-size", default="900x600", metavar="WxH", help="plot size in pixels")
+    _plot_options(k, "scatter of each export against scikit-learn, and the distribution of "
+                     "absolute errors")
     _export_options(k)
 
     i = sub.add_parser("inspect", help="what the network computes: layers, formulas, dead units",
@@ -74,9 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model", metavar="MODEL")
     i.add_argument("--data", metavar="FILE", help=".npy or .csv rows (default: drawn from the model)")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
-    i.add_argument("--plot", metavar="FILE.png", help="one input: fitted curve and unit "
-                                                      "contributions; more: unit activity heatmap")
-    i.add_argument("--plot-size", default="900x600", metavar="WxH", help="plot size in pixels")
+    _plot_options(i, "one input: fitted curve and unit contributions; more: unit activity heatmap")
     i.add_argument("--force", action="store_true", help="overwrite an existing plot file")
     i.add_argument("--trust-pickle", action="store_true")
 
@@ -103,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _plot_options(p, what):
+    p.add_argument("--plot", metavar="FILE.png", help=what)
+    p.add_argument("--plot-size", default="900x600", metavar="WxH", help="plot size in pixels")
+
+
 def _export_options(p):
     p.add_argument("--matlab-inline", action="store_true",
                    help="MATLAB: write the weights into the .m file (no .mat; for MATLAB Coder)")
@@ -123,8 +125,8 @@ def _load_network(args):
                   model_file=os.path.basename(args.model))
     if loaded.saved_version:
         import sklearn
-        _note(f"{args.model} was written by scikit-learn {loaded.saved_version}; this is "
-              f"{sklearn.__version__}. The exports reproduce what this version's predict gives.")
+        _note(f"{args.model} was written by scikit-learn {loaded.saved_version} and is loaded "
+              f"with {sklearn.__version__}.")
     return loaded.estimator, net
 
 

@@ -100,7 +100,7 @@ def _read_csv(path):
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
-            bad = next(c for c in cells if not _is_float(c))
+            bad = next(c for c in cells if not is_number(c))
             raise InputError(f"{path} line {i}: {bad!r} is not a number.") from None
     widths = {len(r) for r in rows}
     if len(widths) > 1:
@@ -108,7 +108,7 @@ def _read_csv(path):
     return np.array(rows, dtype=np.float64)
 
 
-def _is_float(text):
+def is_number(text) -> bool:
     try:
         float(text)
         return True

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data import is_number
 from .errors import InputError, UsageError
 
 TOYS = ("sine", "relu", "identity", "cubic", "quadratic")
@@ -90,7 +91,7 @@ def from_csv(path: str, target: str | None) -> Dataset:
         try:
             columns[h] = np.array([float(r[j]) for r in rows])
         except ValueError:
-            bad = next(r[j] for r in rows if not _number(r[j]))
+            bad = next(r[j] for r in rows if not is_number(r[j]))
             raise InputError(f"{path}: column {h!r} is not numeric (value {bad!r}).") from None
     wanted = [t.strip() for t in target.split(",") if t.strip()]
     missing = [t for t in wanted if t not in columns]
@@ -104,14 +105,6 @@ def from_csv(path: str, target: str | None) -> Dataset:
     y = y[:, 0] if y.shape[1] == 1 else y
     integral = np.all(y == np.round(y)) and len(np.unique(y)) <= 20
     return Dataset(X, y, "classification" if integral and y.ndim == 1 else "regression", features)
-
-
-def _number(text):
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def load_dataset(name: str, seed: int = 0, target: str | None = None) -> Dataset:

@@ -5,24 +5,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from conftest import ALL, assert_matches, case, reference
+from conftest import ALL, assert_matches, case, clear_rows, reference
 from mlpexport.emit import onnx as onnx_target
 
 
 def write(net, tmp_path, dtype="float64", **options):
     (tmp_path / "m.onnx").write_bytes(onnx_target.render(net, "m", dtype=dtype, **options)["m.onnx"])
     return str(tmp_path)
-
-
-def clear_rows(want, tol):
-    """Rows whose label is not a near-tie in scikit-learn's own probabilities."""
-    if "predict_proba" not in want:
-        return np.ones(len(want["predict"]), bool)
-    p = want["predict_proba"]
-    if want["predict"].ndim == 2:
-        return (np.abs(p - 0.5) > tol).all(axis=1)
-    s = np.sort(p, axis=1)
-    return s[:, -1] - s[:, -2] > tol
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "reference"])

@@ -78,3 +78,40 @@ def test_matlab_exports_reproduce_golden_in_octave(tmp_path):
         wants.append(want)
     for recipe, got, want in zip(RECIPES, matlab.run_many(jobs), wants):
         assert_matches(got, want, 1e-9, recipe["name"])
+
+
+LEGACY_DIR = os.path.join(ROOT, "fixtures", "legacy")
+LEGACY = sorted(f for f in os.listdir(LEGACY_DIR) if f.endswith((".pkl", ".joblib")))
+
+
+@pytest.mark.parametrize("filename", LEGACY)
+def test_models_written_by_scikit_learn_1_5_reproduce_what_1_5_computed(filename, tmp_path):
+    """fixtures/make_legacy.py ran under scikit-learn 1.5.2 and stored its outputs."""
+    from mlpexport.emit import numpy as npx
+    from mlpexport.emit import onnx as onnx_target
+    loaded = load(os.path.join(LEGACY_DIR, filename))
+    with np.load(os.path.join(LEGACY_DIR, filename.rsplit(".", 1)[0] + ".npz")) as g:
+        X, want = g["X"], {k: g[k] for k in ("predict", "predict_proba") if k in g.files}
+        written_by = str(g["sklearn_version"])
+    assert loaded.saved_version == written_by == "1.5.2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = extract(loaded.estimator, saved_version=loaded.saved_version)
+    emit.write_all(emit.render_all(net, "m", ["numpy", "onnx"], "float64"), str(tmp_path), force=True)
+    mod = npx.load_module(str(tmp_path), "m")
+    got = {"predict": mod.predict(X)}
+    if "predict_proba" in want:
+        got["predict_proba"] = mod.predict_proba(X)
+    assert_matches(got, want, 1e-12, filename)
+    assert_matches(onnx_target.run(str(tmp_path), "m", X), want, 1e-12, filename)
+
+
+def test_todays_sklearn_computes_other_probabilities_for_a_legacy_ovr_model():
+    """Why mlpexport reproduces the writing version: scikit-learn >= 1.8 applies softmax
+    to a model 1.5 trained and used as one-vs-rest."""
+    est = load(os.path.join(LEGACY_DIR, "lr_ovr.pkl")).estimator
+    with np.load(os.path.join(LEGACY_DIR, "lr_ovr.npz")) as g:
+        X, then = g["X"], g["predict_proba"]
+    now = est.predict_proba(X)
+    assert np.abs(now - then).max() > 1e-3
+    np.testing.assert_array_equal(est.predict(X).astype(str), np.load(os.path.join(LEGACY_DIR, "lr_ovr.npz"))["predict"])
