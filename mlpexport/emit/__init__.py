@@ -12,7 +12,6 @@ Adding a target is one new module and one line in TARGETS.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import tempfile
@@ -176,6 +175,3 @@ def render_all(net: Network, name: str, targets: list[str], dtype: str, **option
         files.update(target(t).render(net, name, dtype=dtype, **options))
     return files
 
-
-def json_bytes(obj) -> str:
-    return json.dumps(obj, sort_keys=True)

@@ -23,7 +23,6 @@ from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
 from ..errors import ExportError, RuntimeMissing
 
 FILES = (".m", ".mat")
-INLINE_FILES = (".m",)
 OCTAVE_FLAGS = ["--no-gui", "--norc", "--no-history", "--quiet", "--no-window-system"]
 
 OPS = {
