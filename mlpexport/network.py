@@ -103,6 +103,11 @@ class Network:
     def n_outputs(self) -> int:
         return int(self.layers[-1].W.shape[1])
 
+    @property
+    def n_proba(self) -> int:
+        """Columns of predict_proba: two for a binary logistic head, else one per output."""
+        return 2 if self.head.kind == "logistic" else self.n_outputs
+
     def steps(self):
         """The forward pass as (op, *array names) tuples, shared by every emitter.
 

@@ -112,7 +112,7 @@ def render_module(net, name, dtype, arrays) -> str:
     meta = meta_record(net, name, dtype, arrays)
     doc = "\n".join(header(net, name, dtype))
     k = net.n_outputs
-    n_proba = 2 if net.head.kind == "logistic" else k
+    n_proba = net.n_proba
     names = list(arrays)
     loads = "\n".join(f"    {a} = _w[{a!r}]" for a in names)
     cls = ""

@@ -106,13 +106,10 @@ def _head(g, net, Z, with_label):
     if kind == "logistic":
         p = _sigmoid(g, Z)
         g.node("Concat", [g.node("Sub", [g.const("one", 1.0), p]), p], out="probabilities", axis=1)
-        n_proba = 2
     elif kind == "multilabel":
         p = _sigmoid(g, Z, out="probabilities")
-        n_proba = k
     elif kind == "softmax":
         p = g.node("Softmax", [Z], out="probabilities", axis=1)
-        n_proba = k
     else:  # ovr: sigmoid per class over the row sum; all-zero rows become uniform
         P = _sigmoid(g, Z)
         s = g.node("ReduceSum", [P, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
@@ -120,8 +117,7 @@ def _head(g, net, Z, with_label):
         P = g.node("Where", [zero, g.const("one", 1.0), P])
         s = g.node("Where", [zero, g.const("n_classes", float(k)), s])
         p = g.node("Div", [P, s], out="probabilities")
-        n_proba = k
-    outputs.append(("probabilities", g.onnx_dtype, ["N", n_proba]))
+    outputs.append(("probabilities", g.onnx_dtype, ["N", net.n_proba]))
     if not with_label:
         return outputs
     from onnx import TensorProto
