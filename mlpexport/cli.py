@@ -130,9 +130,15 @@ def _load_network(args):
     return loaded.estimator, net
 
 
-def _name(args):
+def _name(args, targets=None):
     from .emit import check_name, default_name
-    return check_name(args.name) if args.name else default_name(args.model)
+    if args.name is not None:
+        return check_name(args.name, targets)
+    name = default_name(args.model, targets)
+    stem = os.path.splitext(os.path.basename(args.model))[0]
+    if name != stem:
+        _note(f"the exports are named {name} (from {args.model}); --name chooses another.")
+    return name
 
 
 def _required(args, targets):
@@ -150,7 +156,7 @@ def cmd_convert(args) -> int:
     from .extract import sklearn_outputs
 
     targets = emit.parse_targets(args.to)
-    name = _name(args)
+    name = _name(args, targets)
     if args.prune_dead and not args.data:
         raise UsageError("--prune-dead needs --data FILE: units are pruned only where they are "
                          "dead on rows you supply.")
@@ -198,7 +204,7 @@ def cmd_check(args) -> int:
     from .data import draw_rows, read_data
 
     targets = emit.parse_targets(args.to)
-    name = _name(args)
+    name = _name(args, targets)
     est, net = _load_network(args)
     X = read_data(args.data, net.n_features, stream=True) if args.data else draw_rows(net)
     if args.against is not None and not os.path.isdir(args.against):

@@ -37,3 +37,7 @@ class ExportError(MlpexportError):
 
 class RuntimeMissing(ExportError):
     """A runtime an export needs in order to be run (e.g. octave-cli) is not installed."""
+
+
+class RuntimeFailed(ExportError):
+    """A runtime crashed or misbehaved while running an export (not a disagreement)."""

@@ -12,8 +12,11 @@ Adding a target is one new module and one line in TARGETS.
 from __future__ import annotations
 
 import importlib
+import json
+import keyword
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 
@@ -29,7 +32,15 @@ TARGETS = {
     "matlab": "mlpexport.emit.matlab",
 }
 DTYPES = ("float64", "float32")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+# Names a NAME.py must not take: it would shadow the module for code next to it.
+PYTHON_MODULES = frozenset(sys.stdlib_module_names) | {
+    "numpy", "scipy", "sklearn", "pandas", "onnx", "onnxruntime", "joblib", "skops",
+    "mlpexport", "pytest", "matplotlib"}
+# Characters of model-file text (versions, file names, class names) that may stand in a
+# comment or docstring of generated code: no quotes, backslashes, line breaks, braces.
+PLAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        " ._-+()[],:;=/@#<>*!?&^~|")
 
 
 def target(name: str):
@@ -49,21 +60,50 @@ def parse_targets(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
+def reserved(name: str, targets=None) -> str | None:
+    """Why `name` cannot name an export (a keyword, or a module/function the export or
+    its language relies on), or None. Each target lists its own in RESERVED."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "a Python keyword"
+    if name in PYTHON_MODULES:
+        return f"a Python module ({name}.py next to it would shadow it)"
+    for t in (TARGETS if targets is None else targets):
+        why = getattr(target(t), "RESERVED", {}).get(name.lower())
+        if why:
+            return why
+    return None
+
+
+def check_name(name: str, targets=None) -> str:
+    if not NAME_RE.fullmatch(name):
         raise UsageError(
             f"--name {name!r} is not a valid identifier: use letters, digits and _, start "
             f"with a letter, at most 63 characters.")
+    why = reserved(name, targets)
+    if why:
+        raise UsageError(f"--name {name} is {why}; choose another name, e.g. {name}_model.")
     return name
 
 
-def default_name(model_path: str) -> str:
-    """The model file's stem made into a valid identifier."""
+def default_name(model_path: str, targets=None) -> str:
+    """The model file's stem made into a valid identifier that no target reserves
+    (numpy.pkl -> numpy_model)."""
     stem = os.path.splitext(os.path.basename(model_path))[0]
     name = re.sub(r"[^A-Za-z0-9_]", "_", stem)
     if not name or not name[0].isalpha():
         name = "model_" + name
-    return name[:63]
+    name = name[:63]
+    if reserved(name, targets):
+        name = name[:57] + "_model"
+    return name
+
+
+def plain(text, limit: int = 120) -> str:
+    """Model-file text (a version, a file name) made safe for a comment or docstring of
+    any generated language: characters outside PLAIN_CHARS become '?', at most `limit`
+    of them. The exact text is kept only as data (the .npz/.mat/.onnx metadata)."""
+    text = "".join(c if c in PLAIN_CHARS else "?" for c in str(text))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass
@@ -71,6 +111,8 @@ class Stamp:
     file: str
     fingerprint: str | None
     intact: bool  # the weights still hash to the digest written beside them
+    dtype: str = "float64"  # the arithmetic the export was written in
+    same_export: bool = True  # every file of the set carries the same export_id
 
 
 def classes_for_storage(net: Network):
@@ -91,7 +133,18 @@ def classes_for_storage(net: Network):
         f"({sorted({type(v).__name__ for v in c})}); use numbers or strings.")
 
 
-def meta_record(net: Network, name: str, dtype: str, arrays: dict) -> dict:
+def export_id(net: Network, name: str, dtype: str, options: dict | None = None) -> str:
+    """What one export was made from: model, name, arithmetic, mlpexport version and
+    target options. Every file of an export carries it, so a set mixed from two
+    different exports (a kill between renames, files copied by hand) is detected;
+    the same inputs give the same id, so re-exporting changes nothing."""
+    import hashlib
+    opts = sorted((k, repr(v)) for k, v in (options or {}).items() if k != "golden")
+    text = json.dumps([net.fingerprint, name, dtype, __version__, opts])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict | None = None) -> dict:
     """What every export records about itself (also written into file headers)."""
     from ..network import digest
 
@@ -99,6 +152,7 @@ def meta_record(net: Network, name: str, dtype: str, arrays: dict) -> dict:
     return {
         "producer": "mlpexport",
         "producer_version": __version__,
+        "export_id": export_id(net, name, dtype, options),
         "name": name,
         "source": net.meta.get("source", ""),
         "model_file": net.meta.get("model_file", ""),
@@ -124,7 +178,7 @@ def cast_arrays(net: Network, dtype: str) -> dict[str, np.ndarray]:
 
 def header(net: Network, name: str, dtype: str) -> list[str]:
     """Lines every generated file starts with: what it is and how to re-check it."""
-    m = net.meta
+    m = {k: plain(v) for k, v in net.meta.items() if isinstance(v, str)}
     layers = " -> ".join([str(net.n_features)] + [
         f"{layer.W.shape[1]} {layer.activation}" for layer in net.layers[:-1]] + [
         f"{net.n_outputs} {net.head.kind}"])

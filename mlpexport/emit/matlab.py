@@ -23,6 +23,20 @@ from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
 from ..errors import ExportError, RuntimeMissing
 
 FILES = (".m", ".mat")
+# Names NAME.m must not take: MATLAB/Octave keywords, and functions the generated .m
+# calls (a NAME.m of that name would shadow them, on the path next to the export).
+KEYWORDS = ("break case catch classdef continue else elseif end for function global if "
+            "otherwise parfor persistent return spmd switch try unwind_protect "
+            "unwind_protect_cleanup end_try_catch end_unwind_protect endfunction endif "
+            "endfor endwhile endswitch do until while").split()
+BUILTINS = ("all any bsxfun cell cellfun class double error exp fileparts fullfile "
+            "isempty isfinite islogical isnumeric isreal isvector load logical mat2str max "
+            "mfilename min ndims numel reshape single size sum tanh zeros ones int64 "
+            "struct isfield fieldnames table2struct istable iscellstr ischar nargout "
+            "feval save addpath rmpath clear fopen fprintf fclose").split()
+RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
+            **{b: f"a MATLAB function the .m export calls ({b}.m would shadow it)"
+               for b in BUILTINS}}
 OCTAVE_FLAGS = ["--no-gui", "--norc", "--no-history", "--quiet", "--no-window-system"]
 
 OPS = {
