@@ -42,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                    help="arithmetic of the exports (default float64)")
     c.add_argument("--force", action="store_true", help="overwrite existing files")
-    c.add_argument("--trust-pickle", action="store_true",
-                   help="load a pickle without the allowlist: only for files you wrote yourself")
+    _trust_option(c)
     c.add_argument("--prune-dead", action="store_true",
                    help="drop ReLU units never active on --data (proven on that data only)")
     c.add_argument("--data", metavar="FILE", help="rows for --prune-dead (.npy or .csv)")
@@ -59,10 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--name", help="base name of the exports in DIR (default: the model file's stem)")
     k.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                    help="arithmetic of fresh exports (default float64)")
-    k.add_argument("--rtol", type=float, help="relative tolerance (default 1e-9, float32 1e-4)")
-    k.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
-    k.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    k.add_argument("--trust-pickle", action="store_true")
+    k.add_argument("--rtol", type=tolerance, help="relative tolerance (default: 1e-9 for float64 "
+                   "exports, 1e-4 for float32 ones)")
+    k.add_argument("--atol", type=tolerance, default=0.0, help="absolute tolerance (default 0)")
+    k.add_argument("--json", action="store_true", help="print the report as JSON on stdout "
+                   "(non-finite errors as the strings \"inf\"/\"nan\")")
+    k.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    _trust_option(k)
     _plot_options(k, "scatter of each export against scikit-learn, and the distribution of "
                      "absolute errors")
     _export_options(k)
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     _plot_options(i, "one input: fitted curve and unit contributions; more: unit activity heatmap")
     i.add_argument("--force", action="store_true", help="overwrite an existing plot file")
-    i.add_argument("--trust-pickle", action="store_true")
+    _trust_option(i)
 
     t = sub.add_parser("train", help="train an MLP or logistic model (toy puzzles, bundled data, CSV)",
                        description="Train a Pipeline(scaler, model) and save it; prints train and "
@@ -100,6 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def tolerance(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    return value
+
+
+def _trust_option(p):
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="load a .pkl/.joblib/.sav file with plain pickle, without the allowlist: "
+                        "this runs any code the file contains, so use it only for files you "
+                        "wrote yourself")
+
+
 def _plot_options(p, what):
     p.add_argument("--plot", metavar="FILE.png", help=what)
     p.add_argument("--plot-size", default="900x600", metavar="WxH", help="plot size in pixels")
@@ -110,10 +130,13 @@ def _export_options(p):
                    help="MATLAB: write the weights into the .m file (no .mat; for MATLAB Coder)")
     p.add_argument("--onnx-no-label", action="store_true",
                    help="ONNX: leave out the label output (MATLAB's importer cannot take string tensors)")
+    p.add_argument("--matlab-verify", action="store_true",
+                   help="MATLAB: also write mlpexport_verify.m, which re-checks the export in MATLAB")
 
 
 def _options(args) -> dict:
-    return {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label}
+    return {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label,
+            "matlab_verify": args.matlab_verify}
 
 
 def _load_network(args):
@@ -151,9 +174,6 @@ def _required(args, targets):
 
 def cmd_convert(args) -> int:
     from . import emit
-    from .check import check
-    from .data import draw_rows
-    from .extract import sklearn_outputs
 
     targets = emit.parse_targets(args.to)
     name = _name(args, targets)
@@ -162,6 +182,20 @@ def cmd_convert(args) -> int:
                          "dead on rows you supply.")
     if args.data and not args.prune_dead:
         raise UsageError("--data goes with --prune-dead in convert (use check --data to test rows).")
+    created = emit.check_outdir(args.outdir)  # a path the user got wrong fails before any work
+    try:
+        return _convert(args, targets, name)
+    finally:
+        if not WRITTEN:
+            emit.remove_created(created)
+
+
+def _convert(args, targets, name):
+    from . import emit
+    from .check import check
+    from .data import draw_rows
+    from .extract import sklearn_outputs
+
     est, net = _load_network(args)
     rows = draw_rows(net)
     if args.prune_dead:
@@ -178,6 +212,7 @@ def cmd_convert(args) -> int:
               file=sys.stderr)
         return 1
     paths = emit.write_all(files, args.outdir, force=args.force)
+    WRITTEN.extend(paths)
     print(f"{net.meta['source']} -> {', '.join(os.path.basename(p) for p in paths)} in {args.outdir}")
     print(report.table())
     return 0
@@ -205,6 +240,7 @@ def cmd_check(args) -> int:
 
     targets = emit.parse_targets(args.to)
     name = _name(args, targets)
+    _plot_target(args)
     est, net = _load_network(args)
     X = read_data(args.data, net.n_features, stream=True) if args.data else draw_rows(net)
     if args.against is not None and not os.path.isdir(args.against):
@@ -217,8 +253,8 @@ def cmd_check(args) -> int:
         from .plot import parity_png, parse_size
         from .emit import write_all
         size = parse_size(args.plot_size)
-        write_all({os.path.basename(args.plot): parity_png(report.samples, size)},
-                  os.path.dirname(args.plot) or ".", force=True)
+        WRITTEN.extend(write_all({os.path.basename(args.plot): parity_png(report.samples, size)},
+                                 os.path.dirname(args.plot) or ".", force=args.force))
     return 0 if report.passed else 1
 
 
@@ -226,12 +262,9 @@ def cmd_inspect(args) -> int:
     from . import inspect as ins
     from .data import draw_rows, read_data
 
+    _plot_target(args)
     est, net = _load_network(args)
     del est
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"--plot {args.plot}: the plot file must end in .png.")
-    if args.plot and os.path.exists(args.plot) and not args.force:
-        raise UsageError(f"{args.plot} already exists; use --force to overwrite.")
     size = None
     if args.plot:
         from .plot import parse_size
@@ -242,8 +275,8 @@ def cmd_inspect(args) -> int:
     if args.plot:
         from .emit import write_all
         from .plot import units_png
-        write_all({os.path.basename(args.plot): units_png(net, X, size)},
-                  os.path.dirname(args.plot) or ".", force=True)
+        WRITTEN.extend(write_all({os.path.basename(args.plot): units_png(net, X, size)},
+                                 os.path.dirname(args.plot) or ".", force=args.force))
     return 0
 
 
@@ -281,16 +314,44 @@ def cmd_train(args) -> int:
 COMMANDS = {"convert": cmd_convert, "check": cmd_check, "inspect": cmd_inspect, "train": cmd_train}
 
 
+def _plot_target(args):
+    """--plot FILE: refused before any work when it cannot be written or made."""
+    if not args.plot:
+        return
+    if not args.plot.lower().endswith(".png"):
+        raise UsageError(f"--plot {args.plot}: the plot file must end in .png.")
+    if os.path.lexists(args.plot) and not args.force:
+        raise UsageError(f"{args.plot} already exists; use --force to overwrite.")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib, which is not installed: pip install "
+                         "matplotlib (from a clone: pip install -e '.[plot]').") from None
+    from .emit import check_outdir
+    check_outdir(os.path.dirname(args.plot) or ".", "--plot")
+
+
 def _note(text):
     print(f"mlpexport: note: {text}", file=sys.stderr)
 
 
-def _on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds, so staged files are removed
+WRITTEN: list[str] = []  # files this run has put in place, for an honest interrupt message
+
+
+class Interrupted(BaseException):
+    def __init__(self, signum):
+        self.signum = signum
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signum)  # unwinds, so staged files and temp folders are removed
 
 
 def main(argv=None) -> int:
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    WRITTEN.clear()
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _on_signal)
     try:
         args = build_parser().parse_args(argv)
         if not args.command:
@@ -306,9 +367,12 @@ def main(argv=None) -> int:
     except MlpexportError as exc:
         print(f"mlpexport: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("mlpexport: interrupted; no files were written.", file=sys.stderr)
-        return 130
+    except (Interrupted, KeyboardInterrupt) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        done = (f"{len(WRITTEN)} file{'s' if len(WRITTEN) != 1 else ''} had been written "
+                f"({', '.join(WRITTEN)})" if WRITTEN else "no files were written")
+        print(f"mlpexport: interrupted by {signal.Signals(signum).name}; {done}.", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # a bug of ours: still one line, traceback on request
         if os.environ.get("MLPEXPORT_DEBUG"):
             raise

@@ -11,11 +11,13 @@ Adding a target is one new module and one line in TARGETS.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import keyword
 import os
 import re
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -49,7 +51,7 @@ def target(name: str):
 
 def parse_targets(text: str | None) -> list[str]:
     """'numpy,onnx' or 'all' -> ['numpy', 'onnx']; unknown names are a usage error."""
-    if not text or text.strip() == "all":
+    if text is None or text.strip() == "all":
         return list(TARGETS)
     names = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in names if t not in TARGETS]
@@ -193,33 +195,140 @@ def header(net: Network, name: str, dtype: str) -> list[str]:
     ]
 
 
+def check_outdir(outdir: str, flag: str = "-o") -> list[str]:
+    """Make sure files can be written in `outdir`, creating it (and missing parents)
+    if needed: every problem a user can cause is one plain UsageError, before any work.
+    Returns the directories it created, outermost first, for `remove_created`."""
+    if not outdir:
+        raise UsageError(f"{flag} is empty; give a directory (. for the current one).")
+    missing, probe = [], os.path.abspath(outdir)
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        what = "is not a directory" if probe == os.path.abspath(outdir) else f"is below {probe}, which is not a directory"
+        raise UsageError(f"{flag} {outdir} {what}.")
+    created = []
+    try:
+        for d in reversed(missing):
+            os.mkdir(d)
+            created.append(d)
+        fd, tmp = tempfile.mkstemp(prefix=".mlpexport-probe-", dir=outdir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        remove_created(created)
+        raise UsageError(f"{flag} {outdir}: cannot write there ({exc.strerror or exc}).") from None
+    return created
+
+
+def remove_created(created: list[str]):
+    """Remove directories check_outdir created, if nothing was written into them."""
+    for d in reversed(created):
+        try:
+            os.rmdir(d)
+        except OSError:
+            return
+
+
+_TEMP = re.compile(r"\.(?P<file>.+)\.(?P<pid>\d+)\.[^.]+\.tmp")
+
+
+def _remove_stale_temps(outdir, names):
+    """Temp files an earlier, killed mlpexport left for these names (its pid is gone)."""
+    for entry in os.listdir(outdir):
+        m = _TEMP.fullmatch(entry)
+        if not m or m["file"] not in names:
+            continue
+        try:
+            os.kill(int(m["pid"]), 0)
+            continue  # that process is still running: its file, not ours to touch
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.unlink(os.path.join(outdir, entry))
+        except OSError:
+            pass
+
+
+@contextlib.contextmanager
+def _locked(outdir):
+    """Hold an exclusive lock on the directory while names are checked and files moved
+    in, so two mlpexport processes writing the same names there cannot interleave."""
+    fd = os.open(outdir, os.O_RDONLY)
+    try:
+        try:
+            import fcntl
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            pass  # no flock here (Windows, some network file systems): best effort
+        yield
+    finally:
+        os.close(fd)
+
+
+SIGNALS = tuple(getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s))
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Catchable signals wait until every file is in place (a kill -9 cannot be held:
+    then the export_id in each file tells check --against that the set is mixed)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def write_all(files: dict[str, bytes], outdir: str, *, force: bool) -> list[str]:
-    """Write every file or none: refuse to overwrite without force, stage to temp
-    files in outdir, then move them into place."""
-    os.makedirs(outdir, exist_ok=True)
+    """Write every file or none: refuse to overwrite without force (a dangling symlink
+    counts as existing), stage to temp files in outdir, then move them all into place
+    under a directory lock with catchable signals held."""
+    check_outdir(outdir)
     paths = {fn: os.path.join(outdir, fn) for fn in files}
-    existing = [p for p in paths.values() if os.path.exists(p)]
-    if existing and not force:
-        raise OutputExistsError(
-            f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-            f"use --force to overwrite.")
-    staged = {}
+    staged, moved = {}, []
     umask = os.umask(0)
     os.umask(umask)
-    try:
-        for fn, data in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{fn}.", suffix=".tmp", dir=outdir)
-            staged[fn] = tmp
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; exports are ordinary files
-        for fn, tmp in staged.items():
-            os.replace(tmp, paths[fn])
-        staged.clear()
-    finally:
-        for tmp in staged.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    with _locked(outdir):
+        _remove_stale_temps(outdir, set(files))
+        dirs = [p for p in paths.values() if os.path.isdir(p) and not os.path.islink(p)]
+        if dirs:
+            raise UsageError(f"{', '.join(dirs)} {'is a directory' if len(dirs) == 1 else 'are directories'}; "
+                             f"mlpexport does not replace directories, even with --force.")
+        existing = [p for p in paths.values() if os.path.lexists(p)]
+        if existing and not force:
+            raise OutputExistsError(
+                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+                f"use --force to overwrite.")
+        try:
+            for fn, data in files.items():
+                fd, tmp = tempfile.mkstemp(prefix=f".{fn}.{os.getpid()}.", suffix=".tmp", dir=outdir)
+                staged[fn] = tmp
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; exports are ordinary files
+            with _signals_held():
+                for fn in list(staged):
+                    os.replace(staged[fn], paths[fn])
+                    moved.append(paths[fn])
+                    del staged[fn]
+        except OSError as exc:
+            if not existing:  # nothing was there before: take the new files back out
+                for path in moved:
+                    os.unlink(path)
+                moved.clear()
+            done = f"already replaced: {', '.join(moved)}" if moved else "no files were written"
+            raise ExportError(f"writing to {outdir} failed ({exc.strerror or exc}); {done}.") from None
+        finally:
+            for tmp in staged.values():
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
     return list(paths.values())
 
 
