@@ -156,7 +156,7 @@ def build(net, name, dtype="float64", with_label=True):
     from .. import __version__
     model.producer_version = __version__
     model.doc_string = "\n".join(header(net, name, dtype))
-    meta = meta_record(net, name, dtype, arrays)
+    meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label})
     meta["weights"] = list(arrays)
     meta["flat"] = net.flat
     for key, value in meta.items():
@@ -222,4 +222,5 @@ def stamp(directory, name) -> Stamp:
     meta = {p.key: p.value for p in model.metadata_props}
     weights = set(json.loads(meta.get("weights", "[]")))
     arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name in weights}
-    return Stamp(f"{name}.onnx", meta.get("fingerprint"), digest(arrays) == meta.get("digest"))
+    return Stamp(f"{name}.onnx", meta.get("fingerprint"), digest(arrays) == meta.get("digest"),
+                 dtype=meta.get("dtype", "float64"))
