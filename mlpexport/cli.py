@@ -148,8 +148,10 @@ def _load_network(args):
                   model_file=os.path.basename(args.model))
     if loaded.saved_version:
         import sklearn
-        _note(f"{args.model} was written by scikit-learn {loaded.saved_version} and is loaded "
-              f"with {sklearn.__version__}.")
+
+        from .emit import plain
+        _note(f"{args.model} was written by scikit-learn {plain(loaded.saved_version, 40)} and "
+              f"is loaded with {sklearn.__version__}.")
     return loaded.estimator, net
 
 

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "fixtures"))
@@ -15,6 +16,12 @@ from mlpexport.extract import extract, sklearn_outputs  # noqa: E402
 from zoo import ZOO, get  # noqa: E402
 
 REQUIRE_OCTAVE = os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1"
+
+# CI draws the same property-test examples every run (a failure there is reproducible,
+# never a roll of the dice); locally hypothesis explores new ones.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def octave_available():

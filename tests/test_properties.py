@@ -71,7 +71,11 @@ def test_numpy_and_onnx_exports_equal_sklearn(case):
         if net.is_classifier:
             got["predict_proba"] = mod.predict_proba(X)
         assert_matches(got, want, 1e-12, "numpy")
-        assert_matches(onnx_target.run(d, "m", X), want, 1e-12, "onnx")
+        # onnxruntime's float64 GEMM sums in another order than numpy's BLAS; the error
+        # then grows with the logits' magnitude (inputs up to 1e4 x weights of unscaled
+        # models) and passes through exp and softmax: seen 1.14e-12 relative. The bound is
+        # the contract's float64 tolerance, not the numpy export's bit-level agreement.
+        assert_matches(onnx_target.run(d, "m", X), want, 1e-9, "onnx")
         # The allocation-free single-row path, against scikit-learn on the same single
         # rows: one row is a matrix-vector product for both, and scikit-learn's own batch
         # and single-row predictions differ by rounding (seen: 3.6e-12 behind an exp head).
