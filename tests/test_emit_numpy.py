@@ -163,8 +163,13 @@ def test_model_object_equals_sklearn_row_by_row(name, tmp_path):
         got = np.vstack([m.predict_proba(X[i]).copy() for i in rows])
         assert_matches({"predict_proba": got}, {"predict_proba": want["predict_proba"][rows]},
                        1e-12, name)
-        labels = [m.predict(X[i:i + 1]) for i in rows]  # one row given as a 1 x F matrix
-        assert [str(v) for v in labels] == [str(v) for v in np.asarray(want["predict"])[rows]]
+        for i in rows[:20]:  # labels: exactly scikit-learn's predict on the one row
+            sk = est.predict(X[i].reshape(1, -1))
+            for x in (X[i], X[i:i + 1]):  # one sample as a vector and as a 1 x F matrix
+                label = m.predict(x)
+                assert label.shape == sk.shape, name
+                assert label.dtype.kind == sk.dtype.kind, name
+                assert label.tolist() == sk.tolist(), name
     else:
         got = np.array([np.array(m.predict(X[i]), copy=True) for i in rows])
         assert_matches({"predict": got.reshape(want["predict"][rows].shape)},
@@ -239,3 +244,102 @@ def test_predict_across_block_boundaries(tmp_path):
     mod = export(net, tmp_path / "r")
     X = np.random.default_rng(6).normal(size=(mod.BLOCK + 1, 6))
     np.testing.assert_allclose(mod.predict(X), est.predict(X), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- export id and stamp
+
+def test_every_file_of_an_export_carries_one_export_id(tmp_path):
+    _, net, _ = case("clf_multi_str")
+    mod = export(net, tmp_path)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as w:
+        meta = json.loads(str(w["mlpexport_meta"]))
+    assert mod.EXPORT_ID == meta["export_id"] and mod.FINGERPRINT == net.fingerprint
+    st = npx.stamp(str(tmp_path), "m")
+    assert (st.fingerprint, st.intact, st.dtype, st.same_export) == (net.fingerprint, True, "float64", True)
+
+
+def test_stamp_tells_a_py_and_npz_of_two_exports_apart(tmp_path):
+    """Same model, float64 .py with a float32 .npz (as a kill between renames or a hand
+    copy leaves them): the fingerprints agree, the export ids do not."""
+    _, net, _ = case("reg_classic")
+    f64 = npx.render(net, "m", dtype="float64")
+    f32 = npx.render(net, "m", dtype="float32")
+    emit.write_all({"m.py": f64["m.py"], "m.npz": f32["m.npz"]}, str(tmp_path), force=True)
+    st = npx.stamp(str(tmp_path), "m")
+    assert st.fingerprint == net.fingerprint and st.intact
+    assert st.dtype == "float32"
+    assert st.same_export is False
+    emit.write_all(f32, str(tmp_path), force=True)
+    assert npx.stamp(str(tmp_path), "m").same_export is True
+
+
+def test_export_id_covers_render_options(tmp_path):
+    _, net, _ = case("reg_classic")
+    a = npx.render(net, "m")["m.py"].decode()
+    b = npx.render(net, "m", matlab_inline=True)["m.py"].decode()
+    assert a.splitlines() != b.splitlines()  # the EXPORT_ID line differs
+    assert npx.render(net, "m")["m.py"].decode() == a  # and it is reproducible
+
+
+def test_stamp_of_files_that_are_not_an_export_is_a_plain_error(tmp_path):
+    from mlpexport.errors import ExportError
+    (tmp_path / "m.py").write_bytes(b"\xff\xfe not utf-8")
+    np.savez(tmp_path / "m.npz", W1=np.zeros(3))
+    with pytest.raises(ExportError, match="not a readable mlpexport export"):
+        npx.stamp(str(tmp_path), "m")
+
+
+# ---------------------------------------------------------------- model text never becomes code
+
+def _payloads(marker):
+    return [f'1.0"""\nimport os; os.system("touch {marker}")\n"""',
+            f"x'];import os;os.system('touch {marker}');['",
+            f'x""";__import__("os").system("touch {marker}");"""',
+            f"x\\\nimport os; os.system('touch {marker}')  # \\N{{BULLET}} {{0}} %s"]
+
+
+def _shape_of(code):
+    """The module's syntax tree with every constant blanked out."""
+    import ast
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            node.value = None
+    return ast.dump(tree)
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_model_text_reaches_the_module_only_as_data(tmp_path, monkeypatch):
+    """Payloads as the saved scikit-learn version, the model file name, feature names and
+    class labels: rendering, importing and running the module never runs them, and the
+    module hands the exact strings back."""
+    import warnings
+    from sklearn.neural_network import MLPClassifier
+    from mlpexport.extract import extract
+    marker = tmp_path / "MARKER"
+    monkeypatch.chdir(tmp_path)
+    payloads = _payloads(marker) + _payloads("MARKER")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, len(payloads)))
+    labels = np.array(payloads[:3], dtype=object)[np.argmax(X[:, :3], axis=1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, random_state=0).fit(X, labels)
+    est.feature_names_in_ = np.array([f"f{i}" for i in range(len(payloads))], dtype=object)
+    harmless = extract(est, saved_version="1.5", model_file="m.pkl")
+    est.feature_names_in_ = np.array(payloads, dtype=object)  # as a DataFrame would set it
+    for version, model_file in [(payloads[0], "m.pkl"), ("1.5", payloads[2]), (payloads[3], payloads[1])]:
+        net = extract(est, saved_version=version, model_file=model_file)
+        files = npx.render(net, "m")
+        emit.write_all(files, str(tmp_path / "out"), force=True)
+        mod = npx.load_module(str(tmp_path / "out"), "m")
+        assert mod.feature_names_in_.tolist() == payloads
+        assert mod.classes_.tolist() == est.classes_.tolist()
+        assert mod.predict(X).tolist() == est.predict(X).tolist()
+        assert mod.Model().predict(X[0]).tolist() == est.predict(X[:1]).tolist()
+        # the module's code is that of a model with harmless text: only constants differ
+        assert _shape_of(files["m.py"]) == _shape_of(npx.render(harmless, "m")["m.py"])
+        with np.load(tmp_path / "out" / "m.npz", allow_pickle=False) as w:
+            meta = json.loads(str(w["mlpexport_meta"]))
+        assert (meta["sklearn_version"], meta["model_file"]) == (version, model_file)  # kept exactly, as data
+        assert not marker.exists()

@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import sys
 import uuid
 
@@ -108,8 +109,11 @@ def _indent(lines, n=4):
     return "\n".join(" " * n + line if line else "" for line in lines)
 
 
-def render_module(net, name, dtype, arrays) -> str:
-    meta = meta_record(net, name, dtype, arrays)
+def render_module(net, name, dtype, arrays, meta=None) -> str:
+    """NAME.py. Model-file text lands here only as plain comment text (`header`, through
+    emit.plain) or as Python literals made by repr (feature names); class labels stay in
+    the .npz. `meta` is the record written into the .npz, so both carry one export_id."""
+    meta = meta or meta_record(net, name, dtype, arrays)
     doc = "\n".join(header(net, name, dtype))
     k = net.n_outputs
     n_proba = net.n_proba
@@ -129,14 +133,19 @@ def render_module(net, name, dtype, arrays) -> str:
         usage.append(f"    {name}.predict_proba(X)")
     usage += [f"    m = {name}.Model()           # real-time: one per thread, no allocations",
               f"    m.{'predict_proba' if net.is_classifier else 'predict'}(x)        # x: one sample; returns m's own buffer"]
+    if net.is_classifier:
+        usage.append(f"    m.predict(x)              # its label, shape (1,) as scikit-learn's")
     parts = [f'"""{doc}\n\nUsage:\n' + "\n".join(usage)
              + f'\n\nNeeds only numpy; the weights are in {name}.npz next to this file.\n"""',
              "import os\n\nimport numpy as np\n",
-             f"FINGERPRINT = {meta['fingerprint']!r}\nDTYPE = np.{dtype}\n"
+             f"FINGERPRINT = {meta['fingerprint']!r}\n"
+             f"EXPORT_ID = {meta['export_id']!r}  # the same id is in {name}.npz: one export\n"
+             f"DTYPE = np.{dtype}\n"
              "_ZERO, _ONE = np.zeros((), DTYPE), np.ones((), DTYPE)  # constants, never written\n"
              f"n_features_in_ = {net.n_features}\nBLOCK = {BLOCK}  # rows per block in predict(X)"]
     if "feature_names" in net.meta:
-        parts.append(f"feature_names_in_ = np.array({net.meta['feature_names']!r}, dtype=object)")
+        names_in = [str(n) for n in net.meta["feature_names"]]  # repr of a str is a literal
+        parts.append(f"feature_names_in_ = np.array({names_in!r}, dtype=object)")
     parts.append(
         f"_HERE = os.path.dirname(os.path.abspath(__file__))\n"
         f"with np.load(os.path.join(_HERE, {name + '.npz'!r}), allow_pickle=False) as _w:\n"
@@ -268,7 +277,8 @@ MODEL_CLASSIFIER = '''class Model:
     m = Model()              # buffers for one sample (Model(rows=n): n at a time)
     p = m.predict_proba(x)   # x: n_features_in_ values -> p: (n_classes,) values;
                              # p is m's own buffer, overwritten by the next call
-    m.predict(x)             # labels (these allocate: they are objects of classes_)
+    m.predict(x)             # labels, as scikit-learn's predict: shape (1,) for one
+                             # sample (these allocate: they are objects of classes_)
     """
 ''' + MODEL_INIT + MODEL_LOAD + '''
     def predict_proba(self, x):
@@ -277,6 +287,8 @@ MODEL_CLASSIFIER = '''class Model:
     def predict(self, x):
         Z = _forward(self._load(x), self._buf)
         P = _proba(Z, self._out, self._buf[-1])
+        if self.rows is None:  # one sample: labels of shape (1,), as scikit-learn's predict
+            Z, P = Z[np.newaxis], P[np.newaxis]
         return __LABEL__
 '''
 
@@ -322,16 +334,19 @@ SIGMOID = '''def _sigmoid(Z, out):
 '''
 
 
-def render(net, name, *, dtype="float64", **_options) -> dict[str, bytes]:
+def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     arrays = cast_arrays(net, dtype)
     stored = dict(arrays)
     classes, _ = classes_for_storage(net)
     if classes is not None:
         stored["classes"] = classes
-    stored["mlpexport_meta"] = np.array(json.dumps(meta_record(net, name, dtype, arrays)))
+    # One record for both files: NAME.py repeats its export_id, so a .py and an .npz
+    # from different exports (a kill between renames, a hand copy) are told apart.
+    meta = meta_record(net, name, dtype, arrays, options)
+    stored["mlpexport_meta"] = np.array(json.dumps(meta))
     buf = io.BytesIO()
     np.savez(buf, **stored)
-    code = render_module(net, name, dtype, arrays)
+    code = render_module(net, name, dtype, arrays, meta)
     compile(code, f"{name}.py", "exec")  # never write a module that does not parse
     return {f"{name}.py": code.encode(), f"{name}.npz": buf.getvalue()}
 
@@ -368,14 +383,30 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
     return runner(directory, name)(X)
 
 
+_ASSIGNED = re.compile(r"^(FINGERPRINT|EXPORT_ID) = '([0-9a-f]*)'", re.MULTILINE)
+
+
 def stamp(directory, name) -> Stamp:
+    """What NAME.npz records (fingerprint, dtype, weights digest) and whether NAME.py
+    names the same model and the same export. Both files are read as data: nothing of a
+    committed NAME.py runs here."""
     from ..network import digest
 
     path = os.path.join(directory, f"{name}.npz")
-    with np.load(path, allow_pickle=False) as w:
-        meta = json.loads(str(w["mlpexport_meta"]))
-        arrays = {k: w[k] for k in w.files if k not in ("classes", "mlpexport_meta")}
-    module_text = open(os.path.join(directory, f"{name}.py"), encoding="utf-8").read()
-    same = f"FINGERPRINT = {meta['fingerprint']!r}" in module_text
-    return Stamp(f"{name}.py/.npz", meta["fingerprint"] if same else "mismatch",
-                 digest(arrays) == meta["digest"])
+    try:
+        with np.load(path, allow_pickle=False) as w:
+            meta = json.loads(str(w["mlpexport_meta"]))
+            arrays = {k: w[k] for k in w.files if k not in ("classes", "mlpexport_meta")}
+        with open(os.path.join(directory, f"{name}.py"), "rb") as f:
+            module_text = f.read().decode("utf-8", errors="replace")
+        fingerprint, dtype, stored_digest = meta["fingerprint"], meta["dtype"], meta["digest"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{name}.py/.npz in {directory} is not a readable mlpexport export "
+                          f"({type(exc).__name__}: {exc}).") from None
+    assigned = dict(_ASSIGNED.findall(module_text))
+    same_model = assigned.get("FINGERPRINT") == fingerprint
+    # An export written before export ids existed has none in either file (None == None):
+    # nothing to compare, and the fingerprint and digest checks still apply.
+    same_export = assigned.get("EXPORT_ID") == meta.get("export_id")
+    return Stamp(f"{name}.py/.npz", fingerprint if same_model else "mismatch",
+                 digest(arrays) == stored_digest, dtype=str(dtype), same_export=same_export)
