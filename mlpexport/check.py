@@ -4,11 +4,31 @@ Errors are measured per output element: absolute |export - sklearn| and relative
 |export - sklearn| / max(|sklearn|, m) where m is the median magnitude of that output
 column, so values that cancel to almost zero do not blow the relative error up. An
 element passes when its relative error <= rtol or its absolute error <= atol. Equal
-infinities and NaNs in the same places count as agreement. Labels must be identical,
-except where scikit-learn's own probabilities tie to within rtol (reported as ties).
+infinities and NaNs in the same places count as agreement.
+
+Labels must be identical, compared exactly in their own type: strings as strings,
+numbers by exact value (an int64 label is never rounded through float64; a float export
+of an integer label must equal it exactly), and an export whose label type cannot hold
+scikit-learn's labels (numbers for strings, floats too narrow for the integers) fails.
+Rows where scikit-learn's own probabilities tie to within rtol are excused (reported as
+ties).
+
+Each row has a status, the contract's words: PASS (the export ran and agrees), FAIL
+(it disagrees, or is stale, edited, incomplete or mixed from two exports), SKIP (its
+runtime is not installed, so nothing was proven; the check still passes). A runtime that
+crashes is not a disagreement: `check` raises RuntimeFailed (the CLI's exit 2).
+
+Tolerances: `rtol` None means the default for the arithmetic of each export (1e-9 for
+float64, 1e-4 for float32), read per export from what a committed export records; every
+row carries the rtol and atol it was judged by.
+
+JSON (`Report.to_json`): numbers that are not finite (an infinite error of a failing
+row) are written as the strings "inf", "-inf" and "nan", so the output is strict JSON.
 """
 from __future__ import annotations
 
+import inspect
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -16,11 +36,27 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import emit
-from .errors import ExportError, InputError, RuntimeMissing
+from .errors import ExportError, InputError, RuntimeFailed, RuntimeMissing, UsageError
 from .extract import sklearn_outputs
 from .network import Network
 
 DEFAULT_RTOL = {"float64": 1e-9, "float32": 1e-4}
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """rtol None: the default of each export's arithmetic (DEFAULT_RTOL)."""
+    rtol: float | None = None
+    atol: float = 0.0
+
+    def __post_init__(self):
+        for flag, value in (("--rtol", self.rtol), ("--atol", self.atol)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"{flag} must be a finite number >= 0, not {value!r}.")
+
+    def rtol_for(self, dtype: str) -> float:
+        return DEFAULT_RTOL[dtype] if self.rtol is None else self.rtol
 
 
 @dataclass
@@ -32,45 +68,114 @@ class Row:
     max_rel: float = 0.0
     labels_agree: float | None = None
     ties: int = 0
-    passed: bool = True
+    status: str = PASS
     note: str = ""
     equal: int = 0  # label rows that agree (classifiers)
     differ: int = 0  # label rows that differ
+    rtol: float = 0.0  # the tolerances this row was judged by
+    atol: float = 0.0
+    type_note: str = field(default="", repr=False)  # labels of a type that cannot hold sklearn's
+
+    @property
+    def passed(self) -> bool:
+        """Proven to agree. A skipped row is not: nothing was run."""
+        return self.status == PASS
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        del d["type_note"]  # already part of note
+        d["passed"] = self.passed
+        return d
 
 
 @dataclass
 class Report:
     rows: list[Row] = field(default_factory=list)
     n_rows: int = 0
-    rtol: float = 0.0
+    rtol: float = 0.0  # the loosest rtol any row was judged by (rows carry their own)
     atol: float = 0.0
     fingerprint: str = ""
     samples: dict = field(default_factory=dict, repr=False)  # {export: (got, want)}, first rows
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.rows)
+        """Nothing failed (the exit code): skipped exports do not fail the check."""
+        return not any(r.status == FAIL for r in self.rows)
+
+    def _targets(self, status) -> list[str]:
+        return list(dict.fromkeys(r.target for r in self.rows if r.status == status))
+
+    @property
+    def failed(self) -> list[str]:
+        return self._targets(FAIL)
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """(export, why it was not run), for exports whose runtime is missing."""
+        return [(r.target, r.note.removeprefix("skipped: ")) for r in self.rows if r.status == SKIP]
+
+    @property
+    def agree(self) -> list[str]:
+        """Exports that ran and agree on every output: what this report proves."""
+        bad = set(self.failed) | {t for t, _ in self.skipped}
+        return [t for t in self._targets(PASS) if t not in bad]
+
+    def summary(self, unrun: str = "not run") -> str:
+        """What was proven and what was not, e.g. "numpy, onnx agree with scikit-learn;
+        matlab not run: octave-cli was not found". convert says unrun="written but not run"."""
+        if self.passed and not self.skipped and self.agree:
+            return "all exports agree with scikit-learn"
+        parts = []
+        failed = [t for t in self.failed if t != "-"]
+        if not self.passed:
+            parts.append(f"DISAGREEMENT: {', '.join(failed)} {'does' if len(failed) == 1 else 'do'} "
+                         f"not agree with scikit-learn" if failed else "DISAGREEMENT: nothing to check")
+        if self.agree:
+            parts.append(f"{', '.join(self.agree)} agree{'s' if len(self.agree) == 1 else ''} "
+                         f"with scikit-learn")
+        parts += [f"{t} {unrun}: {why.rstrip('.')}" for t, why in self.skipped]
+        if self.passed and not self.agree:
+            parts.insert(0, "nothing was proven")
+        return "; ".join(parts)
 
     def to_json(self) -> dict:
-        return {"passed": self.passed, "n_rows": self.n_rows, "rtol": self.rtol,
-                "atol": self.atol, "fingerprint": self.fingerprint,
-                "rows": [asdict(r) for r in self.rows]}
+        return _finite({"passed": self.passed, "n_rows": self.n_rows, "rtol": self.rtol,
+                        "atol": self.atol, "fingerprint": self.fingerprint,
+                        "agree": self.agree,
+                        "skipped": [{"target": t, "reason": why} for t, why in self.skipped],
+                        "summary": self.summary(),
+                        "rows": [r.to_json() for r in self.rows]})
 
-    def table(self) -> str:
+    def table(self, unrun: str = "not run") -> str:
         head = f"{'export':<8} {'output':<14} {'max abs err':>12} {'max rel err':>12} {'labels':>8}  result"
         lines = [head, "-" * len(head)]
         for r in self.rows:
             labels = "" if r.labels_agree is None else f"{100 * r.labels_agree:.1f}%"
-            result = "PASS" if r.passed else "FAIL"
-            if r.note:
-                result += f"  ({r.note})"
+            result = r.status + (f"  ({r.note})" if r.note else "")
             if r.n == 0:
                 lines.append(f"{r.target:<8} {r.output:<14} {'':>12} {'':>12} {'':>8}  {result}")
             else:
                 lines.append(f"{r.target:<8} {r.output:<14} {r.max_abs:12.3g} {r.max_rel:12.3g} {labels:>8}  {result}")
-        verdict = "all exports agree with scikit-learn" if self.passed else "DISAGREEMENT beyond tolerance"
-        lines.append(f"{self.n_rows} rows, rtol {self.rtol:g}, atol {self.atol:g}: {verdict}.")
+        rtols = sorted({r.rtol for r in self.rows if r.status != SKIP and r.n})
+        rtol = (f"rtol {self.rtol:g}" if len(rtols) <= 1 else
+                f"rtol per export dtype ({', '.join(f'{v:g}' for v in rtols)})")
+        lines.append(f"{self.n_rows} rows, {rtol}, atol {self.atol:g}: {self.summary(unrun)}.")
         return "\n".join(lines)
+
+
+def _finite(value):
+    """JSON-safe copy: non-finite floats become "inf", "-inf" or "nan" (see module doc)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    return value
 
 
 def typical_scale(want) -> np.ndarray:
@@ -106,18 +211,59 @@ def _fit_shape(got, want):
     return got
 
 
+def _label_kind(a: np.ndarray) -> str:
+    """"number" (bool, int, float), "str", or the dtype's name for anything else."""
+    if a.dtype.kind in "biuf":
+        return "number"
+    if a.dtype.kind == "U":
+        return "str"
+    if a.dtype.kind == "O":
+        values = a.ravel().tolist()
+        if all(isinstance(v, str) for v in values):
+            return "str"
+        if all(isinstance(v, (bool, int, float, np.bool_, np.number)) for v in values):
+            return "number"
+    return a.dtype.name
+
+
+def _python(a: np.ndarray) -> list:
+    """Elements as Python scalars: Python compares int with float exactly, numpy does not
+    (it casts int64 to float64, where 2**53 + 1 == 2**53)."""
+    return [v.item() if isinstance(v, np.generic) else v for v in a.ravel().tolist()]
+
+
+def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
+    """Elementwise exact equality of labels in their own type, and a note when the export's
+    label type cannot hold scikit-learn's labels (then the labels are a FAIL)."""
+    gk, wk = _label_kind(got), _label_kind(want)
+    if gk != wk:
+        words = {"number": "numbers", "str": "strings"}
+        return np.zeros(want.shape, bool), (f"labels come back as {words.get(gk, gk)}, "
+                                            f"scikit-learn gives {words.get(wk, wk)}")
+    if wk == "str":
+        return got.astype(str) == want.astype(str), ""
+    if wk != "number" or (got.dtype.kind == want.dtype.kind and got.dtype.kind != "O"):
+        return got == want, ""  # same kind: numpy compares exactly
+    note = ""
+    if got.dtype.kind == "f" and want.dtype.kind in "iu":
+        exact = 2 ** (np.finfo(got.dtype).nmant + 1)  # beyond it not every integer is a float
+        too_big = want[np.abs(want.astype(object)) > exact]
+        if too_big.size:
+            note = (f"labels come back as {got.dtype}, which cannot hold scikit-learn's "
+                    f"{want.dtype} labels exactly (e.g. {too_big.ravel()[0]})")
+    equal = np.array([g == w for g, w in zip(_python(got), _python(want))], dtype=bool)
+    return equal.reshape(want.shape), note
+
+
 def compare(target, output, got, want, rtol, atol, proba=None, typical=None) -> Row:
     want = np.asarray(want)
     got = _fit_shape(got, want)
-    row = Row(target, output, n=len(want))
+    row = Row(target, output, n=len(want), rtol=rtol, atol=atol)
     if got.shape != want.shape:
-        row.passed, row.note = False, f"shape {got.shape}, scikit-learn gives {want.shape}"
+        row.status, row.note = FAIL, f"shape {got.shape}, scikit-learn gives {want.shape}"
         return row
     if output == "predict" and proba is not None:  # classifier labels
-        if want.dtype.kind in "OUS":
-            equal = np.asarray(got).astype(str) == want.astype(str)
-        else:
-            equal = np.asarray(got, dtype=np.float64) == want.astype(np.float64)
+        equal, row.type_note = labels_equal(got, want)
         row_ok = equal.reshape(len(want), -1).all(axis=1)
         row.equal = int(row_ok.sum())
         row.labels_agree = row.equal / max(row.n, 1)
@@ -133,25 +279,28 @@ def compare(target, output, got, want, rtol, atol, proba=None, typical=None) -> 
     abs_err, rel_err = errors(got, want, typical)
     row.max_abs = float(abs_err.max())
     row.max_rel = float(rel_err.max())
-    row.passed = bool(np.all((rel_err <= rtol) | (abs_err <= atol)))
+    row.status = PASS if np.all((rel_err <= rtol) | (abs_err <= atol)) else FAIL
     return row
 
 
 def _label_verdict(row):
-    row.passed = row.ties == row.differ
-    row.note = (f"{row.differ} labels differ" + (f", {row.ties} at ties" if row.ties else "")
-                if row.differ else "")
+    """Ties excuse differing labels; a label type that cannot hold sklearn's never is."""
+    row.status = PASS if row.ties == row.differ and not row.type_note else FAIL
+    notes = [f"{row.differ} labels differ" + (f", {row.ties} at ties" if row.ties else "")
+             if row.differ else "", row.type_note]
+    row.note = "; ".join(n for n in notes if n)
     return row
 
 
 def merge(a: Row, b: Row) -> Row:
     """One row for two chunks of the same export and output."""
     out = Row(a.target, a.output, n=a.n + b.n, max_abs=max(a.max_abs, b.max_abs),
-              max_rel=max(a.max_rel, b.max_rel), passed=a.passed and b.passed,
-              note=a.note or b.note)
+              max_rel=max(a.max_rel, b.max_rel), status=FAIL if FAIL in (a.status, b.status) else PASS,
+              note=a.note or b.note, rtol=a.rtol, atol=a.atol)
     if a.labels_agree is not None:
         out.equal, out.ties, out.differ = a.equal + b.equal, a.ties + b.ties, a.differ + b.differ
         out.labels_agree = out.equal / max(out.n, 1)
+        out.type_note = a.type_note or b.type_note
         out = _label_verdict(out)
     return out
 
@@ -160,77 +309,128 @@ def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None) -> 
     rows = []
     for output, ref in want.items():
         if output not in got:
-            rows.append(Row(target, output, passed=False, note="missing from the export"))
+            rows.append(Row(target, output, status=FAIL, note="missing from the export",
+                            rtol=rtol, atol=atol))
             continue
         rows.append(compare(target, output, got[output], ref, rtol, atol,
                             want.get("predict_proba"), (typical or {}).get(output)))
     return rows
 
 
-def _runner(t, directory, name, required):
-    """A function X -> outputs for the export, or a Row saying why there is none."""
+def _crashed(t, name, exc) -> RuntimeFailed:
+    """A runtime error, not a disagreement: named, with what the runtime said."""
+    if isinstance(exc, RuntimeFailed):
+        return exc
+    what = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
+    return RuntimeFailed(f"the {t} export {name} did not run: {what}")
+
+
+def _runner(t, directory, name, required, committed):
+    """A function X -> outputs for the export, or a SKIP Row when its runtime is missing.
+    A committed export is untrusted code: the numpy one runs in a child process, and
+    anything it raises (SystemExit included) is a runtime error, never a pass."""
+    mod = emit.target(t)
+    kwargs = {}
+    if committed and "isolated" in inspect.signature(mod.runner).parameters:
+        kwargs["isolated"] = True
     try:
-        return emit.target(t).runner(directory, name)
+        return mod.runner(directory, name, **kwargs)
     except RuntimeMissing as exc:
         if required:
             raise ExportError(str(exc)) from None
-        return Row(t, "-", passed=True, note=f"skipped: {exc}")
-    except Exception as exc:
-        return Row(t, "-", passed=False, note=f"{name} failed to load: {type(exc).__name__}: {exc}")
+        return Row(t, "-", status=SKIP, note=f"skipped: {exc}")
+    except (Exception, SystemExit) as exc:
+        raise _crashed(t, name, exc) from None
 
 
 CHUNK = 100_000  # rows per chunk: scikit-learn and every export see the same chunks
 SAMPLE = 100_000  # the first rows set each output column's typical magnitude
 
 
-def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
-          against: str | None = None, name: str = "model", required=(), options=None,
-          files: dict | None = None, chunk: int = CHUNK) -> Report:
-    """Every requested export against scikit-learn's own outputs on rows X.
-
-    X may be a memory-mapped array: rows are read, predicted and compared `chunk` at a
-    time, so memory stays bounded however many rows there are; the report is the same
-    for any chunk size.
-    against: a directory of committed exports to run instead of fresh ones; exports
-    made from another model (fingerprint) or with edited weights (digest) fail.
-    required: targets whose runtime must be present (otherwise they are skipped).
-    files: already rendered exports to check (convert checks the bytes it will write).
-    """
-    rtol = DEFAULT_RTOL[dtype] if rtol is None else rtol
-    report = Report(n_rows=len(X), rtol=rtol, atol=atol, fingerprint=net.fingerprint)
-    if against is not None:
-        directory, runnable = against, []
-        for t in targets:
-            mod = emit.target(t)
-            present = [s for s in mod.FILES if os.path.exists(os.path.join(against, name + s))]
-            if not present:
-                if t in required:
-                    report.rows.append(Row(t, "-", passed=False, note=f"no {name}{'/'.join(mod.FILES)} in {against}"))
-                continue
-            if len(present) < len(mod.FILES):
-                report.rows.append(Row(t, "-", passed=False, note=f"incomplete export: only {', '.join(name + s for s in present)}"))
-                continue
-            st = mod.stamp(against, name)
-            if st.fingerprint != net.fingerprint:
-                report.rows.append(Row(t, "-", passed=False,
-                                       note=f"stale: {st.file} was made from a different model"))
-                continue
-            if not st.intact:
-                report.rows.append(Row(t, "-", passed=False,
-                                       note=f"{st.file} weights were edited after export"))
-            runnable.append(t)
-        if not report.rows and not runnable:
-            report.rows.append(Row("-", "-", passed=False, note=f"no exports named {name} in {against}"))
-        report.rows += _compare_chunks(est, net, X, runnable, directory, name, rtol, atol, required,
-                                       chunk, report.samples)
-        return report
+def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Tolerance = Tolerance(),
+                name: str = "model", required=(), options=None, files: dict | None = None,
+                chunk: int = CHUNK) -> Report:
+    """Exports made now (or the rendered `files`, which convert is about to write) against
+    scikit-learn's own outputs on rows X."""
+    rtol = tol.rtol_for(dtype)
+    report = Report(n_rows=len(X), rtol=rtol, atol=tol.atol, fingerprint=net.fingerprint)
     if files is None:
         files = emit.render_all(net, name, targets, dtype, **(options or {}))
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
-        report.rows += _compare_chunks(est, net, X, targets, tmp, name, rtol, atol, required,
-                                       chunk, report.samples)
+        report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol, tmp,
+                                        name, required, chunk, report.samples)
     return report
+
+
+def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
+                  tol: Tolerance = Tolerance(), required=(), chunk: int = CHUNK) -> Report:
+    """The exports committed in `directory` against scikit-learn's own outputs on rows X.
+    Incomplete sets, sets mixed from two exports, exports of another model (fingerprint)
+    and edited weights (digest) fail; each export is judged at the rtol of the arithmetic
+    it records, unless tol.rtol is given."""
+    report = Report(n_rows=len(X), rtol=tol.rtol_for("float64"), atol=tol.atol,
+                    fingerprint=net.fingerprint)
+    runnable, edited = {}, set()
+    for t in targets:
+        mod = emit.target(t)
+        names = [name + s for s in mod.FILES]
+        present = [f for f in names if os.path.exists(os.path.join(directory, f))]
+
+        def fail(note, rtol=report.rtol, t=t):
+            report.rows.append(Row(t, "-", status=FAIL, note=note, rtol=rtol, atol=tol.atol))
+        if not present:
+            if t in required:
+                fail(f"no {name}{'/'.join(mod.FILES)} in {directory}")
+            continue
+        if len(present) < len(names):
+            fail(f"incomplete export: only {', '.join(present)}")
+            continue
+        st = mod.stamp(directory, name)
+        dtype = getattr(st, "dtype", "float64")  # Stamp.dtype: what the export was written in
+        if dtype not in DEFAULT_RTOL:
+            fail(f"{st.file} records an unknown arithmetic {str(dtype)[:40]!r}")
+            continue
+        rtol = tol.rtol_for(dtype)
+        if not getattr(st, "same_export", True):
+            fail(f"{' and '.join(names)} come from different exports", rtol)
+            continue
+        if st.fingerprint != net.fingerprint:
+            fail(f"stale: {st.file} was made from a different model", rtol)
+            continue
+        if not st.intact:
+            fail(f"{st.file} weights were edited after export", rtol)
+            edited.add(t)
+        runnable[t] = rtol
+    if not report.rows and not runnable:
+        report.rows.append(Row("-", "-", status=FAIL, note=f"no exports named {name} in {directory}"))
+    report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name, required,
+                                    chunk, report.samples, committed=True, edited=edited)
+    judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
+    report.rtol = max(judged, default=report.rtol)
+    return report
+
+
+def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
+          against: str | None = None, name: str = "model", required=(), options=None,
+          files: dict | None = None, chunk: int = CHUNK) -> Report:
+    """Every requested export against scikit-learn's own outputs on rows X
+    (check_against when `against` names a directory of committed exports, else
+    check_fresh).
+
+    X may be a memory-mapped array: rows are read, predicted and compared `chunk` at a
+    time, so memory stays bounded however many rows there are; the report is the same
+    for any chunk size.
+    required: targets whose runtime must be present (otherwise they are skipped).
+    files: already rendered exports to check (convert checks the bytes it will write).
+    Raises RuntimeFailed when an export's runtime crashes (not a disagreement).
+    """
+    tol = Tolerance(rtol, atol)
+    if against is not None:
+        return check_against(est, net, X, against, targets, name=name, tol=tol,
+                             required=required, chunk=chunk)
+    return check_fresh(est, net, X, targets, dtype=dtype, tol=tol, name=name, required=required,
+                       options=options, files=files, chunk=chunk)
 
 
 def _rows_of(X, start, stop):
@@ -243,10 +443,20 @@ def _rows_of(X, start, stop):
 PLOT_ROWS = 5000  # rows kept per export for plots
 
 
-def _compare_chunks(est, net, X, targets, directory, name, rtol, atol, required, chunk, samples):
+def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
+                     committed=False, edited=()):
+    """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
+    with scikit-learn. A crash raises RuntimeFailed, except for a committed export already
+    failed as edited, whose crash is reported in a FAIL row (the edit explains it)."""
     runners, rows = {}, []
-    for t in targets:
-        r = _runner(t, directory, name, t in required)
+    for t in rtols:
+        try:
+            r = _runner(t, directory, name, t in required, committed)
+        except RuntimeFailed as exc:
+            if t not in edited:
+                raise
+            rows.append(Row(t, "-", status=FAIL, note=str(exc), rtol=rtols[t], atol=atol))
+            continue
         if isinstance(r, Row):
             rows.append(r)
         else:
@@ -266,14 +476,17 @@ def _compare_chunks(est, net, X, targets, directory, name, rtol, atol, required,
         for t, run in list(runners.items()):
             try:
                 got = run(Xc)
-            except Exception as exc:  # the export itself failed on these rows
-                merged[(t, "-")] = Row(t, "-", passed=False, note=f"{name} failed: {type(exc).__name__}: {exc}")
+            except (Exception, SystemExit) as exc:
+                if t not in edited:
+                    raise _crashed(t, name, exc) from None
+                merged[(t, "-")] = Row(t, "-", status=FAIL, note=str(_crashed(t, name, exc)),
+                                       rtol=rtols[t], atol=atol)
                 del runners[t]
                 continue
             if start == 0:
                 samples[t] = ({k: v[:PLOT_ROWS] for k, v in got.items()},
                               {k: v[:PLOT_ROWS] for k, v in want.items()})
-            for row in compare_outputs(t, got, want, rtol, atol, typical):
+            for row in compare_outputs(t, got, want, rtols[t], atol, typical):
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
     return rows + list(merged.values())

@@ -1,10 +1,17 @@
 """check: the comparison rules, fresh exports, committed exports (--against)."""
+import dataclasses
+import json
+import os
+import sys
+
 import numpy as np
 import pytest
 
 from conftest import case
 from mlpexport import emit
-from mlpexport.check import check, compare, errors
+from mlpexport.check import (Report, Tolerance, _finite, check, check_against, check_fresh, compare,
+                             errors, merge)
+from mlpexport.errors import RuntimeFailed, UsageError
 
 
 def test_errors_relative_to_value_or_column_median():
@@ -133,3 +140,198 @@ def test_non_finite_data_is_an_input_error(tmp_path):
     X[5, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         check(est, net, X, ["numpy"])
+
+
+# --- what was proven and what was not (#11 §2) ---------------------------------------
+
+def _hide_octave(monkeypatch):
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
+
+
+def test_runtime_that_did_not_run_is_skip_never_pass(monkeypatch):
+    _hide_octave(monkeypatch)
+    est, net, X = case("clf_multi_str")
+    report = check(est, net, X, ["numpy", "onnx", "matlab"])
+    matlab = [r for r in report.rows if r.target == "matlab"]
+    assert [r.status for r in matlab] == ["SKIP"] and not matlab[0].passed
+    assert {r.status for r in report.rows if r.target != "matlab"} == {"PASS"}
+    assert report.passed  # nothing failed: the exit code stays 0
+    assert report.agree == ["numpy", "onnx"] and report.skipped[0][0] == "matlab"
+    summary = report.summary()
+    assert summary.startswith("numpy, onnx agree with scikit-learn; matlab not run: octave-cli was not found")
+    assert "all exports agree" not in report.table() and "SKIP" in report.table()
+    assert "matlab written but not run: octave-cli" in report.table(unrun="written but not run")
+    js = report.to_json()
+    assert js["passed"] is True and js["agree"] == ["numpy", "onnx"]
+    assert [s["target"] for s in js["skipped"]] == ["matlab"]
+    assert {(r["target"], r["status"], r["passed"]) for r in js["rows"] if r["target"] == "matlab"} == {
+        ("matlab", "SKIP", False)}
+
+
+def test_nothing_run_proves_nothing(monkeypatch):
+    _hide_octave(monkeypatch)
+    est, net, X = case("reg_classic")
+    report = check(est, net, X, ["matlab"])
+    assert report.passed and report.agree == []
+    assert report.summary().startswith("nothing was proven; matlab not run")
+
+
+# --- labels compared exactly in their own type (#10 §5) -------------------------------
+
+BIG = np.array([2**53, 2**53 + 1], dtype=np.int64)
+CLEAR = np.array([[0.9, 0.1], [0.1, 0.9]])  # no ties: nothing excuses a wrong label
+
+
+def test_int64_labels_beyond_2_53_are_compared_as_integers():
+    assert compare("x", "predict", BIG.copy(), BIG, 1e-9, 0, CLEAR).passed
+    swapped = compare("x", "predict", BIG[::-1].copy(), BIG, 1e-9, 0, CLEAR)
+    assert not swapped.passed and swapped.differ == 2
+    # a float64 export cannot hold 2**53 + 1: it comes back as 2**53, which is wrong
+    row = compare("x", "predict", BIG.astype(np.float64), BIG, 1e-9, 0, CLEAR)
+    assert row.status == "FAIL" and row.differ == 1 and "cannot hold" in row.note
+    # ... even where scikit-learn's probabilities tie: the type lost the label
+    row = compare("x", "predict", BIG.astype(np.float64), BIG, 1e-9, 0, np.full((2, 2), 0.5))
+    assert row.status == "FAIL" and "cannot hold" in row.note
+    # unsigned against signed, and an exact integral float, are compared by value
+    assert compare("x", "predict", BIG.astype(np.uint64), BIG, 1e-9, 0, CLEAR).passed
+    small = np.array([3, 7])
+    assert compare("x", "predict", small.astype(np.float64), small, 1e-9, 0, CLEAR).passed
+    assert not compare("x", "predict", np.array([3.0, 7.5]), small, 1e-9, 0, CLEAR).passed
+
+
+def test_labels_of_another_kind_fail_with_a_note():
+    want = np.array(["1", "2"], dtype=object)
+    row = compare("x", "predict", np.array([1, 2]), want, 1e-9, 0, np.full((2, 2), 0.5))
+    assert row.status == "FAIL" and "come back as numbers, scikit-learn gives strings" in row.note
+    row = compare("x", "predict", np.array(["1", "2"]), np.array([1, 2]), 1e-9, 0, CLEAR)
+    assert row.status == "FAIL" and "scikit-learn gives numbers" in row.note
+    bools = np.array([True, False])
+    assert compare("x", "predict", bools.copy(), bools, 1e-9, 0, CLEAR).passed
+    assert compare("x", "predict", np.array([1, 0], np.uint8), bools, 1e-9, 0, CLEAR).passed  # MATLAB logical
+    assert not compare("x", "predict", np.array([2, 0]), bools, 1e-9, 0, CLEAR).passed
+
+
+def test_type_note_survives_chunk_merge():
+    a = compare("x", "predict", BIG.astype(np.float64), BIG, 1e-9, 0, np.full((2, 2), 0.5))
+    b = compare("x", "predict", BIG.copy(), BIG, 1e-9, 0, CLEAR)
+    assert merge(b, a).status == "FAIL" and "cannot hold" in merge(b, a).note
+
+
+# --- a crashing runtime is a runtime error, not a disagreement (#10 §4) ---------------
+
+def test_committed_export_that_raises_is_a_runtime_error(committed):
+    est, net, X, d = committed
+    text = (d / "model.py").read_text()
+    (d / "model.py").write_text(text + "\n\ndef predict(X):\n    raise RuntimeError('boom')\n")
+    with pytest.raises(RuntimeFailed, match="numpy export model did not run: RuntimeError: boom"):
+        check(est, net, X, ["numpy"], against=str(d), name="model")
+
+
+def test_committed_export_that_exits_is_a_runtime_error_not_a_pass(committed):
+    est, net, X, d = committed
+    (d / "model.py").write_text((d / "model.py").read_text() + "\nraise SystemExit(0)\n")
+    with pytest.raises(RuntimeFailed, match="model"):
+        check(est, net, X, ["numpy"], against=str(d), name="model")
+
+
+def test_edited_export_that_crashes_stays_a_named_fail(committed):
+    est, net, X, d = committed
+    with np.load(d / "model.npz") as w:
+        arrays = dict(w)
+    arrays["W1"] = arrays["W1"][:, :3]  # the edit breaks the forward pass
+    np.savez(d / "model.npz", **arrays)
+    report = check(est, net, X, ["numpy"], against=str(d), name="model")
+    notes = " ".join(r.note for r in report.rows)
+    assert not report.passed and "edited" in notes and "did not run" in notes
+
+
+def test_crashing_octave_is_a_runtime_error(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "octave-cli"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    est, net, X = case("reg_classic")
+    with pytest.raises(RuntimeFailed, match="matlab export model did not run"):
+        check(est, net, X[:20], ["matlab"], required=("matlab",))
+
+
+# --- committed float32 exports, mixed sets (#11 §6, §9) -------------------------------
+
+def _stamp_with(monkeypatch, target, **fields):
+    """The target's real stamp, with the given Stamp fields as the emit side reports them."""
+    mod = emit.target(target)
+    real = mod.stamp
+    monkeypatch.setattr(mod, "stamp", lambda d, n: dataclasses.replace(real(d, n), **fields))
+
+
+@pytest.fixture
+def committed32(tmp_path):
+    est, net, X = case("reg_classic")
+    emit.write_all(emit.render_all(net, "model", ["numpy", "onnx"], "float32"), str(tmp_path), force=True)
+    return est, net, X, tmp_path
+
+
+def test_against_float32_exports_uses_their_dtype_tolerance(committed32, monkeypatch):
+    est, net, X, d = committed32
+    for t in ("numpy", "onnx"):
+        _stamp_with(monkeypatch, t, dtype="float32")
+    report = check(est, net, X, ["numpy", "onnx"], against=str(d), name="model")
+    assert report.passed, report.table()
+    assert {r.rtol for r in report.rows} == {1e-4} and report.to_json()["rows"][0]["rtol"] == 1e-4
+    assert max(r.max_rel for r in report.rows) > 1e-9  # float32 rounding: 1e-9 would fail it
+    # the user's --rtol wins over the recorded dtype
+    report = check(est, net, X, ["numpy"], against=str(d), name="model", rtol=1e-9)
+    assert not report.passed and {r.rtol for r in report.rows} == {1e-9}
+
+
+def test_against_judges_each_export_by_its_own_dtype(committed32, monkeypatch):
+    est, net, X, d = committed32
+    emit.write_all(emit.render_all(net, "model", ["onnx"], "float64"), str(d), force=True)
+    _stamp_with(monkeypatch, "numpy", dtype="float32")
+    report = check(est, net, X, ["numpy", "onnx"], against=str(d), name="model")
+    assert report.passed, report.table()
+    assert {r.target: r.rtol for r in report.rows} == {"numpy": 1e-4, "onnx": 1e-9}
+    assert "rtol per export dtype" in report.table()
+
+
+def test_against_refuses_a_set_mixed_from_two_exports(committed, monkeypatch):
+    est, net, X, d = committed
+    _stamp_with(monkeypatch, "numpy", same_export=False)
+    report = check(est, net, X, ["numpy", "onnx"], against=str(d), name="model")
+    assert not report.passed
+    bad = [r for r in report.rows if r.status == "FAIL"]
+    assert [(r.target, r.note) for r in bad] == [("numpy", "model.py and model.npz come from different exports")]
+
+
+# --- strict JSON (#10 §7) --------------------------------------------------------------
+
+def _strict(text):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_of_a_failing_report_is_strict_json():
+    rows = [compare("x", "predict", np.array([np.inf, 1.0]), np.array([1.0, 2.0]), 1e-9, 0),
+            compare("x", "predict_proba", np.array([np.nan]), np.array([-np.inf]), 1e-9, 0)]
+    report = Report(rows=rows, n_rows=2, rtol=1e-9)
+    data = _strict(json.dumps(report.to_json()))
+    assert data["rows"][0]["max_abs"] == "inf" and data["rows"][0]["status"] == "FAIL"
+    assert data["rows"][1]["max_abs"] == "inf" and data["passed"] is False
+    assert _finite([float("-inf"), float("nan"), 1.5]) == ["-inf", "nan", 1.5]
+
+
+# --- two modes, one comparison (#13 §4) ------------------------------------------------
+
+def test_fresh_and_against_are_separate_entry_points_with_one_tolerance(committed):
+    est, net, X, d = committed
+    tol = Tolerance(atol=1e-12)
+    fresh = check_fresh(est, net, X, ["numpy"], tol=tol)
+    against = check_against(est, net, X, str(d), ["numpy"], tol=tol)
+    assert fresh.passed and against.passed
+    assert fresh.to_json()["rows"] == against.to_json()["rows"]  # same files, same comparison
+    assert check(est, net, X, ["numpy"], atol=1e-12).to_json() == fresh.to_json()
+    for bad in ({"rtol": -1.0}, {"atol": float("nan")}):
+        with pytest.raises(UsageError):
+            Tolerance(**bad)
