@@ -1,6 +1,7 @@
 """Rows to check on: read from --data (.npy / .csv) or drawn from what the model knows."""
 from __future__ import annotations
 
+import csv
 import os
 
 import numpy as np
@@ -11,6 +12,40 @@ from .network import Network
 EXTREME = 1e3  # extreme rows sit this many spreads away from the inputs' centre
 
 
+def npy_header(path):
+    """(shape, dtype, offset) of a .npy file whose size matches what its header claims.
+
+    The header is author-controlled: a file claiming 100,000 rows but holding 25 numbers
+    would otherwise be read as uninitialised memory, and one claiming 10**12 rows would be
+    read (or allocated) for ever. Only plain C-order arrays without objects pass."""
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:  # 3.0 exists only for structured dtypes with non-latin-1 field names
+                raise InputError(f"{path} is .npy format {version[0]}.{version[1]}, which holds "
+                                 "structured records; it must be a plain numeric array.")
+        except (ValueError, EOFError) as exc:
+            raise InputError(f"{path} is not a readable .npy file ({exc}).") from None
+        offset = f.tell()
+        size = os.fstat(f.fileno()).st_size
+    if dtype.hasobject:
+        raise InputError(f"{path} holds Python objects; it must be a plain numeric array.")
+    if fortran and len(shape) > 1:
+        raise InputError(f"{path} stores its array in Fortran (column-major) order; "
+                         "save it in C order (np.ascontiguousarray) and try again.")
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize  # exact, never overflows
+    if size - offset != expected:
+        raise InputError(
+            f"{path}: its header says {' × '.join(map(str, shape)) or 'a scalar'} {dtype} values "
+            f"({expected} bytes) but the file holds {size - offset} bytes after the header; "
+            "it is truncated or not a .npy file.")
+    return shape, dtype, offset
+
+
 class NpyRows:
     """The rows of a 2-D C-order .npy file, read on demand: X[a:b] reads just those rows.
 
@@ -19,18 +54,8 @@ class NpyRows:
 
     def __init__(self, path):
         self.path = path
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f".npy format {version}")
-            self.offset = f.tell()
-        if fortran or dtype.hasobject:
-            raise ValueError("not a plain C-order numeric array")
-        self.shape, self.dtype, self.ndim = shape, dtype, len(shape)
+        self.shape, self.dtype, self.offset = npy_header(path)
+        self.ndim = len(self.shape)
 
     def __len__(self):
         return self.shape[0]
@@ -39,9 +64,12 @@ class NpyRows:
         start, stop, _ = rows.indices(self.shape[0])
         width = int(np.prod(self.shape[1:]))
         out = np.empty((max(stop - start, 0),) + self.shape[1:], self.dtype)
+        view = memoryview(out).cast("B")
         with open(self.path, "rb") as f:
             f.seek(self.offset + start * width * self.dtype.itemsize)
-            f.readinto(memoryview(out).cast("B"))
+            got = f.readinto(view)
+        if got != len(view):  # the file shrank after its size was checked
+            raise InputError(f"{self.path} became shorter while it was being read.")
         return out
 
 
@@ -53,67 +81,119 @@ def read_data(path: str, n_features: int | None = None, *, stream: bool = False)
     ext = os.path.splitext(path)[1].lower()
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such data file.")
-    try:
-        if ext == ".npy" and stream:
-            try:
-                X = NpyRows(path)
-            except ValueError:
-                X = np.load(path, allow_pickle=False)
-        elif ext == ".npy":
-            X = np.load(path, allow_pickle=False)
-        elif ext == ".csv":
-            X = _read_csv(path)
-        else:
-            raise InputError(f"{path}: data must be a .npy or .csv file.")
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"{path} is not a readable {ext} file ({type(exc).__name__}: {exc}).") from None
+    if ext not in (".npy", ".csv"):
+        raise InputError(f"{path}: data must be a .npy or .csv file.")
+    if ext == ".csv":
+        return _check_rows(path, csv_rows(path), n_features)
+    X = NpyRows(path)  # validates the header against the file size first
     if X.dtype.kind not in "biuf":
-        raise InputError(f"{path} holds {X.dtype} values; it must be numeric.")
-    if X.ndim != 2:
-        raise InputError(f"{path} holds a {X.ndim}-D array of shape {X.shape}; it must be 2-D.")
-    if X.shape[0] == 0:
-        raise InputError(f"{path} has no rows.")
-    if n_features is not None and X.shape[1] != n_features:
-        raise InputError(
-            f"{path} has {X.shape[1]} columns but the model expects {n_features} features.")
-    if isinstance(X, np.ndarray) and not np.isfinite(X).all():
+        raise InputError(f"{path} holds {X.dtype} values; it must be numeric (not complex, "
+                         "text or records).")
+    _check_rows(path, X, n_features)
+    if stream:
+        return X
+    try:
+        X = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise InputError(f"{path} is not a readable .npy file ({type(exc).__name__}: {exc}).") from None
+    if not np.isfinite(X).all():
         raise InputError(f"{path} contains NaN or infinite values.")
     return X
 
 
-def _read_csv(path):
-    with open(path, encoding="utf-8-sig") as f:
-        lines = [line for line in f.read().splitlines() if line.strip()]
-    if not lines:
+def _check_rows(path, X, n_features):
+    if X.ndim != 2:
+        raise InputError(f"{path} holds a {X.ndim}-D array of shape {tuple(X.shape)}; it must be 2-D.")
+    if X.shape[0] == 0:
+        raise InputError(f"{path} has no rows.")
+    if X.shape[1] == 0:
+        raise InputError(f"{path} has no columns.")
+    if n_features is not None and X.shape[1] != n_features:
+        raise InputError(
+            f"{path} has {X.shape[1]} columns but the model expects {n_features} features.")
+    return X
+
+
+def read_csv(path: str):
+    """(line numbers, rows of stripped cells) of a CSV file, quoted fields and all.
+
+    The one CSV reader of mlpexport (check --data and train both use it). Blank lines are
+    skipped; every row must have as many fields as the first."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such data file.")
+    lines, rows = [], []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                if any(c.strip() for c in row):
+                    lines.append(reader.line_num)
+                    rows.append([c.strip() for c in row])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path} is not a readable CSV text file ({exc}).") from None
+    if not rows:
         raise InputError(f"{path} is empty.")
-    first = [c.strip() for c in lines[0].split(",")]
-    try:
-        [float(c) for c in first]
-        body = lines
-    except ValueError:
-        body = lines[1:]  # a header row
-    rows = []
-    for i, line in enumerate(body, start=len(lines) - len(body) + 1):
-        cells = [c.strip() for c in line.split(",")]
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            bad = next(c for c in cells if not is_number(c))
-            raise InputError(f"{path} line {i}: {bad!r} is not a number.") from None
-    widths = {len(r) for r in rows}
-    if len(widths) > 1:
-        raise InputError(f"{path}: rows have different numbers of columns ({sorted(widths)}).")
-    return np.array(rows, dtype=np.float64)
+    for line, row in zip(lines, rows):
+        if len(row) != len(rows[0]):
+            raise InputError(f"{path} line {line} has {len(row)} fields; line {lines[0]} has "
+                             f"{len(rows[0])}.")
+    return lines, rows
 
 
-def is_number(text) -> bool:
+# Characters that would change how np.loadtxt splits its input into lines and fields.
+_SPLITTERS = frozenset("\n\r\x1f")
+
+
+def parse_numbers(cells):
+    """cells -> (float64 array, None), or (None, index of the first cell that is not a number).
+
+    Numbers are what numpy's own text parser (np.loadtxt) reads: unlike Python's float() it
+    refuses '1_000'; 'nan' and 'inf' parse (callers refuse non-finite values by name)."""
+    for i, c in enumerate(cells):
+        if not c or _SPLITTERS.intersection(c):
+            return None, i
+    values = _loadtxt(cells)
+    if values is not None:
+        return values, None
+    lo, hi = 0, len(cells)  # the first bad cell lies in cells[lo:hi]: halve that range
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _loadtxt(cells[lo:mid]) is None:
+            hi = mid
+        else:
+            lo = mid
+    return None, lo
+
+
+def _loadtxt(cells):
     try:
-        float(text)
-        return True
+        return np.loadtxt(cells, dtype=np.float64, delimiter="\x1f", comments=None,
+                          quotechar=None, ndmin=1)
     except ValueError:
-        return False
+        return None
+
+
+def csv_rows(path: str) -> np.ndarray:
+    """The numbers of a CSV file for check --data: a first row that is not all numbers is a
+    header (named in errors about its columns)."""
+    lines, rows = read_csv(path)
+    width = len(rows[0])
+    header = None
+    if parse_numbers(rows[0])[1] is not None:
+        header, lines, rows = rows[0], lines[1:], rows[1:]
+        if not rows:
+            raise InputError(f"{path} has a header row but no rows.")
+    values, bad = parse_numbers([c for row in rows for c in row])
+    if bad is not None:
+        cell = rows[bad // width][bad % width]
+        raise InputError(f"{path} line {lines[bad // width]}: {cell!r} is not a number.")
+    X = values.reshape(len(rows), width)
+    finite = np.isfinite(X).all(axis=0)
+    if not finite.all():
+        j = int(np.argmin(finite))
+        name = repr(header[j]) if header else str(j + 1)
+        raise InputError(f"{path}: column {name} contains NaN or infinite values.")
+    return X
 
 
 def draw_rows(net: Network, n: int = 256, seed: int = 0) -> np.ndarray:
