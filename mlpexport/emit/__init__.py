@@ -286,10 +286,12 @@ def _signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def write_all(files: dict[str, bytes], outdir: str, *, force: bool) -> list[str]:
+def write_all(files: dict[str, bytes], outdir: str, *, force: bool,
+              written: list | None = None) -> list[str]:
     """Write every file or none: refuse to overwrite without force (a dangling symlink
     counts as existing), stage to temp files in outdir, then move them all into place
-    under a directory lock with catchable signals held."""
+    under a directory lock with catchable signals held. `written`, if given, receives
+    the paths before any signal can be handled (so an interrupt reports them)."""
     check_outdir(outdir)
     paths = {fn: os.path.join(outdir, fn) for fn in files}
     staged, moved = {}, []
@@ -318,6 +320,8 @@ def write_all(files: dict[str, bytes], outdir: str, *, force: bool) -> list[str]
                     os.replace(staged[fn], paths[fn])
                     moved.append(paths[fn])
                     del staged[fn]
+                if written is not None:
+                    written.extend(moved)
         except OSError as exc:
             if not existing:  # nothing was there before: take the new files back out
                 for path in moved:
