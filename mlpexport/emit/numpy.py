@@ -367,8 +367,16 @@ def load_module(directory, name):
     return module
 
 
-def runner(directory, name):
-    """X -> {"predict": ..., "predict_proba": ...} of NAME.py, imported once."""
+def runner(directory, name, isolated=False, timeout=None):
+    """X -> {"predict": ..., "predict_proba": ...} of NAME.py, imported once.
+
+    isolated=False: imported into this process (exports mlpexport just wrote).
+    isolated=True: run in a child process whose only accepted result is the arrays it
+    returns (committed exports, which are untrusted code: see emit/sandbox.py); its
+    failures are RuntimeFailed. `timeout` (seconds, isolated only) bounds the import and
+    each call."""
+    if isolated:
+        return _isolated_runner(directory, name, timeout)
     module = load_module(directory, name)
 
     def run_rows(X):
@@ -377,6 +385,26 @@ def runner(directory, name):
             out["predict_proba"] = module.predict_proba(X)
         return out
     return run_rows
+
+
+def _isolated_runner(directory, name, timeout):
+    from . import sandbox
+
+    path = os.path.join(directory, f"{name}.py")
+    if not os.path.exists(path):
+        raise ExportError(f"{path} does not exist.")
+    try:  # what the outputs must look like comes from the .npz, read as data
+        with np.load(os.path.join(directory, f"{name}.npz"), allow_pickle=False) as w:
+            meta = json.loads(str(w["mlpexport_meta"]))
+        classes = meta.get("classes")
+        width = max(int(meta["n_outputs"]), len(classes or ()), 2)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{name}.npz in {directory} is not a readable mlpexport export "
+                          f"({type(exc).__name__}: {exc}).") from None
+    return sandbox.IsolatedRunner(
+        path, expected=("predict", "predict_proba") if classes is not None else ("predict",),
+        object_labels=meta.get("classes_kind") == "object", max_width=width,
+        timeout=sandbox.TIMEOUT if timeout is None else timeout)
 
 
 def run(directory, name, X) -> dict[str, np.ndarray]:

@@ -1,0 +1,289 @@
+"""Run a committed NAME.py — untrusted code — so that nothing it does can pass for a result.
+
+`check --against DIR` runs exports a project committed; whoever edited them may have
+written anything. In-process, a module could raise SystemExit(0), call os._exit(0), print
+a fake report to stdout, change the working directory or monkeypatch numpy under the
+check itself. Here the module runs in a child Python (`-I`: no user site, no PYTHON*
+variables, no current directory on sys.path) whose only accepted result is arrays:
+
+- the parent writes each chunk of rows to `in-SEQ.npy` in a private temp dir and sends
+  `SEQ` on the child's stdin;
+- the child answers `done SEQ` on a private pipe (not stdout: the module's prints go to a
+  log file) after writing `out-SEQ.npz` there;
+- the parent accepts the outputs only after that answer, and only if the file holds
+  exactly the expected outputs with one row per input row and a plain numeric or text
+  dtype (checked from the .npy headers before anything is loaded, allow_pickle=False).
+
+Everything else — an exit with any code, a signal, a timeout, an error, a malformed
+file — is RuntimeFailed naming what happened and the tail of the child's stderr. The
+accepted arrays are then compared with scikit-learn like any export's, so a module that
+forges them can only pass by being right.
+
+This guards the CI gate's verdict; it is not an OS sandbox: the child runs as the same
+user and can read and write what the user can.
+"""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+import zipfile
+
+import numpy as np
+
+from ..errors import RuntimeFailed
+
+TIMEOUT = 300.0  # seconds for the import, and for each call (a chunk of up to 100,000 rows)
+ALLOWED_KINDS = "biufU"  # bool, integers, floats, text labels: never objects
+HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                  (2, 0): np.lib.format.read_array_header_2_0}
+STDERR_TAIL = 400  # characters of the child's stderr quoted in an error
+
+# The child: imports only numpy and the export. Kept as source so the child never
+# imports mlpexport (or scikit-learn) and stays small; run with `python -I -c WORKER`.
+WORKER = r'''
+import os, sys
+path, work, reply_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
+reply = os.fdopen(reply_fd, "w", buffering=1)
+os.dup2(2, 1)  # the export's prints land in the log, never on a channel the parent reads
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file
+except Exception:
+    pass
+import importlib.util
+import numpy as np
+
+spec = importlib.util.spec_from_file_location("_mlpexport_export", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+reply.write("ready\n")
+for line in sys.stdin:
+    seq = line.strip()
+    try:
+        X = np.load(os.path.join(work, "in-" + seq + ".npy"), allow_pickle=False)
+        out = {"predict": module.predict(X)}
+        if hasattr(module, "predict_proba"):
+            out["predict_proba"] = module.predict_proba(X)
+        out = {k: np.asarray(v) for k, v in out.items()}
+        for k, v in out.items():
+            if v.dtype.kind == "O":  # text labels (classes_ kept as objects): store as text
+                out[k] = v.astype(str)
+        tmp = os.path.join(work, "out-" + seq + ".tmp.npz")
+        np.savez(tmp, allow_pickle=False, **out)
+        os.replace(tmp, os.path.join(work, "out-" + seq + ".npz"))
+        reply.write("done " + seq + "\n")
+    except Exception as exc:
+        message = (type(exc).__name__ + ": " + str(exc)).replace("\n", " ")
+        reply.write("error " + seq + " " + message[:500] + "\n")
+'''
+
+
+def _plain(text: str) -> str:
+    """Child output quoted in an error: printable characters only, one line."""
+    return "".join(c if c.isprintable() else " " for c in text).strip()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int):
+    """Stop the child (and anything it started in its session) and remove the temp dir."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own session
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+    for stream in (proc.stdin,):
+        try:
+            stream.close()
+        except (OSError, ValueError):
+            pass
+    try:
+        os.close(reply_fd)
+    except OSError:
+        pass
+    shutil.rmtree(work, ignore_errors=True)
+
+
+class IsolatedRunner:
+    """X -> {"predict": ..., "predict_proba": ...} of the module at `path`, run in one
+    child process for all calls (the import is paid once).
+
+    expected: the outputs the module must return (e.g. ("predict", "predict_proba"));
+    object_labels: hand text labels back as an object array, as the module's own
+    classes_ are (the .npz records it); max_width: the most columns an output may have.
+    """
+
+    def __init__(self, path, *, expected=("predict",), object_labels=False, max_width=None,
+                 timeout=TIMEOUT):
+        self.path = os.path.abspath(path)
+        self.label = os.path.basename(path)
+        self.expected = tuple(expected)
+        self.object_labels = object_labels
+        self.max_width = max_width
+        self.timeout = timeout
+        self.seq = 0
+        self.work = tempfile.mkdtemp(prefix="mlpexport-sandbox-")  # mode 0700
+        self.log_path = os.path.join(self.work, "stderr.log")
+        reply_r, reply_w = os.pipe()
+        try:
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-I", "-c", WORKER, self.path, self.work, str(reply_w)],
+                    stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(reply_w,),
+                    cwd=self.work, start_new_session=True)
+        except OSError as exc:
+            os.close(reply_r)
+            shutil.rmtree(self.work, ignore_errors=True)
+            raise RuntimeFailed(f"could not start Python to run {self.label}: {exc}.") from None
+        finally:
+            os.close(reply_w)  # only the child holds the write end: its exit reads as EOF
+        self.reply_fd = reply_r
+        self._pending = b""
+        self.timed_out = False
+        self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.work, reply_r)
+        self._expect("ready", "while being imported")
+
+    # -- protocol ------------------------------------------------------------------
+
+    def _read_line(self, deadline):
+        """The child's next reply line, or None at EOF / timeout (then .timed_out is set)."""
+        self.timed_out = False
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.timed_out = True
+                return None
+            ready, _, _ = select.select([self.reply_fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self.reply_fd, 65536)
+            if not chunk:
+                return None
+            self._pending += chunk
+            if len(self._pending) > 1 << 20:  # replies are one short line
+                return None
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line.decode("utf-8", errors="replace")
+
+    def _expect(self, want, when):
+        line = self._read_line(time.monotonic() + self.timeout)
+        if line == want:
+            return
+        if line is not None and line.startswith(f"error {self.seq} "):
+            raise RuntimeFailed(f"{self.label} failed {when}: {_plain(line.split(' ', 2)[2])}")
+        self._fail(when, line)
+
+    def _fail(self, when, line=None):
+        """Stop the child and raise RuntimeFailed saying what it did instead of answering."""
+        if line is None and not self.timed_out:
+            try:  # its reply channel closed: it is exiting, learn how
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        tail = self._stderr_tail()
+        code = self.proc.poll()  # before we stop it: None if it was still running
+        self._finalizer()  # kill, reap, clean up (the log too)
+        if code is not None and code < 0:
+            what = f"was killed by signal {_signal_name(-code)}"
+        elif code is not None:
+            what = f"exited with code {code} without returning results"
+        elif self.timed_out:
+            what = f"did not finish within {self.timeout:g} s (stopped)"
+        elif line is not None:
+            what = f"answered {_plain(line)[:80]!r} instead of its results (stopped)"
+        else:
+            what = "closed its reply channel without returning results (stopped)"
+        raise RuntimeFailed(f"{self.label} {what} {when}.{tail}")
+
+    def _stderr_tail(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 4 * STDERR_TAIL))
+                text = f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        lines = [_plain(x) for x in text.splitlines() if _plain(x)]
+        tail = " | ".join(lines[-3:])[-STDERR_TAIL:]
+        return f" Its output ends: {tail}" if tail else ""
+
+    # -- calls ---------------------------------------------------------------------
+
+    def __call__(self, X) -> dict[str, np.ndarray]:
+        if not self._finalizer.alive:
+            raise RuntimeFailed(f"{self.label} is no longer running (an earlier call failed).")
+        X = np.asarray(X)
+        self.seq += 1
+        seq = str(self.seq)
+        np.save(os.path.join(self.work, f"in-{seq}.npy"), X, allow_pickle=False)
+        out_path = os.path.join(self.work, f"out-{seq}.npz")
+        try:
+            self.proc.stdin.write(f"{seq}\n".encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._fail(f"on {len(X)} rows")
+        self._expect(f"done {seq}", f"on {len(X)} rows")
+        try:
+            return self._accept(out_path, len(X))
+        finally:
+            for p in (out_path, os.path.join(self.work, f"in-{seq}.npy")):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+    def _accept(self, path, n_rows):
+        """The outputs in `path` if they are exactly what was asked for, else RuntimeFailed.
+        Shapes and dtypes are read from the .npy headers before any array is loaded."""
+        def bad(why):
+            return RuntimeFailed(f"{self.label} returned {why}.")
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                members = z.namelist()
+                keys = sorted(m[:-4] for m in members if m.endswith(".npy"))
+                if len(keys) != len(members) or keys != sorted(self.expected):
+                    raise bad(f"outputs {keys}, expected {sorted(self.expected)}")
+                for key in keys:
+                    with z.open(key + ".npy") as f:
+                        read_header = HEADER_READERS.get(np.lib.format.read_magic(f))
+                        if read_header is None:
+                            raise bad(f"{key} in an unexpected .npy format")
+                        shape, _, dtype = read_header(f)
+                    if dtype.kind not in ALLOWED_KINDS or dtype.hasobject:
+                        raise bad(f"{key} of dtype {dtype}, not numbers or text")
+                    if len(shape) not in (1, 2) or shape[0] != n_rows:
+                        raise bad(f"{key} of shape {shape} for {n_rows} rows")
+                    if len(shape) == 2 and self.max_width is not None and shape[1] > self.max_width:
+                        raise bad(f"{key} of shape {shape}; the export has at most "
+                                  f"{self.max_width} columns")
+            with np.load(path, allow_pickle=False) as w:
+                out = {k: w[k] for k in self.expected}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise bad(f"an unreadable result ({type(exc).__name__}: {_plain(str(exc))[:200]})") from None
+        if self.object_labels and out["predict"].dtype.kind == "U":
+            out["predict"] = out["predict"].astype(object)  # as the module's classes_ are
+        return out
+
+    def close(self):
+        """Stop the child and remove its temp dir (also done when the runner is collected)."""
+        self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
