@@ -386,7 +386,12 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
         if len(present) < len(names):
             fail(f"incomplete export: only {', '.join(present)}")
             continue
-        st = mod.stamp(directory, name)
+        try:
+            st = mod.stamp(directory, name)
+        except Exception as exc:  # committed files are untrusted input: truncated, not ours
+            fail(f"{' / '.join(names)} cannot be read as an mlpexport export "
+                 f"({type(exc).__name__}: {str(exc)[:200]})")
+            continue
         dtype = getattr(st, "dtype", "float64")  # Stamp.dtype: what the export was written in
         if dtype not in DEFAULT_RTOL:
             fail(f"{st.file} records an unknown arithmetic {str(dtype)[:40]!r}")

@@ -223,7 +223,7 @@ def test_committed_export_that_raises_is_a_runtime_error(committed):
     est, net, X, d = committed
     text = (d / "model.py").read_text()
     (d / "model.py").write_text(text + "\n\ndef predict(X):\n    raise RuntimeError('boom')\n")
-    with pytest.raises(RuntimeFailed, match="numpy export model did not run: RuntimeError: boom"):
+    with pytest.raises(RuntimeFailed, match=r"model(?s:.*)RuntimeError: boom"):
         check(est, net, X, ["numpy"], against=str(d), name="model")
 
 
@@ -240,9 +240,10 @@ def test_edited_export_that_crashes_stays_a_named_fail(committed):
         arrays = dict(w)
     arrays["W1"] = arrays["W1"][:, :3]  # the edit breaks the forward pass
     np.savez(d / "model.npz", **arrays)
-    report = check(est, net, X, ["numpy"], against=str(d), name="model")
-    notes = " ".join(r.note for r in report.rows)
-    assert not report.passed and "edited" in notes and "did not run" in notes
+    report = check(est, net, X, ["numpy"], against=str(d), name="model")  # no raise
+    notes = [r.note for r in report.rows if r.status == "FAIL"]
+    assert not report.passed and len(notes) == 2 and "edited" in notes[0]
+    assert "model" in notes[1] and "edited" not in notes[1]  # the crash, named
 
 
 def test_crashing_octave_is_a_runtime_error(tmp_path, monkeypatch):
@@ -252,7 +253,7 @@ def test_crashing_octave_is_a_runtime_error(tmp_path, monkeypatch):
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     est, net, X = case("reg_classic")
-    with pytest.raises(RuntimeFailed, match="matlab export model did not run"):
+    with pytest.raises(RuntimeFailed, match=r"model\.m|matlab export model"):
         check(est, net, X[:20], ["matlab"], required=("matlab",))
 
 
@@ -335,3 +336,29 @@ def test_fresh_and_against_are_separate_entry_points_with_one_tolerance(committe
     for bad in ({"rtol": -1.0}, {"atol": float("nan")}):
         with pytest.raises(UsageError):
             Tolerance(**bad)
+
+
+def test_against_real_float32_exports_pass_at_their_own_tolerance(committed32):
+    est, net, X, d = committed32
+    report = check(est, net, X, ["numpy", "onnx"], against=str(d), name="model")
+    assert report.passed, report.table()
+    assert {r.rtol for r in report.rows} == {1e-4}
+
+
+def test_against_real_mixed_set_is_refused(committed, tmp_path_factory):
+    est, net, X, d = committed
+    other = tmp_path_factory.mktemp("f32")
+    emit.write_all(emit.render_all(net, "model", ["numpy"], "float32"), str(other), force=True)
+    (d / "model.py").write_bytes((other / "model.py").read_bytes())  # .npz stays float64's
+    report = check(est, net, X, ["numpy", "onnx"], against=str(d), name="model")
+    assert [(r.target, r.note) for r in report.rows if r.status == "FAIL"] == [
+        ("numpy", "model.py and model.npz come from different exports")]
+
+
+def test_unreadable_committed_export_is_a_named_fail(committed):
+    est, net, X, d = committed
+    (d / "model.npz").write_bytes((d / "model.npz").read_bytes()[:100])
+    report = check(est, net, X, ["numpy", "onnx"], against=str(d), name="model")
+    bad = [r for r in report.rows if r.status == "FAIL"]
+    assert [r.target for r in bad] == ["numpy"] and "cannot be read" in bad[0].note
+    assert {r.status for r in report.rows if r.target == "onnx"} == {"PASS"}
