@@ -86,16 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sine, relu, identity, cubic, quadratic, diabetes, linnerud, iris, wine, "
                         "breast_cancer, digits, or a .csv file (with --target)")
     t.add_argument("--model", choices=("mlp-regressor", "mlp-classifier", "logistic"),
-                   help="default: mlp-classifier for labelled data, else mlp-regressor")
-    t.add_argument("--hidden", default="100", help="hidden layer widths, e.g. 11,10 (default 100)")
-    t.add_argument("--activation", default="relu", choices=("identity", "logistic", "tanh", "relu"))
-    t.add_argument("--scaler", default="standard", choices=("standard", "minmax", "maxabs", "robust", "none"))
+                   help="default: chosen from the target as scikit-learn's type_of_target does "
+                        "(classes: mlp-classifier, numbers: mlp-regressor); printed when chosen")
+    t.add_argument("--hidden", default="100", help="hidden layer widths, e.g. 11,10 (default: %(default)s)")
+    t.add_argument("--activation", default="relu", choices=("identity", "logistic", "tanh", "relu"),
+                   help="hidden units' activation (default: %(default)s)")
+    t.add_argument("--scaler", default="standard", choices=("standard", "minmax", "maxabs", "robust", "none"),
+                   help="input scaler in front of the model (default: %(default)s)")
     t.add_argument("--target-scaler", default="none", choices=("standard", "minmax", "maxabs", "robust", "none"),
-                   help="regressors: scale the target too (a TransformedTargetRegressor)")
-    t.add_argument("--max-iter", type=int, default=200)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--test-size", type=float, default=0.25, help="held-out share (default 0.25)")
-    t.add_argument("--target", help="CSV: target column name(s), comma-separated")
+                   help="regressors: scale the target too, a TransformedTargetRegressor (default: %(default)s)")
+    t.add_argument("--max-iter", type=int, default=200, help="training epochs at most (default: %(default)s)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seed of data generation, split and weights, 0..2**32-1 (default: %(default)s)")
+    t.add_argument("--test-size", type=float, default=0.25,
+                   help="held-out share, between 0 and 1 (default: %(default)s)")
+    t.add_argument("--target", help="CSV only: target column name(s), comma-separated")
     t.add_argument("-o", "--output", metavar="MODEL", help="model file (default DATASET.skops)")
     t.add_argument("--force", action="store_true", help="overwrite an existing model file")
     t.add_argument("--quiet", action="store_true", help="no progress display")
@@ -289,8 +294,11 @@ def cmd_train(args) -> int:
     hidden = tr.parse_hidden(args.hidden)
     if args.max_iter < 1:
         raise UsageError("--max-iter must be at least 1.")
+    tr.check_options(args.seed, args.test_size)  # before any data is read
     data = tr.load_dataset(args.dataset, seed=args.seed, target=args.target)
     kind = args.model or ("mlp-classifier" if data.task == "classification" else "mlp-regressor")
+    if data.note and not args.model:
+        print(data.note)
     stem = os.path.splitext(os.path.basename(args.dataset))[0]
     output = args.output or f"{stem}.skops"
     from .load import MODEL_SUFFIXES

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import is_number
+from .data import parse_numbers, read_csv
 from .errors import InputError, UsageError
 
 TOYS = ("sine", "relu", "identity", "cubic", "quadratic")
@@ -40,6 +40,7 @@ class Dataset:
     y: np.ndarray
     task: str  # "regression" or "classification"
     feature_names: list[str] | None = None
+    note: str | None = None  # how the task was chosen (CSV targets), for the user
 
 
 def toy(name: str, seed: int) -> Dataset:
@@ -75,39 +76,78 @@ def bundled(name: str) -> Dataset:
 def from_csv(path: str, target: str | None) -> Dataset:
     if not target:
         raise UsageError("a CSV data set needs --target COL[,COL...] naming its target column(s).")
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such data file.")
-    with open(path, encoding="utf-8-sig") as f:
-        lines = [line for line in f.read().splitlines() if line.strip()]
-    if len(lines) < 2:
+    lines, rows = read_csv(path)
+    if len(rows) < 2:
         raise InputError(f"{path} needs a header row and at least one data row.")
-    header = [h.strip() for h in lines[0].split(",")]
-    rows = [[c.strip() for c in line.split(",")] for line in lines[1:]]
-    for i, r in enumerate(rows, start=2):
-        if len(r) != len(header):
-            raise InputError(f"{path} line {i} has {len(r)} fields; the header has {len(header)}.")
-    columns = {}
-    for j, h in enumerate(header):
-        try:
-            columns[h] = np.array([float(r[j]) for r in rows])
-        except ValueError:
-            bad = next(r[j] for r in rows if not is_number(r[j]))
-            raise InputError(f"{path}: column {h!r} is not numeric (value {bad!r}).") from None
+    header, lines, rows = rows[0], lines[1:], rows[1:]
+    seen = set()
+    for h in header:
+        if h in seen:
+            raise InputError(f"{path}: column {h!r} appears twice in the header.")
+        seen.add(h)
     wanted = [t.strip() for t in target.split(",") if t.strip()]
-    missing = [t for t in wanted if t not in columns]
+    missing = [t for t in wanted if t not in seen]
     if missing:
         raise InputError(f"{path} has no column {', '.join(map(repr, missing))}; columns: {', '.join(header)}.")
     features = [h for h in header if h not in wanted]
     if not features:
         raise InputError(f"{path} has no feature columns left besides the target.")
+    columns = {}
+    for j, h in enumerate(header):
+        cells = [r[j] for r in rows]
+        values, bad = parse_numbers(cells)
+        if bad is not None:
+            if h in wanted and len(wanted) == 1:
+                columns[h] = np.array(cells)  # text labels: a classification target
+                continue
+            raise InputError(f"{path}: column {h!r} is not numeric (line {lines[bad]}: {cells[bad]!r})"
+                             + ("; several targets must all be numeric." if h in wanted else "."))
+        if not np.isfinite(values).all():
+            raise InputError(f"{path}: column {h!r} contains NaN or infinite values.")
+        columns[h] = values
     X = np.stack([columns[h] for h in features], axis=1)
     y = np.stack([columns[t] for t in wanted], axis=1)
     y = y[:, 0] if y.shape[1] == 1 else y
-    integral = np.all(y == np.round(y)) and len(np.unique(y)) <= 20
-    return Dataset(X, y, "classification" if integral and y.ndim == 1 else "regression", features)
+    task, note = target_task(y, ", ".join(map(repr, wanted)))
+    return Dataset(X, y, task, features, note)
+
+
+# scikit-learn's names for targets (sklearn.utils.multiclass.type_of_target) -> our task.
+# Several multiclass targets are fitted as regression: MLPClassifier fits several targets
+# only as 0/1 indicator columns ("multilabel-indicator").
+TARGET_TASKS = {"continuous": "regression", "continuous-multioutput": "regression",
+                "multiclass-multioutput": "regression", "binary": "classification",
+                "multiclass": "classification", "multilabel-indicator": "classification"}
+
+
+def target_task(y, name: str) -> tuple[str, str]:
+    """(task, sentence saying why and how to override it), decided as scikit-learn's
+    type_of_target decides: integer-valued numbers or text are classes, other numbers are
+    continuous. An integer target that is really a quantity needs --model mlp-regressor."""
+    from sklearn.utils.multiclass import type_of_target
+    kind = type_of_target(y)
+    task = TARGET_TASKS.get(kind)
+    if task is None:
+        raise InputError(f"target {name} is of a kind scikit-learn cannot fit ({kind}).")
+    if task == "classification":
+        n = len(np.unique(y)) if y.ndim == 1 else y.shape[1]
+        if kind != "multilabel-indicator" and n < 2:
+            raise InputError(f"target {name} has only one class ({np.unique(y)[0]!r}); "
+                             "a classifier needs at least two.")
+        what = f"{n} classes" if y.ndim == 1 else f"{n} indicator columns"
+        hint = ("use --model mlp-regressor if it is a quantity" if y.dtype.kind in "biuf"
+                else "--model logistic fits a logistic regression instead")
+        return task, (f"target {name} is {kind} ({what}, by scikit-learn's type_of_target): a "
+                      f"classification task, fitting an MLPClassifier; {hint}.")
+    why = (" (MLPClassifier fits several targets only as 0/1 columns)"
+           if kind == "multiclass-multioutput" else "")
+    return task, (f"target {name} is {kind} (by scikit-learn's type_of_target): a regression "
+                  f"task{why}, fitting an MLPRegressor; --model chooses another model.")
 
 
 def load_dataset(name: str, seed: int = 0, target: str | None = None) -> Dataset:
+    if target is not None and not name.lower().endswith(".csv"):
+        raise UsageError(f"--target applies to CSV files only; {name} has its own target.")
     if name in TOYS:
         return toy(name, seed)
     if name in BUNDLED_REGRESSION + BUNDLED_CLASSIFICATION:
@@ -145,7 +185,7 @@ def build(kind: str, hidden, activation, scaler, max_iter, seed, target_scaler="
     if target_scaler == "none":
         return pipeline
     if kind != "mlp-regressor":
-        raise UsageError("--target-scaler applies to regressors only.")
+        raise UsageError(f"--target-scaler applies to regressors only; --model {kind} is a classifier.")
     from sklearn.compose import TransformedTargetRegressor
     return TransformedTargetRegressor(pipeline, transformer=scalers[target_scaler]())
 
@@ -186,15 +226,17 @@ def train(dataset: Dataset, kind: str, hidden=(100,), activation="relu", scaler=
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
 
+    check_options(seed, test_size)
+    X, y = dataset.X, dataset.y
     if kind in ("mlp-classifier", "logistic") and dataset.task != "classification":
         raise UsageError(f"--model {kind} needs class labels; this data set is a regression task.")
-    if not 0 <= test_size < 1:
-        raise UsageError("--test-size must be in [0, 1).")
-    X, y = dataset.X, dataset.y
-    if test_size > 0:
-        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, random_state=seed)
-    else:
-        Xtr, Xte, ytr, yte = X, X, y, y
+    if kind == "mlp-regressor" and y.dtype.kind not in "biuf":
+        raise UsageError("--model mlp-regressor needs a numeric target; this one holds text labels.")
+    if kind == "logistic" and y.ndim != 1:
+        raise UsageError("--model logistic fits one target column only.")
+    if target_scaler != "none" and kind != "mlp-regressor":
+        raise UsageError(f"--target-scaler applies to regressors only; --model {kind} is a classifier.")
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, random_state=seed)
     est = build(kind, hidden, activation, scaler, max_iter, seed, target_scaler)
     pipeline = est.regressor if target_scaler != "none" else est
     model = pipeline.steps[-1][1]
@@ -204,16 +246,34 @@ def train(dataset: Dataset, kind: str, hidden=(100,), activation="relu", scaler=
         warnings.simplefilter("always", ConvergenceWarning)
         if progress is not None and kind != "logistic":
             with contextlib.redirect_stdout(progress):
-                est.fit(Xtr, ytr)
+                _fit(est, Xtr, ytr)
             progress.close_line()
             _quiet(est)
         else:
-            est.fit(Xtr, ytr)
+            _fit(est, Xtr, ytr)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     fitted = est.regressor_ if target_scaler != "none" else est
     n_iter = int(np.max(getattr(fitted.steps[-1][1], "n_iter_", 0)))
     metric = "accuracy" if kind != "mlp-regressor" else "R^2"
     return Result(est, float(est.score(Xtr, ytr)), float(est.score(Xte, yte)), metric, converged, n_iter)
+
+
+def check_options(seed, test_size):
+    """Refuse values scikit-learn would reject with a traceback (or silently misuse)."""
+    if not 0 <= seed <= 2 ** 32 - 1:  # numpy's RandomState seeds
+        raise UsageError(f"--seed {seed} must be between 0 and {2 ** 32 - 1}.")
+    if not 0 < test_size < 1:  # also refuses NaN
+        raise UsageError(f"--test-size {test_size} must be a share between 0 and 1 (exclusive).")
+
+
+def _fit(est, X, y):
+    """scikit-learn's refusals of the data (e.g. one class left in the training share)
+    become input errors: the data, not mlpexport, needs changing."""
+    try:
+        est.fit(X, y)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"scikit-learn cannot fit this data: {first}") from None
 
 
 def _quiet(est):

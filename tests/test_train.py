@@ -1,6 +1,7 @@
 """`mlpexport train`: every data set trains, converts and passes check; bad input is refused
 without writing a model file."""
 import io
+import os
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def test_csv_dataset(tmp_path, capsys):
     (["sine", "--hidden", "0"], None, "between 1 and"),
     (["sine", "--max-iter", "0"], None, "at least 1"),
     (["sine", "--model", "logistic"], None, "needs class labels"),
-    (["DATA", "--target", "y"], "x,y\n1,2\n3,oops\n", "column 'y' is not numeric"),
+    (["DATA", "--target", "y"], "x,y\n1,2\noops,3\n", "column 'x' is not numeric"),
     (["DATA", "--target", "z"], "x,y\n1,2\n3,4\n", "no column 'z'"),
     (["DATA"], "x,y\n1,2\n", "needs --target"),
 ])
@@ -91,3 +92,106 @@ def test_progress_display_rewrites_sklearn_lines():
 def test_progress_is_silent_when_not_a_terminal():
     from mlpexport.train import progress_for
     assert progress_for(io.StringIO()) is None
+
+
+# --- choosing the task, CSV targets, options that do not apply (issue 11 §7, §10) ----------
+
+def write_csv(tmp_path, header, rows, name="d.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join([header] + [",".join(map(str, r)) for r in rows]) + "\n")
+    return str(path)
+
+
+def train_csv(path, *extra, out=None):
+    out = out or os.path.join(os.path.dirname(path), "m.skops")
+    return main(["train", path, "--target", "y", "--hidden", "3", "--max-iter", "5", "-o", out,
+                 "--quiet", *extra]), out
+
+
+def test_task_follows_sklearn_type_of_target_and_is_printed(tmp_path, capsys):
+    from sklearn.utils.multiclass import type_of_target
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 2))
+    cases = {  # the target, and what scikit-learn's own type_of_target calls it
+        "continuous": np.round(x[:, 0] * 3 + 0.25, 2) + 0.001,
+        "multiclass": np.arange(80) % 40,       # integers, many distinct values
+        "binary": (x[:, 0] > 0).astype(int),
+    }
+    for want, y in cases.items():
+        assert type_of_target(y) == want
+        path = write_csv(tmp_path, "a,b,y", [(r[0], r[1], v) for r, v in zip(x, y)], f"{want}.csv")
+        code, _ = train_csv(path, out=str(tmp_path / f"{want}.skops"))
+        out = capsys.readouterr().out
+        assert code == 0
+        if want == "continuous":
+            assert "MLPRegressor" in out and "continuous" in out and "regression" in out
+        else:
+            assert "MLPClassifier" in out and want in out and "classification" in out
+            assert "--model mlp-regressor" in out  # how to override the choice
+
+
+def test_an_explicit_model_overrides_the_choice_for_integer_targets(tmp_path, capsys):
+    x = np.arange(60.0)
+    path = write_csv(tmp_path, "a,y", [(v, int(v) % 30) for v in x])
+    code, _ = train_csv(path, "--model", "mlp-regressor")
+    assert code == 0 and "MLPRegressor" in capsys.readouterr().out
+
+
+def test_string_labels_train_a_classifier_that_checks(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 2))
+    labels = np.where(x[:, 0] > 0, "cat", "dog, or wolf")
+    path = tmp_path / "d.csv"
+    path.write_text('"a","b","y"\n' + "".join(f'{r[0]},{r[1]},"{v}"\n' for r, v in zip(x, labels)))
+    code, out = train_csv(str(path))
+    assert code == 0 and "MLPClassifier" in capsys.readouterr().out
+    import skops.io as sio
+    est = sio.load(out, trusted=sio.get_untrusted_types(file=out))
+    assert sorted(est.classes_) == ["cat", "dog, or wolf"]
+    assert main(["check", out, "--to", "numpy"]) == 0
+
+
+def test_train_csv_uses_the_shared_reader(tmp_path, capsys):
+    path = write_csv(tmp_path, '"a","y"', [(1, 2), (3, 4), (5, 6), ("1_000", 7)])
+    code, out = train_csv(path)
+    err = capsys.readouterr().err
+    assert code == 2 and "'1_000'" in err and "column 'a'" in err and not os.path.exists(out)
+
+
+@pytest.mark.parametrize("args,csv,message", [
+    (["iris", "--target", "y"], None, "--target applies to CSV"),
+    (["iris", "--target-scaler", "standard"], None, "--target-scaler applies to regressors"),
+    (["sine", "--seed", "-1"], None, "--seed"),
+    (["sine", "--seed", str(2 ** 32)], None, "--seed"),
+    (["sine", "--test-size", "0"], None, "--test-size"),
+    (["sine", "--test-size", "1"], None, "--test-size"),
+    (["sine", "--test-size", "-0.5"], None, "--test-size"),
+    (["sine", "--test-size", "nan"], None, "--test-size"),
+    (["DATA", "--target", "y"], "x,y\n1,2\nnan,3\n", "column 'x' contains NaN"),
+    (["DATA", "--target", "y"], "x,y\n1,2\n2,inf\n", "column 'y' contains NaN"),
+    (["DATA", "--target", "y", "--model", "mlp-regressor"], "x,y\n1,a\n2,b\n", "numeric target"),
+    (["DATA", "--target", "y"], "x,y\n1,a\n2,a\n3,a\n", "only one class"),
+    (["DATA", "--target", "x,y"], "x,y,z\n1,a,1\n2,b,2\n", "numeric"),
+    (["DATA", "--target", "y"], "x,x,y\n1,2,3\n", "column 'x' appears twice"),
+])
+def test_options_and_targets_that_do_not_apply_exit_2(args, csv, message, tmp_path, capsys):
+    if csv is not None:
+        (tmp_path / "d.csv").write_text(csv)
+        args = [str(tmp_path / "d.csv") if a == "DATA" else a for a in args]
+    out = tmp_path / "m.skops"
+    assert main(["train", *args, "--max-iter", "2", "-o", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "internal error" not in err, err
+    assert not out.exists()
+
+
+def test_train_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option, default in [("--max-iter", "200"), ("--seed", "0"), ("--activation", "relu"),
+                            ("--scaler", "standard"), ("--test-size", "0.25"),
+                            ("--target-scaler", "none")]:
+        after = text.split(option, 2)[-1]  # the option's own help entry, after the usage line
+        assert f"default: {default})" in after.split("--", 1)[0] or \
+            f"(default: {default})" in after[:300], (option, after[:200])
