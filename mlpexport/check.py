@@ -251,8 +251,19 @@ def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
         if too_big.size:
             note = (f"labels come back as {got.dtype}, which cannot hold scikit-learn's "
                     f"{want.dtype} labels exactly (e.g. {too_big.ravel()[0]})")
-    equal = np.array([g == w for g, w in zip(_python(got), _python(want))], dtype=bool)
-    return equal.reshape(want.shape), note
+    # float64 holds every integer below 2**53 exactly, so there it compares exactly;
+    # the (rare) elements at or beyond it are compared as Python numbers
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):
+            g, w = got.astype(np.float64), want.astype(np.float64)
+    except (OverflowError, TypeError, ValueError):  # Python ints beyond any float
+        g = w = np.full(want.shape, np.inf)
+    with np.errstate(invalid="ignore"):
+        equal = g == w
+        big = ~(np.abs(g) < 2.0**53) | ~(np.abs(w) < 2.0**53)  # NaN too: compared as objects
+    if big.any():
+        equal[big] = [a == b for a, b in zip(_python(got[big]), _python(want[big]))]
+    return equal, note
 
 
 def compare(target, output, got, want, rtol, atol, proba=None, typical=None) -> Row:
