@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 
 import numpy as np
 
@@ -140,37 +141,43 @@ def read_csv(path: str):
     return lines, rows
 
 
-# Characters that would change how np.loadtxt splits its input into lines and fields.
-_SPLITTERS = frozenset("\n\r\x1f")
-
-
-def parse_numbers(cells):
-    """cells -> (float64 array, None), or (None, index of the first cell that is not a number).
+def parse_numbers(rows):
+    """Rows of text cells -> (2-D float64 array, None), or (None, (row, column) of the first
+    cell that is not a number).
 
     Numbers are what numpy's own text parser (np.loadtxt) reads: unlike Python's float() it
-    refuses '1_000'; 'nan' and 'inf' parse (callers refuse non-finite values by name)."""
-    for i, c in enumerate(cells):
-        if not c or _SPLITTERS.intersection(c):
-            return None, i
-    values = _loadtxt(cells)
+    refuses '1_000'; 'nan' and 'inf' parse (callers refuse non-finite values by name).
+    Cells are joined with a control character no number contains, one line per row."""
+    width = len(rows[0]) if rows else 0
+    lines = ["\x1f".join(row) for row in rows]
+    values = _loadtxt(lines, width)
     if values is not None:
         return values, None
-    lo, hi = 0, len(cells)  # the first bad cell lies in cells[lo:hi]: halve that range
+    lo, hi = 0, len(rows)  # the first bad row lies in rows[lo:hi]: halve that range
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _loadtxt(cells[lo:mid]) is None:
+        if _loadtxt(lines[lo:mid], width) is None:
             hi = mid
         else:
             lo = mid
-    return None, lo
+    column = next(j for j, c in enumerate(rows[lo]) if _loadtxt([c], 1) is None)
+    return None, (lo, column)
 
 
-def _loadtxt(cells):
+def _loadtxt(lines, width):
+    """The numbers of these lines, or None where any cell is not one. An empty cell, a line
+    break inside a quoted cell or a cell holding the separator would shift rows or columns;
+    the shape check catches each."""
+    if any("\n" in line or "\r" in line for line in lines):
+        return None
     try:
-        return np.loadtxt(cells, dtype=np.float64, delimiter="\x1f", comments=None,
-                          quotechar=None, ndmin=1)
+        with warnings.catch_warnings():  # "input contained no data": the shape check says so
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(lines, dtype=np.float64, delimiter="\x1f", comments=None,
+                                quotechar=None, ndmin=2)
     except ValueError:
         return None
+    return values if values.shape == (len(lines), width) else None
 
 
 def csv_rows(path: str) -> np.ndarray:
@@ -179,15 +186,14 @@ def csv_rows(path: str) -> np.ndarray:
     lines, rows = read_csv(path)
     width = len(rows[0])
     header = None
-    if parse_numbers(rows[0])[1] is not None:
+    if parse_numbers(rows[:1])[1] is not None:
         header, lines, rows = rows[0], lines[1:], rows[1:]
         if not rows:
             raise InputError(f"{path} has a header row but no rows.")
-    values, bad = parse_numbers([c for row in rows for c in row])
+    X, bad = parse_numbers(rows)
     if bad is not None:
-        cell = rows[bad // width][bad % width]
-        raise InputError(f"{path} line {lines[bad // width]}: {cell!r} is not a number.")
-    X = values.reshape(len(rows), width)
+        i, j = bad
+        raise InputError(f"{path} line {lines[i]}: {rows[i][j]!r} is not a number.")
     finite = np.isfinite(X).all(axis=0)
     if not finite.all():
         j = int(np.argmin(finite))

@@ -95,16 +95,17 @@ def from_csv(path: str, target: str | None) -> Dataset:
     columns = {}
     for j, h in enumerate(header):
         cells = [r[j] for r in rows]
-        values, bad = parse_numbers(cells)
+        values, bad = parse_numbers([[c] for c in cells])
         if bad is not None:
             if h in wanted and len(wanted) == 1:
                 columns[h] = np.array(cells)  # text labels: a classification target
                 continue
-            raise InputError(f"{path}: column {h!r} is not numeric (line {lines[bad]}: {cells[bad]!r})"
+            i = bad[0]
+            raise InputError(f"{path}: column {h!r} is not numeric (line {lines[i]}: {cells[i]!r})"
                              + ("; several targets must all be numeric." if h in wanted else "."))
         if not np.isfinite(values).all():
             raise InputError(f"{path}: column {h!r} contains NaN or infinite values.")
-        columns[h] = values
+        columns[h] = values[:, 0]
     X = np.stack([columns[h] for h in features], axis=1)
     y = np.stack([columns[t] for t in wanted], axis=1)
     y = y[:, 0] if y.shape[1] == 1 else y
