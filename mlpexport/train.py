@@ -237,7 +237,15 @@ def train(dataset: Dataset, kind: str, hidden=(100,), activation="relu", scaler=
         raise UsageError("--model logistic fits one target column only.")
     if target_scaler != "none" and kind != "mlp-regressor":
         raise UsageError(f"--target-scaler applies to regressors only; --model {kind} is a classifier.")
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, random_state=seed)
+    try:
+        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, random_state=seed)
+    except ValueError as exc:  # too few rows for this --test-size
+        raise InputError(f"{len(X)} rows cannot be split into training and held-out rows: "
+                         f"{str(exc).splitlines()[0]}") from None
+    if kind != "mlp-regressor" and ytr.ndim == 1 and len(np.unique(ytr)) < 2:
+        # MLPClassifier would fit a one-class model that predicts a constant
+        raise InputError(f"the training share of {len(X)} rows holds only one class; use more rows "
+                         "or another --seed or --test-size.")
     est = build(kind, hidden, activation, scaler, max_iter, seed, target_scaler)
     pipeline = est.regressor if target_scaler != "none" else est
     model = pipeline.steps[-1][1]

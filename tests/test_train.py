@@ -173,6 +173,8 @@ def test_train_csv_uses_the_shared_reader(tmp_path, capsys):
     (["DATA", "--target", "y"], "x,y\n1,a\n2,a\n3,a\n", "only one class"),
     (["DATA", "--target", "x,y"], "x,y,z\n1,a,1\n2,b,2\n", "numeric"),
     (["DATA", "--target", "y"], "x,x,y\n1,2,3\n", "column 'x' appears twice"),
+    (["DATA", "--target", "y"], "x,y\n1,2.5\n", "1 rows cannot be split"),
+    (["DATA", "--target", "y", "--test-size", "0.5"], "x,y\n1,a\n2,b\n", "holds only one class"),
 ])
 def test_options_and_targets_that_do_not_apply_exit_2(args, csv, message, tmp_path, capsys):
     if csv is not None:
