@@ -1,18 +1,27 @@
 """Model file -> fitted estimator, without running code from the file.
 
 - `.skops`: skops, trusting only the types on ALLOWED (the optimizer objects that
-  MLPs trained with adam/sgd carry must be trusted explicitly).
-- `.pkl` / `.pickle` / `.joblib`: one unpickler (joblib's, which also reads plain
-  pickles) whose `find_class` allows an exact list of (module, name) pairs. Names
-  with dots are refused (protocol 4 would resolve them attribute by attribute), and
-  joblib's nested object-array pickles go through the same `find_class`.
-- Array constructors are wrapped so a tiny file cannot ask for gigabytes.
+  MLPs trained with adam/sgd carry must be trusted explicitly). Before skops reads
+  anything, the zip's directory and every `.npy` header are checked against the
+  size limits (a deflated zip member can expand a thousandfold).
+- `.pkl` / `.pickle` / `.sav` / `.joblib`: one unpickler (joblib's, which also reads
+  plain pickles) whose `find_class` allows an exact list of (module, name) pairs, plus
+  an exact table of the paths older scikit-learn/numpy/Python versions wrote for the
+  same classes (LEGACY). Names with dots are refused (protocol 4 would resolve them
+  attribute by attribute), and joblib's nested object-array pickles go through the
+  same `find_class` and the same checks.
+- Every array is checked against the limits from its declared shape and dtype BEFORE
+  it is allocated (the array constructors are wrapped, and numpy's `__setstate__` is
+  inspected before it runs), and the decompressed stream is capped, so a small file
+  cannot ask for gigabytes.
 
 Knows nothing of networks.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import os
 import pickle
 import warnings
@@ -22,9 +31,12 @@ import numpy as np
 
 from .errors import ModelFileError, UnsafeModelError
 
-MAX_FILE_BYTES = 512 * 2**20
-MAX_ARRAY_BYTES = 512 * 2**20
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+MAX_FILE_BYTES = 512 * 2**20  # the model file on disk
+MAX_ARRAY_BYTES = 512 * 2**20  # one array
+MAX_TOTAL_BYTES = 512 * 2**20  # all arrays of one file together; also the decompressed stream
+MAX_SCHEMA_BYTES = 16 * 2**20  # a .skops schema.json (parsed JSON takes ~10x its size)
+MAX_ZIP_MEMBERS = 10_000
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".sav", ".joblib")
 MODEL_SUFFIXES = (".skops", *PICKLE_SUFFIXES)
 
 ESTIMATORS = {
@@ -45,6 +57,9 @@ ESTIMATORS = {
     ("sklearn.pipeline", "Pipeline"),
     ("sklearn.compose._target", "TransformedTargetRegressor"),
 }
+# A sparsified LogisticRegression (`.sparsify()`) keeps coef_ as this exact class;
+# extract validates its index arrays before using them.
+SPARSE = {("scipy.sparse._csr", "csr_matrix")}
 NUMPY = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -59,72 +74,297 @@ NUMPY = {
     ("_codecs", "encode"),  # protocol 2 writes bytes as _codecs.encode(str, 'latin1')
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
 }
-ALLOWED = ESTIMATORS | NUMPY
+ALLOWED = ESTIMATORS | SPARSE | NUMPY
+
+_OLD_PATHS = "scikit-learn < 0.22 (whose public module paths 0.22 made private)"
+# Old (module, name) -> (the allowed pair it is today, which era wrote it). Exact pairs
+# only: an old module path never opens anything but the one class it held.
+LEGACY = {
+    **{("sklearn.neural_network.multilayer_perceptron", n):
+       (("sklearn.neural_network._multilayer_perceptron", n), _OLD_PATHS)
+       for n in ("MLPClassifier", "MLPRegressor")},
+    **{("sklearn.neural_network.stochastic_optimizers", n):
+       (("sklearn.neural_network._stochastic_optimizers", n), _OLD_PATHS)
+       for n in ("AdamOptimizer", "SGDOptimizer")},
+    **{("sklearn.linear_model.logistic", n): (("sklearn.linear_model._logistic", n), _OLD_PATHS)
+       for n in ("LogisticRegression", "LogisticRegressionCV")},
+    ("sklearn.linear_model.stochastic_gradient", "SGDClassifier"):
+        (("sklearn.linear_model._stochastic_gradient", "SGDClassifier"), _OLD_PATHS),
+    ("sklearn.linear_model.sgd_fast", "Log"): (("sklearn.linear_model._sgd_fast", "Log"), _OLD_PATHS),
+    **{("sklearn.preprocessing.data", n): (("sklearn.preprocessing._data", n), _OLD_PATHS)
+       for n in ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")},
+    ("sklearn.preprocessing.label", "LabelBinarizer"):
+        (("sklearn.preprocessing._label", "LabelBinarizer"), _OLD_PATHS),
+    ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"):
+        (("joblib.numpy_pickle", "NumpyArrayWrapper"),
+         "scikit-learn < 0.23 (saved with sklearn.externals.joblib)"),
+    ("numpy.random", "__RandomState_ctor"):
+        (("numpy.random._pickle", "__randomstate_ctor"), "numpy < 1.17"),
+    ("_loss", "CyHalfBinomialLoss"):
+        (("sklearn._loss._loss", "CyHalfBinomialLoss"),
+         "a scikit-learn 1.6 build that names its Cython loss module '_loss'"),
+    ("scipy.sparse.csr", "csr_matrix"): (("scipy.sparse._csr", "csr_matrix"), "scipy < 1.8"),
+}
 SUPPORTED = ("MLPRegressor, MLPClassifier, LogisticRegression, LogisticRegressionCV and "
              "SGDClassifier(loss='log_loss'), optionally behind StandardScaler, MinMaxScaler, "
              "MaxAbsScaler, RobustScaler or 'passthrough' steps in a Pipeline or inside a "
              "TransformedTargetRegressor")
+_SUPPORTED_NAMES = {n for _, n in ESTIMATORS}
 
+
+# ------------------------------------------------------------------ size limits
 
 def _array_bytes(shape, dtype) -> int:
     dims = shape if isinstance(shape, (tuple, list)) else (shape,)
     try:
         n = 1
         for d in dims:
-            n *= int(d)
+            d = int(d) if isinstance(d, (int, np.integer)) and not isinstance(d, bool) else None
+            if d is None or d < 0:
+                raise ValueError("dimensions must be non-negative integers")
+            n *= d
         return n * np.dtype(dtype).itemsize
     except (TypeError, ValueError) as exc:
         raise UnsafeModelError(f"the model file asks for an array of shape {shape!r}: {exc}.") from None
 
 
+def _too_big(what, size, limit, scope):
+    raise UnsafeModelError(
+        f"the model file asks for {what} ({size} bytes), more than the {limit // 2**20} MiB "
+        f"mlpexport allows {scope}; refused before allocating it.")
+
+
+class _Budget:
+    """What one model file may still allocate: per array, and in total."""
+
+    def __init__(self):
+        self.left = MAX_TOTAL_BYTES
+
+    def take(self, size: int, what: str):
+        if size > MAX_ARRAY_BYTES:
+            _too_big(what, size, MAX_ARRAY_BYTES, "for one array")
+        if size > self.left:
+            _too_big(what, size, MAX_TOTAL_BYTES, "for all arrays of a model together "
+                     f"(only {self.left} bytes were left)")
+        self.left -= size
+
+    def array(self, shape, dtype):
+        size = _array_bytes(shape, dtype)  # also checks that shape is integers
+        dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+        self.take(size, f"an array of shape {tuple(int(d) for d in dims)}")
+
+
 def _check_size(shape, dtype):
-    size = _array_bytes(shape, dtype)
-    if size < 0 or size > MAX_ARRAY_BYTES:
-        raise UnsafeModelError(
-            f"the model file asks for an array of shape {tuple(shape)} ({size} bytes), more "
-            f"than the {MAX_ARRAY_BYTES // 2**20} MiB mlpexport allows; refused.")
+    """One array against the per-array limit (kept for callers without a budget)."""
+    _Budget().array(shape, dtype)
 
 
-def _reconstruct(subtype, shape, dtype):
-    if subtype is not np.ndarray:
+class _CappedReader:
+    """A read-only file view that refuses to hand out more than `limit` bytes in total.
+
+    Decompressing joblib's gzip/zlib/lzma streams happens inside read(): capping what
+    is read caps what is decompressed, and a declared length (BINBYTES8, a frame) that
+    exceeds what is left is refused before anything of that size is allocated."""
+
+    def __init__(self, f, limit):
+        self._f, self._left = f, limit
+
+    def _take(self, n):
+        if n > self._left:
+            _too_big("a decompressed stream longer than that", MAX_TOTAL_BYTES - self._left + n,
+                     MAX_TOTAL_BYTES, "for a model file")
+        self._left -= n
+
+    def read(self, n=-1):
+        if n is not None and n > self._left:  # a declared length no file may have
+            self._take(n)
+        if n is None or n < 0:
+            n = self._left + 1  # one byte more tells a stream that is too long
+        data = self._f.read(n)
+        self._take(len(data))
+        return data
+
+    def readline(self, n=-1):
+        if n is None or n < 0 or n > self._left:
+            n = self._left + 1
+        data = self._f.readline(n)
+        self._take(len(data))
+        return data
+
+
+# ------------------------------------------------------- checked constructors
+
+class _NdarrayType:
+    """Stands in for `numpy.ndarray` in untrusted files: calling the class allocates
+    whatever shape the file names, so a call is checked first. `_reconstruct` and
+    joblib's array wrapper take it as the plain ndarray type it names."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def __call__(self, shape, dtype=float, buffer=None, offset=0, strides=None, order=None):
+        if buffer is None:
+            self._ctx.budget.array(shape, dtype)
+        return np.ndarray(shape, dtype, buffer, offset, strides, order)
+
+
+def _plain_type(subtype):
+    return np.ndarray if isinstance(subtype, _NdarrayType) else subtype
+
+
+def _reconstruct(ctx, subtype, shape, dtype):
+    if _plain_type(subtype) is not np.ndarray:
         raise UnsafeModelError(f"the model file asks for an array of type {subtype!r}; refused.")
-    _check_size(shape, dtype)
-    return np.ndarray.__new__(subtype, shape, dtype)
+    ctx.budget.array(shape, dtype)
+    return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
-def _frombuffer(buf, dtype, shape, order):
-    _check_size(shape, dtype)
+def _frombuffer(ctx, buf, dtype, shape, order):
+    ctx.budget.array(shape, dtype)
     return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
 
 
+def _check_array_state(ctx, state):
+    """numpy's ndarray.__setstate__ allocates the shape it is given, and with an object
+    dtype and a short item list it reads past the list (a segfault, numpy 2.4): check
+    shape, dtype and data against each other and the budget before it runs."""
+    if not isinstance(state, tuple) or len(state) not in (4, 5):
+        raise UnsafeModelError("the model file holds an array with a malformed state; refused.")
+    shape, dtype, _fortran, data = state[-4:]
+    if not isinstance(dtype, np.dtype):
+        raise UnsafeModelError("the model file holds an array whose dtype is not a dtype; refused.")
+    size = _array_bytes(shape, dtype)
+    ctx.budget.take(size, f"an array of shape {shape!r}")
+    if dtype.hasobject:
+        ok = isinstance(data, list) and len(data) * dtype.itemsize == size  # one item per element
+    else:
+        ok = isinstance(data, (bytes, bytearray, str)) and len(data) == size
+    if not ok:
+        raise UnsafeModelError(
+            f"the model file holds an array of shape {shape!r} whose data does not have that "
+            f"size; refused.")
+
+
+def _guarded_build(unpickler):
+    """BUILD: before numpy's __setstate__ sees an array's state, check it."""
+    inst = unpickler.stack[-2] if len(unpickler.stack) > 1 else None
+    if isinstance(inst, np.ndarray):
+        _check_array_state(unpickler.ctx, unpickler.stack[-1])
+
+
+class _LegacyObject:
+    """Stands in for `object` (`__builtin__.object` in Python 2 files): it is only
+    meaningful as the base argument of copy_reg._reconstructor."""
+
+
+def _reconstructor(ctx, cls, base, state):
+    """copy_reg._reconstructor for protocol 0/1 pickles, for allowed classes only:
+    `_reconstructor(cls, object, None)` is `object.__new__(cls)`; any other base would
+    call that base's constructor, so it is refused."""
+    if not (isinstance(cls, type) and cls in _allowed_classes() and base is _LegacyObject
+            and state is None):
+        raise UnsafeModelError(
+            f"the model file calls copy_reg._reconstructor({getattr(cls, '__name__', cls)!r}, "
+            f"{getattr(base, '__name__', base)!r}, ...), which mlpexport only allows for its "
+            f"model types on the object base; nothing from the file was run.")
+    ctx.notes.add("a protocol 0/1 pickle")
+    return object.__new__(cls)
+
+
+_CLASSES = None
+
+
+def _allowed_classes():
+    """The classes of ESTIMATORS and SPARSE that this scikit-learn/scipy has."""
+    global _CLASSES
+    if _CLASSES is None:
+        found = {_checked_wrapper()}
+        for module, name in ESTIMATORS | SPARSE:
+            try:
+                found.add(getattr(importlib.import_module(module), name))
+            except (ImportError, AttributeError):
+                pass
+        _CLASSES = {c for c in found if isinstance(c, type)}
+    return _CLASSES
+
+
+_WRAPPER = None
+
+
 def _checked_wrapper():
+    global _WRAPPER
+    if _WRAPPER is not None:
+        return _WRAPPER
     from joblib.numpy_pickle import NumpyArrayWrapper
 
     class CheckedArrayWrapper(NumpyArrayWrapper):
+        """joblib's array placeholder; its shape and dtype are checked before reading."""
+
         def read(self, unpickler, ensure_native_byte_order):
-            _check_size(self.shape, self.dtype)
+            dtype = self.dtype
+            if not isinstance(dtype, np.dtype) or self.order not in ("C", "F"):
+                raise UnsafeModelError("the model file holds a malformed joblib array; refused.")
+            if not dtype.hasobject:  # object arrays are a nested pickle, checked as it loads
+                unpickler.ctx.budget.array(self.shape, dtype)
+            self.subclass = _plain_type(self.subclass)
             return super().read(unpickler, ensure_native_byte_order)
 
-    return CheckedArrayWrapper
+        def read_array(self, unpickler, ensure_native_byte_order):
+            if not self.dtype.hasobject:
+                return super().read_array(unpickler, ensure_native_byte_order)
+            # joblib reads these with a plain pickle Unpickler; ours checks BUILD too.
+            inner = _InnerUnpickler(unpickler.file_handle, unpickler.ctx)
+            array = inner.load()
+            if not isinstance(array, np.ndarray):
+                raise UnsafeModelError("the model file holds a malformed joblib array; refused.")
+            return array
+
+    _WRAPPER = CheckedArrayWrapper
+    return _WRAPPER
 
 
 _REPLACED = {
-    ("numpy._core.multiarray", "_reconstruct"): lambda: _reconstruct,
-    ("numpy.core.multiarray", "_reconstruct"): lambda: _reconstruct,
-    ("numpy._core.numeric", "_frombuffer"): lambda: _frombuffer,
-    ("numpy.core.numeric", "_frombuffer"): lambda: _frombuffer,
-    ("joblib.numpy_pickle", "NumpyArrayWrapper"): _checked_wrapper,
+    ("numpy._core.multiarray", "_reconstruct"): lambda ctx: lambda *a: _reconstruct(ctx, *a),
+    ("numpy.core.multiarray", "_reconstruct"): lambda ctx: lambda *a: _reconstruct(ctx, *a),
+    ("numpy._core.numeric", "_frombuffer"): lambda ctx: lambda *a: _frombuffer(ctx, *a),
+    ("numpy.core.numeric", "_frombuffer"): lambda ctx: lambda *a: _frombuffer(ctx, *a),
+    ("numpy", "ndarray"): _NdarrayType,
+    ("joblib.numpy_pickle", "NumpyArrayWrapper"): lambda ctx: _checked_wrapper(),
+    # Protocol 0/1 pickles (and Python 2's names for the same).
+    ("copyreg", "_reconstructor"): lambda ctx: lambda *a: _reconstructor(ctx, *a),
+    ("copy_reg", "_reconstructor"): lambda ctx: lambda *a: _reconstructor(ctx, *a),
+    ("builtins", "object"): lambda ctx: _LegacyObject,
+    ("__builtin__", "object"): lambda ctx: _LegacyObject,
 }
 
 
-def allowed_global(module: str, name: str):
+class _Context:
+    """State of one load: the allocation budget and which legacy paths were used."""
+
+    def __init__(self):
+        self.budget = _Budget()
+        self.notes = set()
+
+
+def allowed_global(module: str, name: str, ctx: _Context | None = None):
     """find_class for untrusted files: the exact pairs on the list, nothing else."""
+    ctx = ctx or _Context()
     if "." in name:
         raise UnsafeModelError(
             f"the model file refers to {module}.{name} through a dotted name, which "
             f"mlpexport never loads; nothing from the file was run.")
+    if (module, name) in LEGACY:
+        (module, name), era = LEGACY[(module, name)]
+        ctx.notes.add(era)
     if (module, name) in _REPLACED:
-        return _REPLACED[(module, name)]()
+        if module in ("copy_reg", "__builtin__"):
+            ctx.notes.add("Python 2")
+        return _REPLACED[(module, name)](ctx)
+    if (module, name) not in ALLOWED and name in _SUPPORTED_NAMES:
+        # A supported class under a module path no known version used: not "unsupported".
+        raise UnsafeModelError(
+            f"the model file refers to {name} in module {module}, a path no scikit-learn "
+            f"version mlpexport knows of used, so it was refused without running any of it.")
     if (module, name) not in ALLOWED and module.split(".")[0] == "sklearn" and name[:1].isupper():
         raise UnsafeModelError(
             f"{name} ({module}) is not supported, so the model file was refused without "
@@ -142,11 +382,62 @@ def allowed_global(module: str, name: str):
             f"have; it was written by an incompatible version.") from None
 
 
+@functools.cache
+def _unpicklers():
+    from joblib.numpy_pickle import NumpyUnpickler, Unpickler
+
+    class SafeUnpickler(NumpyUnpickler):
+        dispatch = NumpyUnpickler.dispatch.copy()
+
+        def __init__(self, filename, fobj, ctx):
+            super().__init__(filename, fobj, ensure_native_byte_order=True)
+            self.ctx = ctx
+            # Python 2 wrote numpy's array data as str; latin1 maps it back to bytes
+            # one to one (numpy's own advice). Python 3 files never use these opcodes.
+            self.encoding = "latin1"
+
+        def find_class(self, module, name):
+            return allowed_global(module, name, self.ctx)
+
+        def load_build(self):
+            _guarded_build(self)
+            NumpyUnpickler.load_build(self)
+
+        dispatch[pickle.BUILD[0]] = load_build
+
+    class InnerUnpickler(Unpickler):
+        """joblib's nested pickle of an object array, with the same checks."""
+        dispatch = Unpickler.dispatch.copy()
+
+        def __init__(self, fobj, ctx):
+            super().__init__(fobj)
+            self.ctx = ctx
+            self.encoding = "latin1"
+
+        def find_class(self, module, name):
+            return allowed_global(module, name, self.ctx)
+
+        def load_build(self):
+            _guarded_build(self)
+            Unpickler.load_build(self)
+
+        dispatch[pickle.BUILD[0]] = load_build
+
+    return SafeUnpickler, InnerUnpickler
+
+
+def _InnerUnpickler(fobj, ctx):
+    return _unpicklers()[1](fobj, ctx)
+
+
+# ------------------------------------------------------------------------ load
+
 @dataclass
 class Loaded:
     estimator: object
     path: str
     saved_version: str | None  # scikit-learn version that wrote it, when it differs
+    note: str | None = None  # which older versions' paths the file used, when it did
 
 
 def load(path, *, trust_pickle: bool = False) -> Loaded:
@@ -155,7 +446,7 @@ def load(path, *, trust_pickle: bool = False) -> Loaded:
     if suffix not in MODEL_SUFFIXES:
         raise ModelFileError(
             f"{path}: unknown model file type {suffix or '(none)'!r}; use .skops, .pkl, "
-            f".pickle or .joblib.")
+            f".pickle, .sav or .joblib.")
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such model file.")
     size = os.path.getsize(path)
@@ -163,12 +454,13 @@ def load(path, *, trust_pickle: bool = False) -> Loaded:
         raise ModelFileError(
             f"{path} is {size // 2**20} MiB, more than the {MAX_FILE_BYTES // 2**20} MiB "
             f"mlpexport reads for a model.")
+    ctx = _Context()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if suffix == ".skops":
-            est = _load_skops(path, trust_pickle)
+            est = _load_skops(path, trust_pickle, ctx)
         else:
-            est = _load_pickle(path, trust_pickle)
+            est = _load_pickle(path, trust_pickle, ctx)
     saved = None
     for w in caught:
         saved = getattr(w.message, "original_sklearn_version", None) or saved
@@ -177,36 +469,132 @@ def load(path, *, trust_pickle: bool = False) -> Loaded:
     for w in caught:  # anything else the estimator said while loading is passed on
         if getattr(w.message, "original_sklearn_version", None) is None:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return Loaded(est, path, saved)
+    note = None
+    if ctx.notes:
+        note = (f"{path} uses names written by {', '.join(sorted(ctx.notes))}; mlpexport "
+                f"mapped them to today's classes through its exact table of renamed ones.")
+    return Loaded(est, path, saved, note)
 
 
-def _load_skops(path, trust):
-    import skops.io as sio
+# ----------------------------------------------------------------------- skops
+
+def _check_npy_header(f, info, budget, where):
+    from numpy.lib import format as npy
+    try:
+        version = npy.read_magic(f)
+        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _fortran, dtype = read(f)
+    except Exception as exc:
+        raise ModelFileError(f"{where}: {info.filename} is not a readable .npy ({_brief(exc)}).") from None
+    size = _array_bytes(shape, dtype)
+    if size > MAX_ARRAY_BYTES:
+        _too_big(f"an array of shape {shape}", size, MAX_ARRAY_BYTES, "for one array")
+    if not dtype.hasobject and size > info.file_size:
+        raise ModelFileError(
+            f"{where}: {info.filename} declares an array of {size} bytes but holds "
+            f"{info.file_size}; the file is corrupt.")
+
+
+def _check_zip(zf, budget, where, depth=0):
+    """Declared sizes of every member (zipfile never expands a member past its declared
+    size) and the header of every .npy, before skops reads any of them."""
+    members = zf.infolist()
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise UnsafeModelError(f"{where} has {len(members)} members, more than the "
+                               f"{MAX_ZIP_MEMBERS} mlpexport reads; refused.")
+    for info in members:
+        budget.take(info.file_size, f"a zip member {info.filename!r}")
+        lower = info.filename.lower()
+        if lower.endswith(".json") and info.file_size > MAX_SCHEMA_BYTES:
+            _too_big(f"a {info.filename} of that size", info.file_size, MAX_SCHEMA_BYTES,
+                     "for a .skops schema")
+        if lower.endswith(".npy"):
+            with zf.open(info) as f:
+                _check_npy_header(f, info, budget, where)
+        elif lower.endswith(".npz"):  # a sparse matrix: a zip inside the zip
+            import zipfile
+            if depth:
+                raise UnsafeModelError(f"{where} nests zip files more than once; refused.")
+            with zf.open(info) as f, zipfile.ZipFile(f) as inner:
+                _check_zip(inner, budget, f"{where}/{info.filename}", depth + 1)
+
+
+def _zip_directory_is_small(path):
+    """The member count from the end record, before zipfile builds one object per member."""
+    import zipfile
+    with open(path, "rb") as f:
+        end = zipfile._EndRecData(f)
+    if end is None:
+        raise ModelFileError(f"{path} is not a readable .skops file (not a zip file).")
+    if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_ZIP_MEMBERS:
+        raise UnsafeModelError(f"{path} has {end[zipfile._ECD_ENTRIES_TOTAL]} members, more "
+                               f"than the {MAX_ZIP_MEMBERS} mlpexport reads; refused.")
+
+
+def _outermost(schema, refused):
+    """The refused types in the order a reader meets them, outermost first: for a
+    RandomForestClassifier that is the forest, not its trees' `Tree` objects."""
+    found, todo = [], [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            kind = f"{node.get('__module__')}.{node.get('__class__')}"
+            if kind in refused and kind not in found:
+                found.append(kind)
+            todo.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            todo.extend(reversed(node))
+    return found + [t for t in refused if t not in found]
+
+
+def _skops_refusal(path, zf, refused):
+    try:
+        order = _outermost(json.loads(zf.read("schema.json")), set(refused))
+    except Exception:
+        order = list(refused)
+    first = order[0]
+    module, _, name = first.rpartition(".")
+    if module.split(".")[0] == "sklearn" and name[:1].isupper():
+        # An estimator mlpexport cannot export: trusting its types would not help.
+        return UnsafeModelError(
+            f"{path} holds a {name} ({module}), which is not supported, so it was refused "
+            f"without loading it. mlpexport exports {SUPPORTED}.")
+    return UnsafeModelError(
+        f"{path} needs {', '.join(order)}, which is not on mlpexport's allowlist of model "
+        f"types, so it was refused without loading it. If you wrote this file yourself, "
+        f"--trust-pickle loads it anyway, trusting every type it names.")
+
+
+def _load_skops(path, trust, ctx):
+    import zipfile
 
     trusted_names = {f"{m}.{n}" for m, n in ALLOWED}
     try:
-        untrusted = sio.get_untrusted_types(file=path)
-        refused = [t for t in untrusted if t not in trusted_names]
-        if refused and not trust:
-            raise UnsafeModelError(
-                f"{path} needs {', '.join(refused)}, which is not on mlpexport's allowlist "
-                f"of model types, so it was refused without loading it. If you wrote this "
-                f"file yourself, --trust-pickle loads it anyway.")
+        _zip_directory_is_small(path)
+        with zipfile.ZipFile(path) as zf:
+            _check_zip(zf, ctx.budget, path)
+            import skops.io as sio  # only now: skops reads members as soon as it is asked
+
+            untrusted = sio.get_untrusted_types(file=path)
+            refused = [t for t in untrusted if t not in trusted_names]
+            if refused and not trust:
+                raise _skops_refusal(path, zf, refused)
         return sio.load(path, trusted=untrusted)
-    except UnsafeModelError:
+    except (UnsafeModelError, ModelFileError):
         raise
+    except RecursionError:
+        raise UnsafeModelError(f"{path} nests its objects too deeply to be a model; refused.") from None
     except Exception as exc:
         raise ModelFileError(f"{path} is not a readable .skops file ({_brief(exc)}).") from None
 
 
-def _load_pickle(path, trust):
+# ---------------------------------------------------------------------- pickle
+
+def _load_pickle(path, trust, ctx):
     import joblib
-    from joblib.numpy_pickle import NumpyUnpickler, _validate_fileobject_and_memmap
+    from joblib.numpy_pickle import _validate_fileobject_and_memmap
 
-    class SafeUnpickler(NumpyUnpickler):
-        def find_class(self, module, name):
-            return allowed_global(module, name)
-
+    SafeUnpickler, _ = _unpicklers()
     try:
         if trust:
             return joblib.load(path)
@@ -214,7 +602,7 @@ def _load_pickle(path, trust):
             with _validate_fileobject_and_memmap(f, path, None) as (fobj, _):
                 if isinstance(fobj, str):
                     raise ModelFileError(f"{path} was written by joblib < 0.10, which is not supported.")
-                return SafeUnpickler(path, fobj, ensure_native_byte_order=True).load()
+                return SafeUnpickler(path, _CappedReader(fobj, MAX_TOTAL_BYTES), ctx).load()
     except (UnsafeModelError, ModelFileError):
         raise
     except MemoryError:

@@ -182,3 +182,205 @@ def test_unreadable_files(content, suffix, message, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ModelFileError, match="no such model file"):
         load(tmp_path / "nope.pkl")
+
+
+# ------------------------------------------------------------------ resource bombs
+#
+# Each bomb is small on disk and asks for gigabytes. The builders stream deflate blocks
+# of zeros without compressing gigabytes: after a full flush a block of zeros is
+# self-contained, so one compressed block repeated n times inflates to n blocks.
+
+import gzip as _gzip
+import subprocess
+import sys
+import zipfile
+import zlib
+
+_CHUNK = 2**24  # 16 MiB of zeros per repeated block
+
+
+def _zero_block():
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(bytes(_CHUNK)) + c.flush(zlib.Z_FULL_FLUSH)
+
+
+def _deflate(parts):
+    """Raw deflate of parts: bytes, or an int n meaning n * 16 MiB of zeros."""
+    c, block, out = zlib.compressobj(9, zlib.DEFLATED, -15), None, []
+    for part in parts:
+        if isinstance(part, int):
+            out.append(c.flush(zlib.Z_FULL_FLUSH))
+            block = block or _zero_block()
+            out.append(block * part)
+        else:
+            out.append(c.compress(part))
+    out.append(c.flush())
+    return b"".join(out)
+
+
+def ndarray_bomb(path):
+    """numpy.ndarray((10**9,), dtype('O')): the class itself called as a constructor."""
+    data = (b"\x80\x02cnumpy\nndarray\nJ\x00\xca\x9a;\x85cnumpy\ndtype\nX\x01\x00\x00\x00O\x85R"
+            b"\x86R.")
+    path.write_bytes(data)
+    return path
+
+
+def setstate_bomb(path):
+    """_reconstruct(ndarray, (0,), 'b') then BUILD with (10**8,) object items and an
+    empty item list: numpy's __setstate__ allocates it and reads past the list."""
+    state = (b"(K\x01J\x00\xe1\xf5\x05\x85cnumpy\ndtype\nX\x01\x00\x00\x00O\x85R\x89]t")
+    data = (b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R"
+            + state + b"b.")
+    path.write_bytes(data)
+    return path
+
+
+def joblib_bomb(path, n_arrays=6, n_chunks=24, crc=False):
+    """A gzip .joblib holding n_arrays float64 arrays of n_chunks * 16 MiB of zeros each
+    (default 6 x 403 MB). crc=False writes a wrong gzip trailer: the loader must refuse
+    before it ever gets there (building the right one means hashing gigabytes)."""
+    from joblib.numpy_pickle import NumpyArrayWrapper
+    n_items = n_chunks * _CHUNK // 8
+    body = pickle.dumps(NumpyArrayWrapper(np.ndarray, (n_items,), "C", np.dtype("f8"),
+                                          numpy_array_alignment_bytes=None), protocol=2)
+    parts = [b"\x80\x02](" ]
+    for _ in range(n_arrays):
+        parts += [body[2:-1], n_chunks]
+    parts.append(b"e.")
+    raw = _deflate(parts)
+    total = sum(len(p) if isinstance(p, bytes) else p * _CHUNK for p in parts)
+    check = 0
+    if crc:
+        for p in parts:
+            for _ in range(p if isinstance(p, int) else 1):
+                check = zlib.crc32(bytes(_CHUNK) if isinstance(p, int) else p, check)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    path.write_bytes(header + raw + struct.pack("<II", check, total % 2**32))
+    return path
+
+
+def skops_bomb(path, n_chunks=96, est=None):
+    """A .skops whose first .npy member is replaced by a deflated array of
+    n_chunks * 16 MiB zeros (default 1.6 GB); the zip's CRC for it is left wrong."""
+    if est is None:
+        est, _ = get("reg_classic")
+    good = path.with_suffix(".good.skops")
+    sio.dump(est, good)
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        target = next(n for n in src.namelist() if n.endswith(".npy"))
+        for info in src.infolist():
+            if info.filename != target:
+                dst.writestr(info.filename, src.read(info))
+        n_items = n_chunks * _CHUNK // 8
+        hdr = io.BytesIO()
+        np.lib.format.write_array_header_1_0(hdr, {"descr": "<f8", "fortran_order": False,
+                                                   "shape": (n_items,)})
+        raw = _deflate([hdr.getvalue(), n_chunks])
+        info = zipfile.ZipInfo(target)
+        info.compress_type = zipfile.ZIP_STORED  # written raw below, then marked deflated
+        info.file_size = len(hdr.getvalue()) + n_chunks * _CHUNK
+        # zipfile cannot take pre-deflated data: write the local header and data by hand.
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.compress_size = len(raw)
+        info.CRC = 0
+        info.header_offset = dst.fp.tell()
+        dst.fp.write(info.FileHeader(zip64=False))
+        dst.fp.write(raw)
+        dst.start_dir = dst.fp.tell()
+        dst.filelist.append(info)
+        dst.NameToInfo[info.filename] = info
+    good.unlink()
+    return path
+
+
+_MEASURE = """
+import resource, sys, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, sys.argv[2])
+from mlpexport.load import load
+try:
+    load(sys.argv[1])
+    result = "loaded"
+except Exception as exc:
+    result = type(exc).__name__ + ": " + str(exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(result)
+"""
+
+
+def peak_load(path, package_root=None):
+    """(peak RSS in MiB, outcome) of load(path) in a fresh interpreter."""
+    root = package_root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(path), root],
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.splitlines()
+    if proc.returncode != 0 or len(lines) < 2:
+        return -1, f"crashed: returncode {proc.returncode} {proc.stderr[-300:]}"
+    return int(lines[0]), lines[1]
+
+
+BASELINE_MIB = None
+
+
+def _baseline():
+    """Peak RSS of importing the loader and loading a small model: the floor."""
+    global BASELINE_MIB
+    if BASELINE_MIB is None:
+        BASELINE_MIB = peak_load(os.path.join(os.path.dirname(__file__), "..", "fixtures",
+                                              "models", "iris.pkl"))[0]
+    return BASELINE_MIB
+
+
+@pytest.mark.parametrize("build,expect", [
+    (ndarray_bomb, "UnsafeModelError"),
+    (setstate_bomb, "UnsafeModelError"),
+    # 6 x 272 MiB: each under the per-array limit, together over the total (the issue's
+    # 6 x 400 MB behaves the same; smaller arrays keep the test fast).
+    (lambda p: joblib_bomb(p.with_suffix(".joblib"), n_chunks=17), "UnsafeModelError"),
+    (lambda p: skops_bomb(p.with_suffix(".skops")), "UnsafeModelError"),
+], ids=["ndarray-constructor", "setstate-object", "joblib-6x272MiB", "skops-1.6GB-npy"])
+def test_bombs_are_refused_before_allocating(build, expect, tmp_path):
+    path = build(tmp_path / "bomb.pkl")
+    assert path.stat().st_size < 4 * 2**20
+    peak, outcome = peak_load(path)
+    assert peak > 0, outcome
+    assert outcome.startswith(expect), outcome
+    assert "refused" in outcome
+    # The joblib bomb may hold its first array (272 MiB, under the per-array limit)
+    # before the second one breaks the total; nothing else may allocate much.
+    allowed = 320 if "joblib" in str(path) else 100
+    assert peak - _baseline() < allowed, (peak, _baseline(), outcome)
+
+
+def test_declared_lengths_beyond_the_stream_cap_are_refused_before_reading(tmp_path):
+    """BINBYTES8 declaring 1 TiB: refused from the declared length, not a MemoryError."""
+    (tmp_path / "m.pkl").write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 2**40) + b"x.")
+    with pytest.raises(UnsafeModelError, match="decompressed stream"):
+        load(tmp_path / "m.pkl")
+
+
+def test_one_joblib_array_over_the_limit_is_refused_from_its_shape(tmp_path):
+    path = joblib_bomb(tmp_path / "m.joblib", n_arrays=1, n_chunks=40)  # 640 MiB, no data read
+    with pytest.raises(UnsafeModelError, match="for one array"):
+        load(path)
+
+
+def test_npy_header_larger_than_its_member_is_refused(tmp_path):
+    """A .npy whose header claims more than the member holds would make numpy allocate
+    the claimed size before finding out."""
+    est, _ = get("reg_classic")
+    sio.dump(est, tmp_path / "good.skops")
+    with zipfile.ZipFile(tmp_path / "good.skops") as src, \
+            zipfile.ZipFile(tmp_path / "m.skops", "w", zipfile.ZIP_DEFLATED) as dst:
+        target = next(n for n in src.namelist() if n.endswith(".npy"))
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == target:
+                hdr = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    hdr, {"descr": "<f8", "fortran_order": False, "shape": (50_000_000,)})
+                data = hdr.getvalue() + bytes(64)
+            dst.writestr(info.filename, data)
+    with pytest.raises(ModelFileError, match="declares an array of 400000000 bytes"):
+        load(tmp_path / "m.skops")
