@@ -1,9 +1,13 @@
 """MATLAB target, run for real in GNU Octave: parity on every model of the table, the
-inline variant, error identifiers, the hand-written verifier."""
+inline variant, error identifiers, the hand-written verifier; model-file text and paths
+never becoming code; a misbehaving Octave never passing for results; exact int64 labels."""
+import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -11,10 +15,9 @@ import pytest
 from conftest import ALL, assert_matches, case, clear_rows, need_octave, reference
 from mlpexport import emit
 from mlpexport.emit import matlab
-from mlpexport.errors import ExportError
+from mlpexport.errors import ExportError, RuntimeFailed, UsageError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VERIFY_DIR = os.path.join(ROOT, "matlab")
+VERIFY_DIR = os.path.dirname(os.path.abspath(matlab.__file__))  # shipped in the package
 NUMERIC_LABELS = [n for n in ALL if case(n)[1].classes is None
                   or case(n)[1].classes.dtype.kind in "biuf"]
 
@@ -86,9 +89,10 @@ def test_non_ascii_labels_are_refused_at_export():
         matlab.render(network(est), "m")
 
 
-def octave_eval(code, cwd):
+def octave_eval(code, cwd, *args):
+    """Run Octave code; paths go in as argv() (args{1}, args{2}, ...), never as source."""
     need_octave()
-    return matlab.run_octave_script(code, str(cwd))
+    return matlab.run_octave_script("args = argv();\n" + code, str(cwd), args)
 
 
 ERROR_CASES = [
@@ -112,20 +116,20 @@ def classic_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("setup,identifier", ERROR_CASES, ids=[e for _, e in ERROR_CASES])
 def test_bad_input_raises_documented_error_identifier(setup, identifier, classic_dir):
-    code = (f"addpath('{classic_dir}');\n{setup}\n"
+    code = (f"addpath(args{{1}});\n{setup}\n"
             "try\n  classic(X);\n  disp('NO ERROR');\ncatch err\n  disp(err.identifier);\nend\n")
-    out = octave_eval(code, classic_dir).stdout.strip().splitlines()
+    out = octave_eval(code, classic_dir, classic_dir).stdout.strip().splitlines()
     assert out[-1] == identifier
 
 
 def test_single_sample_as_vector_and_integer_input(classic_dir):
     est, _, X = case("reg_classic")
     row = X[:1]
-    code = (f"addpath('{classic_dir}');\n"
+    code = ("addpath(args{1});\n"
             f"x = [{' '.join(f'{v:.17g}' for v in row[0])}];\n"
             "a = classic(x); b = classic(x'); c = classic(int32(ones(2, 12)));\n"
             "fprintf('%.17g %.17g %.17g %d\\n', a, b, c(1), isa(c, 'double'));\n")
-    a, b, c, is_double = octave_eval(code, classic_dir).stdout.split()
+    a, b, c, is_double = octave_eval(code, classic_dir, classic_dir).stdout.split()
     want = est.predict(row)[0]
     assert abs(float(a) - want) <= 1e-9 * abs(want) and float(a) == float(b)
     assert abs(float(c) - est.predict(np.ones((1, 12)))[0]) <= 1e-9 * abs(float(c)) and is_double == "1"
@@ -136,20 +140,23 @@ def verify_exports(tmp_path_factory):
     """Exports made through `convert`, which stores scikit-learn's golden outputs."""
     import pickle
     from mlpexport.cli import main
+    need_octave()  # convert runs the export: without Octave this fixture skips
     d = tmp_path_factory.mktemp("verify")
     names = ["reg_classic", "ttr_minmax_multi", "clf_multi_str", "clf_multilabel", "lr_legacy_ovr"]
-    for name in names:
+    for i, name in enumerate(names):
         with open(d / f"{name}.pkl", "wb") as f:
             pickle.dump(case(name)[0], f)
-        assert main(["convert", str(d / f"{name}.pkl"), "--to", "matlab", "-o", str(d)]) == 0
+        verify = ["--matlab-verify"] if i == 0 else []  # writes mlpexport_verify.m once
+        assert main(["convert", str(d / f"{name}.pkl"), "--to", "matlab", "-o", str(d), *verify]) == 0
+    assert (d / "mlpexport_verify.m").read_bytes() == matlab.verifier()
     return d, names
 
 
 def test_verifier_passes_on_fresh_exports(verify_exports):
     d, names = verify_exports
-    code = f"addpath('{VERIFY_DIR}'); addpath('{d}');\n" + "".join(
+    code = "addpath(args{1});\n" + "".join(
         f"ok = mlpexport_verify('{n}'); fprintf('RESULT %s %d\\n', '{n}', ok);\n" for n in names)
-    out = octave_eval(code, d).stdout
+    out = octave_eval(code, d, d).stdout
     for n in names:
         assert f"RESULT {n} 1" in out, out
 
@@ -162,10 +169,10 @@ def test_verifier_fails_on_a_tampered_mat(verify_exports, tmp_path):
     m = {k: v for k, v in loadmat(tmp_path / "clf_multi_str.mat").items() if not k.startswith("__")}
     m["W2"] = m["W2"] * 1.001
     savemat(tmp_path / "clf_multi_str.mat", m, format="5")
-    code = (f"addpath('{VERIFY_DIR}'); addpath('{tmp_path}');\n"
+    code = ("addpath(args{1}); addpath(args{2});\n"
             "try\n  mlpexport_verify('clf_multi_str');\n  disp('NO ERROR');\n"
             "catch err\n  disp(err.identifier);\nend\n")
-    out = octave_eval(code, tmp_path).stdout.strip().splitlines()
+    out = octave_eval(code, tmp_path, VERIFY_DIR, tmp_path).stdout.strip().splitlines()
     assert out[-1] == "mlpexport:verifyFailed"
 
 
@@ -189,3 +196,170 @@ def test_generated_code_passes_miss_hit_lint(tmp_path):
     shutil.copy(os.path.join(VERIFY_DIR, "mlpexport_verify.m"), tmp_path)
     proc = subprocess.run([mh_lint, "--matlab", "2017b", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------ shipping, names, stamps
+
+def test_verifier_ships_in_the_package_and_is_named_in_the_header():
+    _, net, _ = case("reg_classic")
+    files = matlab.render(net, "m", matlab_verify=True)
+    assert set(files) == {"m.m", "m.mat", "mlpexport_verify.m"}
+    assert files["mlpexport_verify.m"].startswith(b"function ok = mlpexport_verify(name, rtol)")
+    assert "mlpexport_verify('m')" in files["m.m"].decode()
+    assert "mlpexport_verify.m" not in matlab.render(net, "m")  # only on request
+    with pytest.raises(ExportError, match="inline"):
+        matlab.render(net, "m", matlab_inline=True, matlab_verify=True)
+
+
+@pytest.mark.parametrize("name", ["end", "function", "bsxfun", "max", "Sum", "nargout", "weights",
+                                  "mlpexport_verify"])
+def test_matlab_keywords_and_builtins_are_refused_as_names(name):
+    with pytest.raises(UsageError, match="choose another name"):
+        emit.check_name(name, ["matlab"])
+    _, net, _ = case("reg_classic")
+    with pytest.raises(ExportError):  # the library refuses it too, not only the CLI
+        matlab.render(net, name)
+
+
+def _called(text):
+    """Every name the .m calls or indexes as a function: identifier followed by '('."""
+    code = "\n".join(line.split("%", 1)[0] for line in text.splitlines()
+                     if not line.lstrip().startswith("%"))
+    code = re.sub(r"'[^'\n]*'", "''", code)  # no words from inside strings
+    return set(re.findall(r"(?<![.\w])([A-Za-z]\w*)\s*\(", code))
+
+
+def test_reserved_names_cover_every_function_the_m_file_calls():
+    variables = {"w", "X", "Z", "E", "P", "p", "s", "idx", "zero", "label", "proba", "y"}
+    for name in ALL:
+        _, net, _ = case(name)
+        for inline in ((False, True) if name in NUMERIC_LABELS else (False,)):
+            text = matlab.render(net, "m", matlab_inline=inline)["m.m"].decode()
+            missing = _called(text) - variables - {"m"} - set(matlab.RESERVED)
+            assert not missing, f"{name}: {missing} are called but not reserved"
+    missing = _called(matlab.RUNNER) - {"args", "d"} - set(matlab.RESERVED)
+    assert not missing, f"runner: {missing}"
+
+
+def test_stamp_reports_dtype_and_whether_m_and_mat_are_one_export(tmp_path):
+    _, net, _ = case("clf_multi_str")
+    a, b = tmp_path / "a", tmp_path / "b"
+    emit.write_all(matlab.render(net, "m", dtype="float32"), str(a), force=True)
+    emit.write_all(matlab.render(net, "m", dtype="float64"), str(b), force=True)
+    st = matlab.stamp(str(a), "m")
+    assert (st.fingerprint, st.intact, st.dtype, st.same_export) == (net.fingerprint, True, "float32", True)
+    shutil.copy(b / "m.m", a / "m.m")  # a set mixed from two exports of the same model
+    st = matlab.stamp(str(a), "m")
+    assert st.fingerprint == net.fingerprint and not st.same_export
+
+
+# ------------------------------------------------ model-file text and paths never run
+
+TOUCH = "system('touch $MLPEXPORT_MARKER')"  # no '/': it also goes into folder names
+
+
+@pytest.fixture
+def marker(tmp_path, monkeypatch):
+    """A file that exists only if a payload ran (Octave's system() inherits the variable)."""
+    path = tmp_path / "MARKER"
+    monkeypatch.setenv("MLPEXPORT_MARKER", str(path))
+    return path
+
+
+def _payload_net(net):
+    """The network with author-controlled text that tries to run a command in Octave."""
+    meta = dict(net.meta, sklearn_version=f"1.0\n{TOUCH};\n%",
+                model_file=f"x');{TOUCH};%.pkl", source=f"MLP\n%}}\n{TOUCH};")
+    return dataclasses.replace(net, meta=meta)
+
+
+def test_model_text_and_paths_never_become_octave_code(tmp_path, monkeypatch, marker):
+    need_octave()
+    est, net, X = case("clf_multi_str")
+    net = _payload_net(net)
+    payload = f"a');{TOUCH};%"
+    outdir = tmp_path / f"it's {payload}"          # the export directory ...
+    private_tmp = tmp_path / f"tmp {payload}"       # ... and TMPDIR carry the payload
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    files = matlab.render(net, "same", matlab_verify=True,
+                          golden=(X[:20], reference(est, net, X[:20])))
+    text = files["same.m"].decode()
+    assert all(line.startswith("%") for line in text.splitlines() if "system" in line), text
+    emit.write_all(files, str(outdir), force=True)
+    got = matlab.run_many([(str(outdir), "same", X)])[0]
+    assert_matches(got, reference(est, net, X), 1e-9, "payload dir")
+    # later, by hand: a user cds into the folder and runs the export and the verifier
+    code = f"cd(args{{1}});\ny = same(ones(2, {net.n_features}));\nok = mlpexport_verify('same');\nfprintf('OK %d\\n', ok);\n"
+    out = octave_eval(code, outdir, outdir)
+    assert "OK 1" in out.stdout, out.stdout + out.stderr
+    assert not marker.exists()
+
+
+def test_inline_export_keeps_model_text_out_of_code(tmp_path, marker):
+    need_octave()
+    est, net, X = case("reg_classic")
+    files = matlab.render(_payload_net(net), "same", matlab_inline=True)
+    emit.write_all(files, str(tmp_path), force=True)
+    got = matlab.run_many([(str(tmp_path), "same", X)])[0]
+    assert_matches(got, reference(est, net, X), 1e-9, "inline")
+    assert not marker.exists()
+
+
+# --------------------------------------------- a misbehaving Octave is never results
+
+def _fake_octave(tmp_path, monkeypatch, body):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "octave-cli"
+    exe.write_text("#!/bin/sh\n" + body + "\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert shutil.which("octave-cli") == str(exe)
+
+
+@pytest.mark.parametrize("body,what", [
+    ("echo 'boom' >&2; exit 1", "exited with status 1.*boom"),
+    ("kill -KILL $$", "killed by SIGKILL"),
+    ("exit 0", "without writing the outputs"),
+    ("sleep 20", "did not finish within 1 s"),
+], ids=["exit1", "sigkill", "no-outputs", "timeout"])
+def test_a_crashing_octave_raises_runtime_failed(body, what, tmp_path, monkeypatch, classic_dir):
+    _fake_octave(tmp_path, monkeypatch, body)
+    with pytest.raises(RuntimeFailed, match=what):
+        matlab.run_many([(str(classic_dir), "classic", np.ones((2, 12)))], timeout=1)
+
+
+@pytest.mark.parametrize("body,what", [
+    ("error('my:id', 'the export broke');", "raised an error in Octave: my:id: the export broke"),
+    ("exit(0);", "without writing the outputs"),
+    ("exit(3);", "exited with status 3"),
+], ids=["error", "exit0", "exit3"])
+def test_an_export_that_errors_or_exits_raises_runtime_failed(body, what, tmp_path):
+    need_octave()
+    (tmp_path / "broken.m").write_text(f"function y = broken(X)\n{body}\ny = X;\nend\n")
+    with pytest.raises(RuntimeFailed, match=what):
+        matlab.run_many([(str(tmp_path), "broken", np.ones((2, 3)))])
+
+
+# ------------------------------------------------------------ exact int64 labels
+
+def test_int64_labels_beyond_2_53_stay_exact(tmp_path):
+    need_octave()
+    from sklearn.linear_model import LogisticRegression
+    from conftest import network
+    X = np.random.default_rng(0).normal(size=(90, 3))
+    classes = np.array([2**53, 2**53 + 1, 2**60], dtype=np.int64)
+    est = LogisticRegression().fit(X, classes[np.argmax(X, axis=1)])
+    want = est.predict(X)
+    assert want.dtype == np.int64 and set(want) == set(classes)  # 2^53 + 1 is predicted
+    net = network(est)
+    jobs = []
+    for inline in (False, True):
+        d = tmp_path / ("inline" if inline else "mat")
+        emit.write_all(matlab.render(net, "big", matlab_inline=inline), str(d), force=True)
+        jobs.append((str(d), "big", X))
+    for (d, _, _), got in zip(jobs, matlab.run_many(jobs)):
+        label = np.asarray(got["predict"]).reshape(-1)
+        assert label.dtype == np.int64, d
+        np.testing.assert_array_equal(label, want, err_msg=d)

@@ -11,16 +11,18 @@ blocks, inputParser or string arrays. `inline=True` writes the weights into the 
 from __future__ import annotations
 
 import io
-import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
+from importlib import resources
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
-from ..errors import ExportError, RuntimeMissing
+from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record
+from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 
 FILES = (".m", ".mat")
 # Names NAME.m must not take: MATLAB/Octave keywords, and functions the generated .m
@@ -29,14 +31,18 @@ KEYWORDS = ("break case catch classdef continue else elseif end for function glo
             "otherwise parfor persistent return spmd switch try unwind_protect "
             "unwind_protect_cleanup end_try_catch end_unwind_protect endfunction endif "
             "endfor endwhile endswitch do until while").split()
-BUILTINS = ("all any bsxfun cell cellfun class double error exp fileparts fullfile "
-            "isempty isfinite islogical isnumeric isreal isvector load logical mat2str max "
-            "mfilename min ndims numel reshape single size sum tanh zeros ones int64 "
-            "struct isfield fieldnames table2struct istable iscellstr ischar nargout "
-            "feval save addpath rmpath clear fopen fprintf fclose").split()
+BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear double error "
+            "exp feval fieldnames fileparts find fprintf fullfile ind2sub int64 isa iscell "
+            "iscellstr ischar isempty isequal isfield isfinite islogical isnan isnumeric isreal "
+            "istable isvector load logical mat2str max median mfilename min nargin nargout "
+            "ndims numel ones repmat reshape rmpath save single size sprintf str2func strcmp "
+            "struct sum table2struct tanh which zeros").split()
+# Functions mlpexport itself writes: the verifier, and the inline export's subfunction.
+OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
+       "weights": "the name of the inline export's weights subfunction"}
 RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
             **{b: f"a MATLAB function the .m export calls ({b}.m would shadow it)"
-               for b in BUILTINS}}
+               for b in BUILTINS}, **OWN}
 OCTAVE_FLAGS = ["--no-gui", "--norc", "--no-history", "--quiet", "--no-window-system"]
 
 OPS = {
@@ -105,6 +111,10 @@ def _head(net):
     return lines
 
 
+IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+EXACT = 2 ** 53  # integers beyond this are not all exact as doubles
+
+
 def _check_labels(net):
     classes, kind = classes_for_storage(net)
     if kind in ("str", "object"):
@@ -113,10 +123,27 @@ def _check_labels(net):
                 raise ExportError(
                     f"class label {str(c)!r} is not ASCII; GNU Octave cannot read such labels "
                     f"from a .mat file, so the MATLAB export refuses them.")
+    if kind == "number" and classes.dtype.kind == "u" and classes.size and classes.max() >= 2 ** 63:
+        raise ExportError("the model has class labels of 2^63 or more; MATLAB's int64 cannot "
+                          "hold them, so the MATLAB export refuses them.")
     return classes, kind
 
 
-def render_m(net, name, dtype, inline_arrays=None) -> str:
+def _check_names(net, name):
+    """Everything that becomes MATLAB source besides fixed text: the function name and
+    the array names of the forward pass. Both are identifiers, never model-file text."""
+    if not NAME_RE.fullmatch(name) or name.lower() in RESERVED:
+        raise ExportError(f"{name!r} cannot name a MATLAB function; use letters, digits and _, "
+                          f"starting with a letter, and no MATLAB keyword or builtin.")
+    for op, *args in net.steps() + net.target_steps():
+        if op != "act" and not all(IDENT.fullmatch(a) for a in args):
+            raise ExportError(f"internal array names {args} are not MATLAB identifiers.")
+
+
+def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
+    """NAME.m. Model-file text (versions, file names) reaches it only through header(),
+    which keeps plain characters; everything else is identifiers, numbers and fixed text."""
+    _check_names(net, name)
     f = net.n_features
     outs = "[label, proba]" if net.is_classifier else "y"
     cast = "double" if dtype == "float64" else "single"
@@ -132,6 +159,9 @@ def render_m(net, name, dtype, inline_arrays=None) -> str:
                  "scikit-learn's predict."]
     load = ([f"w = weights();"] if inline_arrays is not None else
             [f"w = load(fullfile(fileparts(mfilename('fullpath')), '{name}.mat'));"])
+    verify = ([] if inline_arrays is not None else [
+        f"%   Re-check it in MATLAB without Python: mlpexport_verify('{name}') runs it on",
+        f"%   the test rows in {name}.mat (mlpexport_verify.m: convert --matlab-verify)."])
     lines = [
         f"function {outs} = {name}(X)",
         f"%{name.upper()}  {h[0].split(': ', 1)[1]}",
@@ -139,9 +169,13 @@ def render_m(net, name, dtype, inline_arrays=None) -> str:
         f"%   X is N x {f}: one row per sample, real numbers.",
         "%",
         *[f"%   {line}" for line in h[1:]],
+        *verify,
         "%   Runs unchanged in MATLAB R2016b+ and GNU Octave 6+.",
         ("%   Weights are written into this file (no .mat needed)." if inline_arrays is not None
          else f"%   Weights are loaded once from {name}.mat next to this file."),
+        *([f"%   Export id: {export_id} (the same id is in {name}.mat: one export)."]
+          if export_id and inline_arrays is None else
+          [f"%   Export id: {export_id}."] if export_id else []),
         "",
         "persistent w",
         "if isempty(w)",
@@ -183,31 +217,50 @@ def _literal(a, cast):
     a = np.asarray(a)
     if a.dtype.kind == "b":
         return "logical(" + _literal(a.astype(np.float64), "double") + ")"
+    if a.dtype.kind in "iu":
+        return _int64_literal(a)
     rows = np.atleast_2d(a) if a.ndim < 2 else a
     text = ";\n    ".join(" ".join(f"{float(x):.17g}" for x in row) for row in rows)
     body = f"[{text}]" if rows.size != 1 else text
     return f"{cast}({body})" if cast == "single" else body
 
 
-def render(net, name, *, dtype="float64", matlab_inline=False, golden=None, **_options) -> dict[str, bytes]:
+def _int64_literal(a):
+    """Integer labels as int64, exactly. A MATLAB number literal is a double, so values
+    beyond 2^53 are written as high * 2^32 + low, each part exact as a double, and
+    combined in int64 arithmetic (exact in MATLAB and Octave)."""
+    v = [int(x) for x in np.asarray(a).reshape(-1)]
+    col = lambda xs: "[" + "; ".join(str(x) for x in xs) + "]"  # noqa: E731
+    if all(abs(x) <= EXACT for x in v):
+        return f"int64({col(v)})"
+    hi, lo = [x >> 32 for x in v], [x & 0xFFFFFFFF for x in v]
+    return (f"int64({col(hi)}) * int64(4294967296) ...     % high 32 bits\n"
+            f"    + int64({col(lo)})")
+
+
+def render(net, name, *, dtype="float64", matlab_inline=False, matlab_verify=False, golden=None,
+           **_options) -> dict[str, bytes]:
     """golden: (X, {"predict": ..., "predict_proba": ...}) from scikit-learn, stored in
-    the .mat for mlpexport_verify.m."""
+    the .mat for mlpexport_verify.m. matlab_verify: also return mlpexport_verify.m."""
     from scipy.io import savemat
 
     arrays = cast_arrays(net, dtype)
     classes, kind = _check_labels(net)
+    meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)})
     if matlab_inline:
         if kind not in (None, "number"):
             raise ExportError("the inline MATLAB export carries numeric outputs only; this "
                               "model has string labels (drop --matlab-inline to use a .mat).")
+        if matlab_verify:
+            raise ExportError("mlpexport_verify.m checks an export against the test rows in "
+                              "its .mat; the inline export has none (drop --matlab-inline).")
         inline = dict(arrays)
         if classes is not None:
             inline["classes"] = classes.reshape(-1, 1)
-        return {f"{name}.m": render_m(net, name, dtype, inline).encode()}
+        return {f"{name}.m": render_m(net, name, dtype, inline, meta["export_id"]).encode()}
     stored = {k: v for k, v in arrays.items()}
     if classes is not None:
         stored["classes"] = (classes.astype(object) if kind != "number" else classes).reshape(-1, 1)
-    meta = meta_record(net, name, dtype, arrays)
     stored["meta"] = {k: _mat_value(v) for k, v in meta.items()}
     if golden is not None:
         X, outputs = golden
@@ -220,7 +273,16 @@ def render(net, name, *, dtype="float64", matlab_inline=False, golden=None, **_o
             stored["test_proba"] = np.asarray(outputs["predict_proba"], dtype=np.float64)
     buf = io.BytesIO()
     savemat(buf, stored, format="5", oned_as="row")
-    return {f"{name}.m": render_m(net, name, dtype).encode(), f"{name}.mat": buf.getvalue()}
+    files = {f"{name}.m": render_m(net, name, dtype, None, meta["export_id"]).encode(),
+             f"{name}.mat": buf.getvalue()}
+    if matlab_verify:
+        files["mlpexport_verify.m"] = verifier()
+    return files
+
+
+def verifier() -> bytes:
+    """mlpexport_verify.m, hand-written, shipped inside the package."""
+    return resources.files(__package__).joinpath("mlpexport_verify.m").read_bytes()
 
 
 def _mat_value(v):
@@ -241,61 +303,104 @@ def octave() -> str:
     return exe
 
 
+# The Octave side of run_many. A constant: directories, file and function names reach it
+# only as data (argv), never as source text, so no path or name can become code.
+# argv: TMP, then FOLDER NAME for each export. Export i reads TMP/in<i>.mat (X) and
+# writes TMP/out<i>.mat (a, and b when it has two outputs) or TMP/err<i>.mat.
 RUNNER = """\
-d = load('{inp}');
-addpath('{dir}');
-clear {name};
-try
-  if nargout('{name}') > 1
-    [a, b] = {name}(d.X);
-    save('-v6', '{out}', 'a', 'b');
-  else
-    a = {name}(d.X);
-    save('-v6', '{out}', 'a');
+% mlpexport: run MATLAB exports on test rows (written by mlpexport; paths come from argv).
+args = argv();
+tmp = args{1};
+for i = 1:(numel(args) - 1) / 2
+  folder = args{2 * i};
+  name = args{2 * i + 1};
+  addpath(folder);
+  clear('-f', name);  % an export of the same name run before is cached, with its weights
+  try
+    d = load(fullfile(tmp, sprintf('in%d.mat', i)));
+    if nargout(name) > 1
+      [a, b] = feval(name, d.X);
+      save('-v6', fullfile(tmp, sprintf('out%d.mat', i)), 'a', 'b');
+    else
+      a = feval(name, d.X);
+      save('-v6', fullfile(tmp, sprintf('out%d.mat', i)), 'a');
+    end
+  catch err
+    identifier = err.identifier;
+    message = err.message;
+    save('-v6', fullfile(tmp, sprintf('err%d.mat', i)), 'identifier', 'message');
   end
-catch err
-  fid = fopen('{err}', 'w'); fprintf(fid, '%s: %s', err.identifier, err.message); fclose(fid);
+  rmpath(folder);
 end
-rmpath('{dir}');
 """
 
 
-def run_octave_script(script: str, cwd: str, timeout=600) -> subprocess.CompletedProcess:
+def run_octave_script(script: str, cwd: str, args=(), timeout=600) -> subprocess.CompletedProcess:
+    """Run a constant Octave script with `args` as its argv() (data, never code)."""
     path = os.path.join(cwd, "mlpexport_run.m")
     with open(path, "w") as f:
         f.write(script)
-    return subprocess.run([octave(), *OCTAVE_FLAGS, path], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    try:
+        return subprocess.run([octave(), *OCTAVE_FLAGS, path, *map(str, args)], cwd=cwd,
+                              capture_output=True, text=True, errors="replace",
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailed(f"Octave did not finish within {timeout:g} s and was stopped; "
+                            f"no MATLAB results were taken.") from None
 
 
-def run_many(jobs) -> list[dict]:
-    """[(directory, name, X)] -> outputs of each, in one Octave process."""
+def _died(proc) -> str:
+    if proc.returncode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-proc.returncode).name}"
+        except ValueError:
+            how = f"was killed by signal {-proc.returncode}"
+    else:
+        how = f"exited with status {proc.returncode}"
+    said = " ".join(proc.stderr.split())[:300]
+    return how + (f" ({said})" if said else "")
+
+
+def run_many(jobs, timeout=600) -> list[dict]:
+    """[(directory, name, X)] -> outputs of each, in one Octave process. Anything but a
+    clean run that wrote every output (a crash, a signal, a timeout, a missing output,
+    an error raised by the .m) is RuntimeFailed: never something that looks like results."""
     from scipy.io import loadmat, savemat
 
     octave()  # fail early, with the install hint, when Octave is missing
     with tempfile.TemporaryDirectory(prefix="mlpexport-octave-") as tmp:
-        parts = []
-        for i, (directory, name, X) in enumerate(jobs):
-            inp = os.path.join(tmp, f"in{i}.mat")
-            savemat(inp, {"X": np.asarray(X, dtype=np.float64)}, format="5")
-            parts.append(RUNNER.format(inp=inp, out=os.path.join(tmp, f"out{i}.mat"),
-                                       err=os.path.join(tmp, f"err{i}.txt"),
-                                       dir=os.path.abspath(directory), name=name))
-        proc = run_octave_script("\n".join(parts), tmp)
+        args = [tmp]
+        for i, (directory, name, X) in enumerate(jobs, start=1):
+            savemat(os.path.join(tmp, f"in{i}.mat"), {"X": np.asarray(X, dtype=np.float64)},
+                    format="5")
+            args += [os.path.abspath(directory), name]
+        proc = run_octave_script(RUNNER, tmp, args, timeout)
         results = []
-        for i, (directory, name, _) in enumerate(jobs):
-            err = os.path.join(tmp, f"err{i}.txt")
+        for i, (_, name, _) in enumerate(jobs, start=1):
+            err = os.path.join(tmp, f"err{i}.mat")
             if os.path.exists(err):
-                raise ExportError(f"{name}.m failed in Octave: {open(err).read()}")
+                e = loadmat(err)
+                ident, msg = (_text(e.get(k)) for k in ("identifier", "message"))
+                raise RuntimeFailed(f"{name}.m raised an error in Octave: "
+                                    f"{': '.join(t for t in (ident, msg) if t)}")
+            if proc.returncode != 0:
+                raise RuntimeFailed(f"Octave {_died(proc)} while running {name}.m; "
+                                    f"no MATLAB results were taken.")
             out = os.path.join(tmp, f"out{i}.mat")
             if not os.path.exists(out):
-                raise ExportError(f"Octave did not run {name}.m: {proc.stderr.strip()[:300]}")
+                raise RuntimeFailed(f"Octave finished without writing the outputs of {name}.m"
+                                    f"{': ' + _died(proc) if proc.stderr.strip() else ''}.")
             m = loadmat(out)
             if "b" in m:
                 results.append({"predict": _labels(m["a"]), "predict_proba": m["b"]})
             else:
                 results.append({"predict": m["a"]})
         return results
+
+
+def _text(v) -> str:
+    a = np.asarray(v if v is not None else "")
+    return " ".join(str(x) for x in a.ravel())[:500] if a.size else ""
 
 
 def _labels(a):
@@ -314,6 +419,9 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
     return runner(directory, name)(X)
 
 
+EXPORT_ID_LINE = re.compile(r"^%\s+Export id: ([0-9a-f]+)\b", re.M)
+
+
 def stamp(directory, name) -> Stamp:
     from scipy.io import loadmat
 
@@ -321,13 +429,19 @@ def stamp(directory, name) -> Stamp:
     path = os.path.join(directory, f"{name}.mat")
     m = loadmat(path, squeeze_me=True)
     meta = m["meta"]
+    fields = meta.dtype.names or ()
     fingerprint, stored_digest = str(meta["fingerprint"]), str(meta["digest"])
+    dtype = str(meta["dtype"]) if "dtype" in fields else "float64"
+    mat_id = str(meta["export_id"]) if "export_id" in fields else None
     skip = {"classes", "meta", "test_X", "test_predict", "test_proba"}
     arrays = {k: np.asarray(v) for k, v in loadmat(path).items()
               if not k.startswith("__") and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}
     arrays = {k: (v.reshape(()) if v.size == 1 and k.endswith(("_low", "_high")) else v)
               for k, v in arrays.items()}
-    text = open(os.path.join(directory, f"{name}.m"), encoding="utf-8").read()
+    text = open(os.path.join(directory, f"{name}.m"), encoding="utf-8", errors="replace").read()
     same = fingerprint in text
-    return Stamp(f"{name}.m/.mat", fingerprint if same else "mismatch", digest(arrays) == stored_digest)
+    found = EXPORT_ID_LINE.search(text)
+    same_export = mat_id is not None and found is not None and found.group(1) == mat_id
+    return Stamp(f"{name}.m/.mat", fingerprint if same else "mismatch",
+                 digest(arrays) == stored_digest, dtype=dtype, same_export=same_export)
