@@ -184,3 +184,34 @@ def test_worker_is_valid_python_that_imports_only_numpy():
     imports = [line.split()[1] for line in sandbox.WORKER.splitlines()
                if line.strip().startswith("import ")]
     assert {m.split(",")[0] for m in imports} <= {"os", "resource", "importlib.util", "numpy"}
+
+
+def test_processes_the_export_starts_are_stopped_too(tmp_path):
+    """A module that leaves a grandchild holding the reply pipe and exits 0: a failure
+    (after the timeout), and the grandchild is killed with its process group."""
+    import time
+    _, X = export(tmp_path)
+    pid_file = tmp_path / "grandchild.pid"
+    replace_module(tmp_path, prefix=f"""
+        import os, time
+        if os.fork() == 0:
+            open({str(pid_file)!r}, "w").write(str(os.getpid()))
+            time.sleep(60)
+        else:
+            time.sleep(0.2)
+            os._exit(0)
+        """)
+    with pytest.raises(RuntimeFailed, match="exited with code 0"):
+        npx.runner(str(tmp_path), "m", isolated=True, timeout=1.5)
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # killed at once; init reaps it soon after
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail(f"grandchild {pid} still running")

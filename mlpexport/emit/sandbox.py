@@ -97,19 +97,36 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int):
-    """Stop the child (and anything it started in its session) and remove the temp dir."""
-    if proc.poll() is None:
+def _exit_status(proc: subprocess.Popen, wait: float) -> int | None:
+    """How the child ended, as a Popen returncode (-N for signal N), or None if it is still
+    running after `wait` seconds. The child is left unreaped (a zombie), so its pid and
+    process group id stay reserved until _cleanup stops whatever it started."""
+    deadline = time.monotonic() + wait
+    while True:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own session
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # already reaped
+            return proc.returncode
+        if info is not None:
+            return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
+
+
+def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int):
+    """Stop the child and anything it started (it leads its own process group), reap it
+    and remove the temp dir."""
+    if proc.returncode is None:  # not reaped yet: the group id is still the child's
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
-    for stream in (proc.stdin,):
-        try:
-            stream.close()
-        except (OSError, ValueError):
-            pass
+    try:
+        proc.stdin.close()
+    except (OSError, ValueError):
+        pass
     try:
         os.close(reply_fd)
     except OSError:
@@ -188,13 +205,10 @@ class IsolatedRunner:
 
     def _fail(self, when, line=None):
         """Stop the child and raise RuntimeFailed saying what it did instead of answering."""
-        if line is None and not self.timed_out:
-            try:  # its reply channel closed: it is exiting, learn how
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        # Its reply channel closed: it is exiting, learn how. Otherwise it is None when
+        # still running (we stop it below).
+        code = _exit_status(self.proc, 5 if line is None and not self.timed_out else 0)
         tail = self._stderr_tail()
-        code = self.proc.poll()  # before we stop it: None if it was still running
         self._finalizer()  # kill, reap, clean up (the log too)
         if code is not None and code < 0:
             what = f"was killed by signal {_signal_name(-code)}"
