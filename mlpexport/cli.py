@@ -214,14 +214,13 @@ def _convert(args, targets, name):
     report = check(est, net, rows, targets, dtype=args.dtype, name=name,
                    required=_required(args, targets), files=files)
     if not report.passed:
-        print(report.table())
+        print(report.table(unrun="written but not run"))
         print("mlpexport: error: an export disagrees with scikit-learn; no files were written.",
               file=sys.stderr)
         return 1
-    paths = emit.write_all(files, args.outdir, force=args.force)
-    WRITTEN.extend(paths)
+    paths = emit.write_all(files, args.outdir, force=args.force, written=WRITTEN)
     print(f"{net.meta['source']} -> {', '.join(os.path.basename(p) for p in paths)} in {args.outdir}")
-    print(report.table())
+    print(report.table(unrun="written but not run"))
     return 0
 
 
@@ -260,8 +259,8 @@ def cmd_check(args) -> int:
         from .plot import parity_png, parse_size
         from .emit import write_all
         size = parse_size(args.plot_size)
-        WRITTEN.extend(write_all({os.path.basename(args.plot): parity_png(report.samples, size)},
-                                 os.path.dirname(args.plot) or ".", force=args.force))
+        write_all({os.path.basename(args.plot): parity_png(report.samples, size)},
+                  os.path.dirname(args.plot) or ".", force=args.force, written=WRITTEN)
     return 0 if report.passed else 1
 
 
@@ -282,8 +281,8 @@ def cmd_inspect(args) -> int:
     if args.plot:
         from .emit import write_all
         from .plot import units_png
-        WRITTEN.extend(write_all({os.path.basename(args.plot): units_png(net, X, size)},
-                                 os.path.dirname(args.plot) or ".", force=args.force))
+        write_all({os.path.basename(args.plot): units_png(net, X, size)},
+                  os.path.dirname(args.plot) or ".", force=args.force, written=WRITTEN)
     return 0
 
 

@@ -2,6 +2,7 @@
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 
@@ -174,3 +175,134 @@ def test_help_does_not_import_heavy_libraries():
               "print(sorted(m for m in ('numpy', 'sklearn', 'onnx', 'scipy') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("outdir", ["file", "file/below", "/dev/null", "", "/proc/mlpexport/x"])
+def test_unusable_output_paths_are_one_line_exit_2_before_any_work(model, tmp_path, outdir):
+    (tmp_path / "file").write_text("x")
+    target = outdir if outdir.startswith("/") or not outdir else str(tmp_path / outdir)
+    proc = cli("convert", model, "-o", target, "--to", "numpy")
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "internal error" not in proc.stderr
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_a_convert_that_fails_leaves_no_new_directory(tmp_path):
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(os.getcwd))
+    proc = cli("convert", tmp_path / "evil.pkl", "-o", tmp_path / "new" / "out")
+    assert proc.returncode == 2 and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--atol", "nan"], "not a finite number"),
+    (["--atol", "-1"], "not a finite number"),
+    (["--rtol", "-1"], "not a finite number"),
+    (["--rtol", "inf"], "not a finite number"),
+    (["--rtol", "x"], "not a number"),
+    (["--to", ""], "unknown target"),
+    (["--name", "x\n"], "not a valid identifier"),
+    (["--name", "end"], "MATLAB keyword"),
+    (["--name", "numpy"], "Python module"),
+])
+def test_check_refuses_bad_options(model, args, message):
+    proc = cli("check", model, *args)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_stem_that_is_a_module_name_gets_a_safe_default_name(tmp_path):
+    (tmp_path / "numpy.pkl").write_bytes(pickle.dumps(get("reg_classic")[0]))
+    proc = cli("convert", tmp_path / "numpy.pkl", "-o", tmp_path / "o", "--to", "numpy")
+    assert proc.returncode == 0 and "named numpy_model" in proc.stderr
+    assert sorted(os.listdir(tmp_path / "o")) == ["numpy_model.npz", "numpy_model.py"]
+
+
+def test_plot_never_overwrites_without_force_and_is_checked_first(model, tmp_path):
+    plot = tmp_path / "notes.png"
+    plot.write_text("mine")
+    proc = cli("check", model, "--to", "numpy", "--plot", plot)
+    assert proc.returncode == 2 and "--force" in proc.stderr and proc.stdout == ""
+    assert plot.read_text() == "mine"
+    os.symlink(tmp_path / "nowhere.png", tmp_path / "dangling.png")
+    proc = cli("check", model, "--to", "numpy", "--plot", tmp_path / "dangling.png")
+    assert proc.returncode == 2 and not (tmp_path / "nowhere.png").exists()
+
+
+def test_plot_without_matplotlib_is_refused_before_the_check_runs(model, tmp_path):
+    script = ("import sys; sys.modules['matplotlib'] = None\n"
+              "from mlpexport.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", script, "check", str(model), "--to", "numpy",
+                           "--plot", str(tmp_path / "p.png")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "pip install -e '.[plot]'" in proc.stderr
+    assert proc.stdout == ""  # no check ran
+
+
+SIGNAL_AT = """
+import os, signal, sys
+from mlpexport import emit
+from mlpexport.cli import main
+real, where, signame = emit.write_all, sys.argv[1], sys.argv[2]
+
+def write_all(files, outdir, **kw):  # the signal lands right after a write into `where`
+    out = real(files, outdir, **kw)
+    if os.path.basename(outdir).startswith(where):
+        os.kill(os.getpid(), getattr(signal, signame))
+    return out
+
+emit.write_all = write_all
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGHUP", "SIGTERM"])
+def test_a_signal_cleans_up_and_tells_the_truth(model, tmp_path, signame):
+    """A signal while the exports are checked in a temp folder removes that folder
+    (SIGHUP used to kill the process with the folder left); one after the files were
+    written says so, naming them, rather than "no files were written"."""
+    import signal
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    for where, out in (("mlpexport-check-", "out1"), ("out2", "out2")):
+        proc = subprocess.run([sys.executable, "-c", SIGNAL_AT, where, signame, "convert",
+                               str(model), "-o", str(tmp_path / out), "--to", "numpy"],
+                              capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(tmp)))
+        assert proc.returncode == 128 + getattr(signal, signame), proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert [f for f in os.listdir(tmp) if f.startswith("mlpexport")] == []
+        if out == "out1":
+            assert "no files were written" in proc.stderr
+    assert not (tmp_path / "out1").exists()
+    assert sorted(os.listdir(tmp_path / "out2")) == ["m.npz", "m.py"]
+    assert "2 files had been written" in proc.stderr and "m.py" in proc.stderr
+
+
+KILL_BETWEEN_RENAMES = """
+import os, sys
+from mlpexport.cli import main
+real = os.replace
+
+def replace(src, dst):  # the first file is moved into -o, then the process dies (kill -9)
+    real(src, dst)
+    if os.path.dirname(os.path.abspath(dst)) == os.path.abspath(sys.argv[4]):
+        os._exit(137)
+
+os.replace = replace
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_kill_between_renames_leaves_a_set_check_refuses(model, tmp_path):
+    """SIGKILL cannot be held off: the folder then holds NAME.py of the new export and
+    NAME.npz of the old one. check --against must see that they belong to different
+    exports (same model, float32 then float64), and the next convert cleans up."""
+    out = tmp_path / "out"
+    assert main(["convert", str(model), "-o", str(out), "--to", "numpy", "--dtype", "float32"]) == 0
+    proc = subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES, "convert", str(model), "-o",
+                           str(out), "--to", "numpy", "--force"], capture_output=True, text=True)
+    assert proc.returncode == 137
+    assert any(f.endswith(".tmp") for f in os.listdir(out))  # the other staged file
+    proc = cli("check", model, "--against", out, "--to", "numpy")
+    assert proc.returncode == 1 and "different exports" in proc.stdout, proc.stdout
+    assert cli("convert", model, "-o", out, "--to", "numpy", "--force").returncode == 0
+    assert sorted(os.listdir(out)) == ["m.npz", "m.py"]
+    assert cli("check", model, "--against", out, "--to", "numpy").returncode == 0
