@@ -97,8 +97,9 @@ def read_data(path: str, n_features: int | None = None, *, stream: bool = False)
         X = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise InputError(f"{path} is not a readable .npy file ({type(exc).__name__}: {exc}).") from None
-    if not np.isfinite(X).all():
-        raise InputError(f"{path} contains NaN or infinite values.")
+    finite = np.isfinite(X).all(axis=0)
+    if not finite.all():
+        raise InputError(f"{path}: column {int(np.argmin(finite)) + 1} contains NaN or infinite values.")
     return X
 
 

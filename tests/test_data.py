@@ -134,6 +134,14 @@ def test_csv_nan_and_infinity_are_refused_naming_the_column(tmp_path, cell):
         read_data(path, 2)
 
 
+def test_npy_nan_is_refused_naming_the_column(tmp_path):
+    X = np.ones((4, 12))
+    X[2, 6] = np.nan
+    np.save(tmp_path / "nan.npy", X)
+    with pytest.raises(InputError, match="column 7 contains NaN"):
+        read_data(str(tmp_path / "nan.npy"), 12)
+
+
 def test_csv_ragged_rows_name_the_line(tmp_path):
     with pytest.raises(InputError, match="line 3 has 3 fields"):
         read_data(write(tmp_path, "a,b\n1,2\n3,4,5\n"), 2)
