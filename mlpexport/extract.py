@@ -61,7 +61,7 @@ def input_steps(est, name: str) -> list:
 
 @input_steps.register
 def _(est: StandardScaler, name):
-    _fitted(est, "n_features_in_")
+    _fitted(est, None)  # not n_features_in_: scikit-learn < 0.24 did not set it
     # with_mean=False still sets mean_, which transform ignores; so do we.
     center = est.mean_ if est.with_mean else None
     scale = est.scale_ if est.with_std else None
@@ -89,7 +89,7 @@ def _(est: MaxAbsScaler, name):
 
 @input_steps.register
 def _(est: RobustScaler, name):
-    _fitted(est, "n_features_in_")
+    _fitted(est, None)
     center = est.center_ if est.with_centering else None
     scale = est.scale_ if est.with_scaling else None
     return [Affine(name, center=_f64(center), scale=_f64(scale))]

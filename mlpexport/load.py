@@ -76,7 +76,7 @@ NUMPY = {
 }
 ALLOWED = ESTIMATORS | SPARSE | NUMPY
 
-_OLD_PATHS = "scikit-learn < 0.22 (whose public module paths 0.22 made private)"
+_OLD_PATHS = "scikit-learn < 0.22 module paths"
 # Old (module, name) -> (the allowed pair it is today, which era wrote it). Exact pairs
 # only: an old module path never opens anything but the one class it held.
 LEGACY = {
@@ -97,12 +97,12 @@ LEGACY = {
         (("sklearn.preprocessing._label", "LabelBinarizer"), _OLD_PATHS),
     ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"):
         (("joblib.numpy_pickle", "NumpyArrayWrapper"),
-         "scikit-learn < 0.23 (saved with sklearn.externals.joblib)"),
+         "sklearn.externals.joblib of scikit-learn < 0.23"),
     ("numpy.random", "__RandomState_ctor"):
         (("numpy.random._pickle", "__randomstate_ctor"), "numpy < 1.17"),
     ("_loss", "CyHalfBinomialLoss"):
         (("sklearn._loss._loss", "CyHalfBinomialLoss"),
-         "a scikit-learn 1.6 build that names its Cython loss module '_loss'"),
+         "the bare '_loss' module name of some scikit-learn 1.6 builds"),
     ("scipy.sparse.csr", "csr_matrix"): (("scipy.sparse._csr", "csr_matrix"), "scipy < 1.8"),
 }
 SUPPORTED = ("MLPRegressor, MLPClassifier, LogisticRegression, LogisticRegressionCV and "
@@ -254,7 +254,10 @@ def _guarded_build(unpickler):
 
 class _LegacyObject:
     """Stands in for `object` (`__builtin__.object` in Python 2 files): it is only
-    meaningful as the base argument of copy_reg._reconstructor."""
+    meaningful as the base argument of copy_reg._reconstructor, never called."""
+
+    def __new__(cls, *args, **kwargs):
+        raise UnsafeModelError("the model file calls object(); nothing from the file was run.")
 
 
 def _reconstructor(ctx, cls, base, state):
@@ -267,7 +270,7 @@ def _reconstructor(ctx, cls, base, state):
             f"the model file calls copy_reg._reconstructor({getattr(cls, '__name__', cls)!r}, "
             f"{getattr(base, '__name__', base)!r}, ...), which mlpexport only allows for its "
             f"model types on the object base; nothing from the file was run.")
-    ctx.notes.add("a protocol 0/1 pickle")
+    ctx.notes.add("pickle protocol 0/1")
     return object.__new__(cls)
 
 
@@ -357,8 +360,6 @@ def allowed_global(module: str, name: str, ctx: _Context | None = None):
         (module, name), era = LEGACY[(module, name)]
         ctx.notes.add(era)
     if (module, name) in _REPLACED:
-        if module in ("copy_reg", "__builtin__"):
-            ctx.notes.add("Python 2")
         return _REPLACED[(module, name)](ctx)
     if (module, name) not in ALLOWED and name in _SUPPORTED_NAMES:
         # A supported class under a module path no known version used: not "unsupported".
@@ -380,6 +381,14 @@ def allowed_global(module: str, name: str, ctx: _Context | None = None):
         raise ModelFileError(
             f"the model file needs {module}.{name}, which this scikit-learn/numpy does not "
             f"have; it was written by an incompatible version.") from None
+
+
+def _py2_string(load_op):
+    """Python 3 never writes Python 2's str opcodes: seeing one dates the file."""
+    def load(self):
+        self.ctx.notes.add("Python 2 strings")
+        load_op(self)
+    return load
 
 
 @functools.cache
@@ -404,6 +413,8 @@ def _unpicklers():
             NumpyUnpickler.load_build(self)
 
         dispatch[pickle.BUILD[0]] = load_build
+        for _op in (pickle.STRING, pickle.BINSTRING, pickle.SHORT_BINSTRING):
+            dispatch[_op[0]] = _py2_string(dispatch[_op[0]])
 
     class InnerUnpickler(Unpickler):
         """joblib's nested pickle of an object array, with the same checks."""
@@ -471,8 +482,8 @@ def load(path, *, trust_pickle: bool = False) -> Loaded:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     note = None
     if ctx.notes:
-        note = (f"{path} uses names written by {', '.join(sorted(ctx.notes))}; mlpexport "
-                f"mapped them to today's classes through its exact table of renamed ones.")
+        note = (f"{path} was written by older versions ({'; '.join(sorted(ctx.notes))}); "
+                f"mlpexport read it through its exact table of renamed classes.")
     return Loaded(est, path, saved, note)
 
 

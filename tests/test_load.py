@@ -384,3 +384,102 @@ def test_npy_header_larger_than_its_member_is_refused(tmp_path):
             dst.writestr(info.filename, data)
     with pytest.raises(ModelFileError, match="declares an array of 400000000 bytes"):
         load(tmp_path / "m.skops")
+
+
+# ------------------------------------------------- files written by older versions
+
+LEGACY = os.path.join(os.path.dirname(__file__), "..", "fixtures", "legacy")
+OLD_FILES = {  # file: (the _sklearn_version it carries, what the note must name)
+    "old_mlp_classifier_sklearn0.21.joblib": ("0.21.3", ["scikit-learn < 0.22", "numpy < 1.17",
+                                                         "sklearn.externals.joblib"]),
+    "old_mlp_regressor_python2.pkl": ("0.20.4", ["Python 2", "scikit-learn < 0.22"]),
+    "old_lr_protocol0.sav": ("0.21.3", ["protocol 0/1", "scikit-learn < 0.22"]),
+    "old_lr_sparse_scipy1.7.pkl": ("0.21.3", ["scipy < 1.8"]),
+    "old_sgd_bare_loss_module.pkl": ("1.6.1", ["'_loss'"]),
+    "lr_sparse.pkl": (None, []),
+    "lr_sparse.skops": (None, []),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_FILES))
+def test_files_of_older_versions_load_and_predict_as_their_source(name):
+    """Built by fixtures/make_old_pickles.py; NAME.npz holds the source model's own
+    scikit-learn outputs, computed before it was written in the old form."""
+    from mlpexport.network import evaluate
+    version, eras = OLD_FILES[name]
+    loaded = load(os.path.join(LEGACY, name))
+    assert loaded.saved_version == version
+    for era in eras:
+        assert era in loaded.note
+    if not eras:
+        assert loaded.note is None
+    ref = np.load(os.path.join(LEGACY, os.path.splitext(name)[0] + ".npz"))
+    est = loaded.estimator
+    np.testing.assert_array_equal(est.predict(ref["X"]), ref["predict"])
+    out = evaluate(network(est), ref["X"])
+    np.testing.assert_array_equal(out["predict"], ref["predict"]) if ref["predict"].dtype.kind in "OUSb" \
+        else np.testing.assert_allclose(out["predict"], ref["predict"], rtol=1e-12, atol=1e-12)
+    if "predict_proba" in ref:
+        np.testing.assert_allclose(est.predict_proba(ref["X"]), ref["predict_proba"], rtol=1e-13)
+        np.testing.assert_allclose(out["predict_proba"], ref["predict_proba"], rtol=1e-11, atol=1e-14)
+
+
+def _p0(*ops: bytes) -> bytes:
+    return b"".join(ops)
+
+
+RECONSTRUCTOR_GADGETS = {
+    # os._wrap_close is reachable from os; the class itself is not on the list.
+    "os._wrap_close": b"ccopy_reg\n_reconstructor\n(cos\n_wrap_close\nc__builtin__\nobject\nNtR.",
+    # an allowed class on a base other than object would run that base's constructor
+    "dict base": b"ccopy_reg\n_reconstructor\n(csklearn.neural_network._multilayer_perceptron\n"
+                 b"MLPClassifier\nc__builtin__\ndict\nNtR.",
+    "allowed class as base": b"ccopyreg\n_reconstructor\n(csklearn.pipeline\nPipeline\n"
+                             b"csklearn.neural_network._multilayer_perceptron\nMLPClassifier\nNtR.",
+    "state argument": b"ccopy_reg\n_reconstructor\n(csklearn.pipeline\nPipeline\nc__builtin__\n"
+                      b"object\nS'x'\ntR.",
+    "non-model class": b"ccopy_reg\n_reconstructor\n(cnumpy\ndtype\nc__builtin__\nobject\nNtR.",
+    "object called": b"c__builtin__\nobject\n)R.",
+    "alias module, other name": b"csklearn.neural_network.multilayer_perceptron\nnp\n.",
+    "alias module, dotted name": b"csklearn.linear_model.logistic\nLogisticRegression.__init__\n.",
+    "loss alias, other name": b"c_loss\nos\n.",
+    "old joblib module, other name": b"csklearn.externals.joblib.numpy_pickle\nos\n.",
+    "old numpy.random, other name": b"cnumpy.random\nseed\n.",
+    "old scipy path, other name": b"cscipy.sparse.csr\nload_npz\n.",
+    "scipy.sparse module": b"cscipy.sparse\nload_npz\n.",
+    "old sklearn module, unknown class": b"csklearn.preprocessing.data\nFunctionTransformer\n.",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RECONSTRUCTOR_GADGETS))
+def test_new_aliases_and_reconstructor_open_nothing_else(kind, tmp_path):
+    (tmp_path / "m.pkl").write_bytes(RECONSTRUCTOR_GADGETS[kind])
+    with pytest.raises(UnsafeModelError) as info:
+        load(tmp_path / "m.pkl")
+    assert not str(info.value).startswith(("MLP", "LogisticRegression")), str(info.value)
+
+
+def test_supported_class_under_an_unknown_path_is_not_called_unsupported():
+    with pytest.raises(UnsafeModelError) as info:
+        load_mod.allowed_global("sklearn.neural_network.mlp", "MLPClassifier")
+    assert "not supported" not in str(info.value) and "MLPClassifier" in str(info.value)
+
+
+def test_legacy_reconstructor_builds_only_allowed_classes_on_object():
+    from sklearn.neural_network import MLPClassifier
+    ctx = load_mod._Context()
+    recon = load_mod.allowed_global("copy_reg", "_reconstructor", ctx)
+    base = load_mod.allowed_global("__builtin__", "object", ctx)
+    assert type(recon(MLPClassifier, base, None)) is MLPClassifier
+    import os as os_module
+    for cls, b in [(os_module._wrap_close, base), (MLPClassifier, dict), (MLPClassifier, object)]:
+        with pytest.raises(UnsafeModelError):
+            recon(cls, b, None)
+
+
+def test_sav_is_read_by_the_same_safe_loader(tmp_path):
+    marker = tmp_path / "marker"
+    (tmp_path / "m.sav").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(UnsafeModelError):
+        load(tmp_path / "m.sav")
+    assert not marker.exists()
