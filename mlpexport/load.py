@@ -542,36 +542,42 @@ def _zip_directory_is_small(path):
                                f"than the {MAX_ZIP_MEMBERS} mlpexport reads; refused.")
 
 
-def _outermost(schema, refused):
-    """The refused types in the order a reader meets them, outermost first: for a
-    RandomForestClassifier that is the forest, not its trees' `Tree` objects."""
+def _schema_types(schema) -> list:
+    """Every type the schema names, in the order a reader meets them, outermost first:
+    for a RandomForestClassifier that is the forest before its trees' `Tree` objects."""
     found, todo = [], [schema]
     while todo:
         node = todo.pop()
         if isinstance(node, dict):
-            kind = f"{node.get('__module__')}.{node.get('__class__')}"
-            if kind in refused and kind not in found:
-                found.append(kind)
+            if "__module__" in node and "__class__" in node:
+                kind = f"{node['__module__']}.{node['__class__']}"
+                if kind not in found:
+                    found.append(kind)
             todo.extend(reversed(list(node.values())))
         elif isinstance(node, list):
             todo.extend(reversed(node))
-    return found + [t for t in refused if t not in found]
+    return found
 
 
-def _skops_refusal(path, zf, refused):
-    try:
-        order = _outermost(json.loads(zf.read("schema.json")), set(refused))
-    except Exception:
-        order = list(refused)
-    first = order[0]
-    module, _, name = first.rpartition(".")
-    if module.split(".")[0] == "sklearn" and name[:1].isupper():
+def _skops_refusal(path, zf, untrusted, trusted_names):
+    """None, or the error for the first type mlpexport does not take. skops trusts every
+    scikit-learn estimator by default, so scikit-learn types are held to ALLOWED here."""
+    schema = json.loads(zf.read("schema.json"))
+    names = _schema_types(schema)
+    refused = [t for t in names if t not in trusted_names
+               and (t in untrusted or t.split(".")[0] == "sklearn")]
+    refused += [t for t in untrusted if t not in trusted_names and t not in refused]
+    if not refused:
+        return None
+    sklearn_types = [t for t in refused if t.split(".")[0] == "sklearn"]
+    if sklearn_types:
         # An estimator mlpexport cannot export: trusting its types would not help.
+        module, _, name = sklearn_types[0].rpartition(".")
         return UnsafeModelError(
             f"{path} holds a {name} ({module}), which is not supported, so it was refused "
             f"without loading it. mlpexport exports {SUPPORTED}.")
     return UnsafeModelError(
-        f"{path} needs {', '.join(order)}, which is not on mlpexport's allowlist of model "
+        f"{path} needs {', '.join(refused)}, which is not on mlpexport's allowlist of model "
         f"types, so it was refused without loading it. If you wrote this file yourself, "
         f"--trust-pickle loads it anyway, trusting every type it names.")
 
@@ -587,9 +593,10 @@ def _load_skops(path, trust, ctx):
             import skops.io as sio  # only now: skops reads members as soon as it is asked
 
             untrusted = sio.get_untrusted_types(file=path)
-            refused = [t for t in untrusted if t not in trusted_names]
-            if refused and not trust:
-                raise _skops_refusal(path, zf, refused)
+            if not trust:
+                refusal = _skops_refusal(path, zf, set(untrusted), trusted_names)
+                if refusal:
+                    raise refusal
         return sio.load(path, trusted=untrusted)
     except (UnsafeModelError, ModelFileError):
         raise

@@ -483,3 +483,32 @@ def test_sav_is_read_by_the_same_safe_loader(tmp_path):
     with pytest.raises(UnsafeModelError):
         load(tmp_path / "m.sav")
     assert not marker.exists()
+
+
+def test_skops_with_an_unsupported_estimator_names_the_estimator(tmp_path):
+    """Not its internal parts (sklearn.tree._tree.Tree), and no --trust-pickle: trusting
+    the file's types would only load a model mlpexport still cannot export."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    for est in (RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0),
+                make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=2, random_state=0))):
+        est.fit(X, X[:, 0] > 0)
+        sio.dump(est, tmp_path / "m.skops")
+        with pytest.raises(UnsafeModelError) as info:
+            load(tmp_path / "m.skops")
+        msg = str(info.value)
+        assert "RandomForestClassifier" in msg and "not supported" in msg
+        assert "Tree" not in msg.split("mlpexport exports")[0] and "--trust-pickle" not in msg
+
+
+def test_skops_with_a_foreign_type_suggests_trusting_the_file(tmp_path):
+    import collections
+    import copy
+    evil = copy.deepcopy(get("clf_binary_int")[0])
+    evil.steps[-1][1].extra = collections.Counter("abc")
+    sio.dump(evil, tmp_path / "m.skops")
+    with pytest.raises(UnsafeModelError, match="collections.Counter.*--trust-pickle"):
+        load(tmp_path / "m.skops")
+    assert load(tmp_path / "m.skops", trust_pickle=True).estimator.steps[-1][1].extra["a"] == 1
