@@ -17,7 +17,6 @@ from mlpexport import emit
 from mlpexport.emit import matlab
 from mlpexport.errors import ExportError, RuntimeFailed, UsageError
 
-VERIFY_DIR = os.path.dirname(os.path.abspath(matlab.__file__))  # shipped in the package
 NUMERIC_LABELS = [n for n in ALL if case(n)[1].classes is None
                   or case(n)[1].classes.dtype.kind in "biuf"]
 
@@ -164,15 +163,15 @@ def test_verifier_passes_on_fresh_exports(verify_exports):
 def test_verifier_fails_on_a_tampered_mat(verify_exports, tmp_path):
     from scipy.io import loadmat, savemat
     d, _ = verify_exports
-    for suffix in (".m", ".mat"):
-        shutil.copy(d / f"clf_multi_str{suffix}", tmp_path)
+    for f in ("clf_multi_str.m", "clf_multi_str.mat", "mlpexport_verify.m"):
+        shutil.copy(d / f, tmp_path)
     m = {k: v for k, v in loadmat(tmp_path / "clf_multi_str.mat").items() if not k.startswith("__")}
     m["W2"] = m["W2"] * 1.001
     savemat(tmp_path / "clf_multi_str.mat", m, format="5")
-    code = ("addpath(args{1}); addpath(args{2});\n"
+    code = ("addpath(args{1});\n"
             "try\n  mlpexport_verify('clf_multi_str');\n  disp('NO ERROR');\n"
             "catch err\n  disp(err.identifier);\nend\n")
-    out = octave_eval(code, tmp_path, VERIFY_DIR, tmp_path).stdout.strip().splitlines()
+    out = octave_eval(code, tmp_path, tmp_path).stdout.strip().splitlines()
     assert out[-1] == "mlpexport:verifyFailed"
 
 
@@ -193,7 +192,10 @@ def test_generated_code_passes_miss_hit_lint(tmp_path):
     for name in ("reg_classic", "clf_multi_str", "lr_legacy_ovr"):
         _, net, _ = case(name)
         (tmp_path / f"{name}.m").write_bytes(matlab.render(net, name)[f"{name}.m"])
-    shutil.copy(os.path.join(VERIFY_DIR, "mlpexport_verify.m"), tmp_path)
+    _, net, _ = _big_labels_model()  # inline: weights and int64 labels written as literals
+    (tmp_path / "big.m").write_bytes(matlab.render(net, "big", matlab_inline=True)["big.m"])
+    (tmp_path / "mlpexport_run.m").write_text(matlab.RUNNER)
+    (tmp_path / "mlpexport_verify.m").write_bytes(matlab.verifier())
     proc = subprocess.run([mh_lint, "--matlab", "2017b", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -344,16 +346,22 @@ def test_an_export_that_errors_or_exits_raises_runtime_failed(body, what, tmp_pa
 
 # ------------------------------------------------------------ exact int64 labels
 
-def test_int64_labels_beyond_2_53_stay_exact(tmp_path):
-    need_octave()
+BIG = np.array([2**53, 2**53 + 1, 2**60, -2**62 - 1], dtype=np.int64)  # not all doubles
+
+
+def _big_labels_model():
     from sklearn.linear_model import LogisticRegression
     from conftest import network
-    X = np.random.default_rng(0).normal(size=(90, 3))
-    classes = np.array([2**53, 2**53 + 1, 2**60], dtype=np.int64)
-    est = LogisticRegression().fit(X, classes[np.argmax(X, axis=1)])
+    X = np.random.default_rng(0).normal(size=(120, 4))
+    est = LogisticRegression().fit(X, BIG[np.argmax(X, axis=1)])
+    return est, network(est), X
+
+
+def test_int64_labels_beyond_2_53_stay_exact(tmp_path):
+    need_octave()
+    est, net, X = _big_labels_model()
     want = est.predict(X)
-    assert want.dtype == np.int64 and set(want) == set(classes)  # 2^53 + 1 is predicted
-    net = network(est)
+    assert want.dtype == np.int64 and set(want) == set(BIG)  # 2^53 + 1 is predicted
     jobs = []
     for inline in (False, True):
         d = tmp_path / ("inline" if inline else "mat")
