@@ -38,6 +38,53 @@ def _f64(a):
     return None if a is None else np.array(a, dtype=np.float64)
 
 
+MAX_NESTING = 100  # Pipelines / TransformedTargetRegressors inside each other
+MAX_PARAMETER_VALUES = 64 * 2**20  # a sparse coef_ is expanded to this many values at most
+
+
+def _param(est, attr, *, nonzero=False):
+    """est.<attr> as float64, refusing what no fitted model holds (an edited file):
+    complex or non-numeric values, NaN or infinity, and zeros where it is a divisor."""
+    return _values(f"{_name(est)}.{attr}", getattr(est, attr), nonzero)
+
+
+def _values(what, value, nonzero=False):
+    if value is None:
+        return None
+    if hasattr(value, "toarray"):  # a sparsified coef_ (scipy csr): validate, then expand
+        value = _sparse_dense(what, value)
+    if np.iscomplexobj(value):
+        raise UnsupportedModelError(f"{what} holds complex numbers; a model's parameters are real.")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UnsupportedModelError(f"{what} is not an array of numbers.") from None
+    if not np.isfinite(arr).all():
+        raise UnsupportedModelError(
+            f"{what} holds NaN or infinite values, which no fitted model has (was the file "
+            f"edited?); refused.")
+    if nonzero and (arr == 0).any():
+        raise UnsupportedModelError(
+            f"{what} holds zeros, which scikit-learn never leaves in a fitted scaler (it "
+            f"replaces them by 1); refused.")
+    return arr
+
+
+def _sparse_dense(what, value):
+    import scipy.sparse as sp
+    if not sp.issparse(value) or value.format != "csr":
+        raise UnsupportedModelError(f"{what} is a sparse matrix of an unsupported kind.")
+    try:
+        # Index arrays come from the file; scipy's dense conversion trusts them.
+        value.check_format(full_check=True)
+    except Exception:
+        raise UnsupportedModelError(f"{what} is a malformed sparse matrix; refused.") from None
+    rows, cols = value.shape
+    if rows * cols > MAX_PARAMETER_VALUES:
+        raise UnsupportedModelError(f"{what} has shape {value.shape}, too large to export.")
+    return value.toarray()
+
+
 def _name(est) -> str:
     return type(est).__name__
 
@@ -63,15 +110,15 @@ def input_steps(est, name: str) -> list:
 def _(est: StandardScaler, name):
     _fitted(est, None)  # not n_features_in_: scikit-learn < 0.24 did not set it
     # with_mean=False still sets mean_, which transform ignores; so do we.
-    center = est.mean_ if est.with_mean else None
-    scale = est.scale_ if est.with_std else None
-    return [Affine(name, center=_f64(center), scale=_f64(scale))]
+    center = _param(est, "mean_") if est.with_mean else None
+    scale = _param(est, "scale_", nonzero=True) if est.with_std else None
+    return [Affine(name, center=center, scale=scale)]
 
 
 @input_steps.register
 def _(est: MinMaxScaler, name):
     _fitted(est, "scale_")
-    steps = [Affine(name, factor=_f64(est.scale_), offset=_f64(est.min_))]
+    steps = [Affine(name, factor=_param(est, "scale_", nonzero=True), offset=_param(est, "min_"))]
     if getattr(est, "clip", False):
         low, high = est.feature_range
         steps.append(Clip(name, float(low), float(high)))
@@ -81,7 +128,7 @@ def _(est: MinMaxScaler, name):
 @input_steps.register
 def _(est: MaxAbsScaler, name):
     _fitted(est, "scale_")
-    steps = [Affine(name, scale=_f64(est.scale_))]
+    steps = [Affine(name, scale=_param(est, "scale_", nonzero=True))]
     if getattr(est, "clip", False):
         steps.append(Clip(name, -1.0, 1.0))
     return steps
@@ -90,9 +137,9 @@ def _(est: MaxAbsScaler, name):
 @input_steps.register
 def _(est: RobustScaler, name):
     _fitted(est, None)
-    center = est.center_ if est.with_centering else None
-    scale = est.scale_ if est.with_scaling else None
-    return [Affine(name, center=_f64(center), scale=_f64(scale))]
+    center = _param(est, "center_") if est.with_centering else None
+    scale = _param(est, "scale_", nonzero=True) if est.with_scaling else None
+    return [Affine(name, center=center, scale=scale)]
 
 
 def _input_range(est, n_features):
@@ -109,8 +156,10 @@ def _input_range(est, n_features):
         spread = est.scale_ if est.scale_ is not None else np.ones(n_features)
     else:
         return None, None
-    spread = np.where(np.asarray(spread) > 0, spread, 1.0)
-    return _f64(loc), _f64(spread)
+    loc, spread = _f64(loc), _f64(spread)
+    if loc is None or spread is None or not (np.isfinite(loc).all() and np.isfinite(spread).all()):
+        return None, None  # only a hint for drawing test rows: without it, check uses its own
+    return loc, np.where(spread > 0, spread, 1.0)
 
 
 # ------------------------------------------------------------ scalers (target inverse)
@@ -125,26 +174,26 @@ def inverse_steps(est, name: str) -> list:
 
 @inverse_steps.register
 def _(est: StandardScaler, name):
-    factor = est.scale_ if est.with_std else None
-    offset = est.mean_ if est.with_mean else None
-    return [Affine(name, factor=_f64(factor), offset=_f64(offset))]
+    factor = _param(est, "scale_", nonzero=True) if est.with_std else None
+    offset = _param(est, "mean_") if est.with_mean else None
+    return [Affine(name, factor=factor, offset=offset)]
 
 
 @inverse_steps.register
 def _(est: MinMaxScaler, name):
-    return [Affine(name, center=_f64(est.min_), scale=_f64(est.scale_))]
+    return [Affine(name, center=_param(est, "min_"), scale=_param(est, "scale_", nonzero=True))]
 
 
 @inverse_steps.register
 def _(est: MaxAbsScaler, name):
-    return [Affine(name, factor=_f64(est.scale_))]
+    return [Affine(name, factor=_param(est, "scale_", nonzero=True))]
 
 
 @inverse_steps.register
 def _(est: RobustScaler, name):
-    factor = est.scale_ if est.with_scaling else None
-    offset = est.center_ if est.with_centering else None
-    return [Affine(name, factor=_f64(factor), offset=_f64(offset))]
+    factor = _param(est, "scale_", nonzero=True) if est.with_scaling else None
+    offset = _param(est, "center_") if est.with_centering else None
+    return [Affine(name, factor=factor, offset=offset)]
 
 
 # ------------------------------------------------------------------------ models
@@ -164,11 +213,12 @@ def _mlp_layers(est):
             f"{_name(est)} has hidden activation {est.activation!r}; supported: "
             f"{', '.join(HIDDEN_ACTIVATIONS)}.")
     coefs, intercepts = est.coefs_, est.intercepts_
-    if len(coefs) != len(intercepts) or not coefs:
+    if (not isinstance(coefs, (list, tuple)) or not isinstance(intercepts, (list, tuple))
+            or len(coefs) != len(intercepts) or not coefs):
         raise UnsupportedModelError(f"{_name(est)} has inconsistent coefs_ and intercepts_.")
     layers = []
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
-        W, b = _f64(W), _f64(b)
+        W, b = _values(f"{_name(est)}.coefs_[{i}]", W), _values(f"{_name(est)}.intercepts_[{i}]", b)
         ok = W.ndim == 2 and b.shape == (W.shape[1],)
         if i > 0:
             ok = ok and W.shape[0] == layers[-1].W.shape[1]
@@ -222,9 +272,10 @@ def _(est: MLPClassifier):
 
 
 def _linear(est, intercept=True):
-    coef = est.coef_
-    coef = _f64(coef.toarray() if hasattr(coef, "toarray") else coef)
-    b = _f64(est.intercept_) if intercept else np.zeros(coef.shape[0])
+    coef = _param(est, "coef_")
+    if coef.ndim != 2:
+        raise UnsupportedModelError(f"{_name(est)}.coef_ has shape {coef.shape}, not (classes, features).")
+    b = _param(est, "intercept_") if intercept else np.zeros(coef.shape[0])
     b = np.broadcast_to(b, (coef.shape[0],)).copy()
     return Dense(coef.T, b, "identity")
 
@@ -271,32 +322,50 @@ def _(est: SGDClassifier):
 
 # ----------------------------------------------------------------------- wrappers
 
+def _steps(pipeline):
+    """Pipeline.steps, checked: a file can hold anything there."""
+    steps = getattr(pipeline, "steps", None)
+    if not (isinstance(steps, (list, tuple)) and steps
+            and all(isinstance(s, (list, tuple)) and len(s) == 2 and isinstance(s[0], str)
+                    for s in steps)):
+        raise UnsupportedModelError(
+            "the Pipeline's steps are not a list of (name, estimator) pairs; the model file "
+            "is malformed.")
+    return steps
+
+
 def _unwrap(est, scalers, target, flat):
-    """Walk Pipeline / TransformedTargetRegressor down to the final model."""
-    if isinstance(est, Pipeline):
-        for step_name, step in est.steps[:-1]:
-            if step is None or (isinstance(step, str) and step == "passthrough"):
-                continue
-            if not isinstance(step, SCALERS):
+    """Walk Pipeline / TransformedTargetRegressor down to the final model (a loop, not
+    recursion: a file can nest them thousands deep)."""
+    for _ in range(MAX_NESTING):
+        if isinstance(est, Pipeline):
+            steps = _steps(est)
+            for step_name, step in steps[:-1]:
+                if step is None or (isinstance(step, str) and step == "passthrough"):
+                    continue
+                if not isinstance(step, SCALERS):
+                    raise UnsupportedModelError(
+                        f"Pipeline step {step_name!r} ({_name(step)}) is not supported; supported "
+                        f"steps: {', '.join(SUPPORTED_STEPS)}.")
+                scalers.append(step)
+            est = steps[-1][1]
+            if est is None or isinstance(est, str):
+                raise UnsupportedModelError("the Pipeline has no final estimator.")
+        elif isinstance(est, TransformedTargetRegressor):
+            _fitted(est, "regressor_")
+            if not isinstance(est.transformer_, SCALERS):
                 raise UnsupportedModelError(
-                    f"Pipeline step {step_name!r} ({_name(step)}) is not supported; supported "
-                    f"steps: {', '.join(SUPPORTED_STEPS)}.")
-            scalers.append(step)
-        final = est.steps[-1][1]
-        if final is None or isinstance(final, str):
-            raise UnsupportedModelError("the Pipeline has no final estimator.")
-        return _unwrap(final, scalers, target, flat)
-    if isinstance(est, TransformedTargetRegressor):
-        _fitted(est, "regressor_")
-        if not isinstance(est.transformer_, SCALERS):
-            raise UnsupportedModelError(
-                f"TransformedTargetRegressor with transformer {_name(est.transformer_)} (or "
-                f"func/inverse_func) is not supported; supported: StandardScaler, "
-                f"MinMaxScaler, MaxAbsScaler, RobustScaler.")
-        target.insert(0, est.transformer_)
-        flat = getattr(est, "_training_dim", 1) == 1
-        return _unwrap(est.regressor_, scalers, target, flat)
-    return est, flat
+                    f"TransformedTargetRegressor with transformer {_name(est.transformer_)} (or "
+                    f"func/inverse_func) is not supported; supported: StandardScaler, "
+                    f"MinMaxScaler, MaxAbsScaler, RobustScaler.")
+            target.insert(0, est.transformer_)
+            flat = getattr(est, "_training_dim", 1) == 1
+            est = est.regressor_
+        else:
+            return est, flat
+    raise UnsupportedModelError(
+        f"the model nests Pipelines or TransformedTargetRegressors more than {MAX_NESTING} "
+        f"deep; mlpexport exports a model with a few steps before it.")
 
 
 def extract(est, *, saved_version: str | None = None, model_file: str = "") -> Network:
@@ -338,15 +407,17 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
                    flat=flat, input_loc=loc, input_spread=spread, meta=meta)
 
 
-def describe(est) -> str:
+def describe(est, _depth=0) -> str:
     """A short name for a model: 'Pipeline(StandardScaler, MLPRegressor)'."""
+    if _depth > MAX_NESTING:
+        return "..."
     if isinstance(est, Pipeline):
-        inner = [s if isinstance(s, str) else describe(s) for _, s in est.steps]
+        inner = [s if isinstance(s, str) else describe(s, _depth + 1) for _, s in _steps(est)]
         return f"Pipeline({', '.join(str(i) for i in inner)})"
     if isinstance(est, TransformedTargetRegressor):
         reg = est.regressor_ if hasattr(est, "regressor_") else est.regressor
         tr = est.transformer_ if hasattr(est, "transformer_") else est.transformer
-        return f"TransformedTargetRegressor({describe(reg)}, {_name(tr)})"
+        return f"TransformedTargetRegressor({describe(reg, _depth + 1)}, {_name(tr)})"
     return _name(est)
 
 

@@ -140,3 +140,61 @@ def test_feature_names_are_kept():
         est.fit(X, y)
     est.feature_names_in_ = np.array(["a", "b", "c"], dtype=object)
     assert network(est).meta["feature_names"] == ["a", "b", "c"]
+
+
+# ------------------------------------------------------------- edited model files
+
+def _edited(name, edit):
+    est = copy.deepcopy(get(name)[0])
+    edit(est)
+    return est
+
+
+@pytest.mark.parametrize("name,edit,message", [
+    ("reg_multi_tanh", lambda e: e.coefs_.__setitem__(0, e.coefs_[0] + 1j),
+     r"MLPRegressor.coefs_\[0\] holds complex"),
+    ("reg_multi_tanh", lambda e: e.intercepts_[1].__setitem__(0, np.nan),
+     r"MLPRegressor.intercepts_\[1\] holds NaN"),
+    ("lr_binary", lambda e: setattr(e[-1], "coef_", e[-1].coef_ * (1 + 0j)),
+     "LogisticRegression.coef_ holds complex"),
+    ("lr_binary", lambda e: setattr(e[-1], "intercept_", e[-1].intercept_ + np.inf),
+     "LogisticRegression.intercept_ holds NaN or infinite"),
+    ("reg_classic", lambda e: e.steps[0][1].scale_.__setitem__(1, 0.0), "StandardScaler.scale_ holds zeros"),
+    ("reg_classic", lambda e: e.steps[0][1].scale_.__setitem__(1, np.nan), "StandardScaler.scale_ holds NaN"),
+    ("reg_classic", lambda e: e.steps[0][1].mean_.__setitem__(0, np.inf), "StandardScaler.mean_ holds NaN"),
+    ("ttr_standard", lambda e: e.transformer_.scale_.__setitem__(0, 0.0), "StandardScaler.scale_ holds zeros"),
+], ids=["complex-W", "nan-b", "complex-coef", "inf-intercept", "zero-scale", "nan-scale", "inf-mean",
+        "zero-target-scale"])
+def test_edited_parameters_are_refused_naming_estimator_and_attribute(name, edit, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = _edited(name, edit)
+        with pytest.raises(UnsupportedModelError, match=message):
+            extract(est)
+
+
+def test_deeply_nested_pipeline_is_refused_in_one_sentence():
+    est = get("reg_multi_tanh")[0]
+    from sklearn.pipeline import Pipeline
+    for _ in range(3000):
+        est = Pipeline([("inner", est)])
+    with pytest.raises(UnsupportedModelError, match="more than 100 deep"):
+        extract(est)
+
+
+@pytest.mark.parametrize("steps", ["abc", [], [("a",)], [1, 2], [(1, StandardScaler())], None])
+def test_malformed_pipeline_steps_are_refused(steps):
+    est = copy.deepcopy(get("reg_classic")[0])
+    est.steps = steps
+    with pytest.raises(UnsupportedModelError, match=r"not a list of \(name, estimator\) pairs"):
+        extract(est)
+
+
+def test_sparse_coef_is_validated_before_it_is_expanded():
+    from sklearn.linear_model import LogisticRegression
+    from mlpexport.network import evaluate
+    est = LogisticRegression().fit(X, y > 0).sparsify()
+    np.testing.assert_allclose(evaluate(extract(est), X)["predict_proba"], est.predict_proba(X), rtol=1e-12)
+    est.coef_.indices[0] = 10**6  # outside the matrix: scipy's toarray would write out of bounds
+    with pytest.raises(UnsupportedModelError, match="malformed sparse matrix"):
+        extract(est)
