@@ -371,3 +371,20 @@ def test_int64_labels_beyond_2_53_stay_exact(tmp_path):
         label = np.asarray(got["predict"]).reshape(-1)
         assert label.dtype == np.int64, d
         np.testing.assert_array_equal(label, want, err_msg=d)
+
+
+def test_one_octave_run_uses_each_folders_own_export_of_a_name(tmp_path):
+    """run_many runs exports of the same name from several folders in one Octave: each
+    must use its own weights, not the first one's cached in the function's persistent."""
+    need_octave()
+    est, net, X = case("reg_classic")
+    last = net.layers[-1]
+    shifted = dataclasses.replace(net, layers=net.layers[:-1] + (dataclasses.replace(last, b=last.b + 1000.0),))
+    for d, n, dtype in (("a", net, "float64"), ("b", shifted, "float64"), ("c", net, "float32")):
+        emit.write_all(matlab.render(n, "same", dtype=dtype), str(tmp_path / d), force=True)
+    a, b, c = (r["predict"].reshape(-1) for r in matlab.run_many(
+        [(str(tmp_path / d), "same", X) for d in "abc"]))
+    want = est.predict(X)
+    np.testing.assert_allclose(a, want, rtol=1e-9)
+    np.testing.assert_allclose(b, want + 1000.0, rtol=1e-9)
+    assert c.dtype == np.float32 and not np.array_equal(c, a)
