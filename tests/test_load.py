@@ -388,7 +388,7 @@ def test_npy_header_larger_than_its_member_is_refused(tmp_path):
 
 # ------------------------------------------------- files written by older versions
 
-LEGACY = os.path.join(os.path.dirname(__file__), "..", "fixtures", "legacy")
+LEGACY = os.path.join(os.path.dirname(__file__), "..", "fixtures", "legacy", "hand")
 OLD_FILES = {  # file: (the _sklearn_version it carries, what the note must name)
     "old_mlp_classifier_sklearn0.21.joblib": ("0.21.3", ["scikit-learn < 0.22", "numpy < 1.17",
                                                          "sklearn.externals.joblib"]),
