@@ -388,3 +388,13 @@ def test_one_octave_run_uses_each_folders_own_export_of_a_name(tmp_path):
     np.testing.assert_allclose(a, want, rtol=1e-9)
     np.testing.assert_allclose(b, want + 1000.0, rtol=1e-9)
     assert c.dtype == np.float32 and not np.array_equal(c, a)
+
+
+def test_a_folder_octave_cannot_add_is_refused_by_name(tmp_path):
+    """addpath splits its argument at ':', so such a folder would run another one's files."""
+    need_octave()
+    _, net, X = case("reg_classic")
+    d = tmp_path / "a:b"
+    emit.write_all(matlab.render(net, "same"), str(d), force=True)
+    with pytest.raises(RuntimeFailed, match="contains ':'"):
+        matlab.run_many([(str(d), "same", X)])

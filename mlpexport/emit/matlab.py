@@ -371,6 +371,9 @@ def run_many(jobs, timeout=600) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="mlpexport-octave-") as tmp:
         args = [tmp]
         for i, (directory, name, X) in enumerate(jobs, start=1):
+            if os.pathsep in os.path.abspath(directory):  # addpath splits it there
+                raise RuntimeFailed(f"Octave cannot add the folder {os.path.abspath(directory)!r} "
+                                    f"to its path: it contains {os.pathsep!r}; move the export.")
             savemat(os.path.join(tmp, f"in{i}.mat"), {"X": np.asarray(X, dtype=np.float64)},
                     format="5")
             args += [os.path.abspath(directory), name]
