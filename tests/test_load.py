@@ -272,26 +272,54 @@ def skops_bomb(path, n_chunks=96, est=None):
         for info in src.infolist():
             if info.filename != target:
                 dst.writestr(info.filename, src.read(info))
-        n_items = n_chunks * _CHUNK // 8
-        hdr = io.BytesIO()
-        np.lib.format.write_array_header_1_0(hdr, {"descr": "<f8", "fortran_order": False,
-                                                   "shape": (n_items,)})
-        raw = _deflate([hdr.getvalue(), n_chunks])
-        info = zipfile.ZipInfo(target)
-        info.compress_type = zipfile.ZIP_STORED  # written raw below, then marked deflated
-        info.file_size = len(hdr.getvalue()) + n_chunks * _CHUNK
-        # zipfile cannot take pre-deflated data: write the local header and data by hand.
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.compress_size = len(raw)
-        info.CRC = 0
-        info.header_offset = dst.fp.tell()
-        dst.fp.write(info.FileHeader(zip64=False))
-        dst.fp.write(raw)
-        dst.start_dir = dst.fp.tell()
-        dst.filelist.append(info)
-        dst.NameToInfo[info.filename] = info
+        _zero_npy_member(dst, target, n_chunks)
     good.unlink()
     return path
+
+
+def _zero_npy_member(dst, name, n_chunks):
+    """Append to an open ZipFile a deflated .npy of n_chunks * 16 MiB zeros (CRC left 0)."""
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(hdr, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (n_chunks * _CHUNK // 8,)})
+    raw = _deflate([hdr.getvalue(), n_chunks])
+    info = zipfile.ZipInfo(name)
+    info.file_size = len(hdr.getvalue()) + n_chunks * _CHUNK
+    # zipfile cannot take pre-deflated data: write the local header and data by hand.
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_size = len(raw)
+    info.CRC = 0
+    info.header_offset = dst.fp.tell()
+    dst.fp.write(info.FileHeader(zip64=False))
+    dst.fp.write(raw)
+    dst.start_dir = dst.fp.tell()
+    dst.filelist.append(info)
+    dst.NameToInfo[info.filename] = info
+
+
+def test_sparse_matrix_zip_inside_a_skops_is_checked_too(tmp_path):
+    """A sparse coef_ is a .npz (a zip) inside the .skops zip: its own members are held
+    to the same limits, or a small outer member could inflate twice."""
+    from sklearn.linear_model import LogisticRegression
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    sio.dump(LogisticRegression().fit(X, X[:, 0] > 0).sparsify(), tmp_path / "good.skops")
+    with zipfile.ZipFile(tmp_path / "good.skops") as src, \
+            zipfile.ZipFile(tmp_path / "m.skops", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".npz"):
+                inner = io.BytesIO()
+                with zipfile.ZipFile(io.BytesIO(data)) as old, zipfile.ZipFile(inner, "w") as new:
+                    for member in old.infolist():
+                        if member.filename == "data.npy":
+                            _zero_npy_member(new, "data.npy", 48)  # 805 MB
+                        else:
+                            new.writestr(member, old.read(member))
+                data = inner.getvalue()
+            dst.writestr(info.filename, data)
+    assert (tmp_path / "m.skops").stat().st_size < 2**20
+    with pytest.raises(UnsafeModelError, match="for one array"):
+        load(tmp_path / "m.skops")
 
 
 _MEASURE = """
