@@ -1,9 +1,11 @@
 """Model file -> fitted estimator, without running code from the file.
 
 - `.skops`: skops, trusting only the types on ALLOWED (the optimizer objects that
-  MLPs trained with adam/sgd carry must be trusted explicitly). Before skops reads
-  anything, the zip's directory and every `.npy` header are checked against the
-  size limits (a deflated zip member can expand a thousandfold).
+  MLPs trained with adam/sgd carry must be trusted explicitly); skops trusts every
+  scikit-learn estimator by default, so the schema's scikit-learn types are held to
+  ALLOWED as well. Before skops reads anything, the zip's directory, every `.npy`
+  header and the zips inside it (sparse matrices) are checked against the size
+  limits (a deflated zip member can expand a thousandfold).
 - `.pkl` / `.pickle` / `.sav` / `.joblib`: one unpickler (joblib's, which also reads
   plain pickles) whose `find_class` allows an exact list of (module, name) pairs, plus
   an exact table of the paths older scikit-learn/numpy/Python versions wrote for the
@@ -152,11 +154,6 @@ class _Budget:
         size = _array_bytes(shape, dtype)  # also checks that shape is integers
         dims = shape if isinstance(shape, (tuple, list)) else (shape,)
         self.take(size, f"an array of shape {tuple(int(d) for d in dims)}")
-
-
-def _check_size(shape, dtype):
-    """One array against the per-array limit (kept for callers without a budget)."""
-    _Budget().array(shape, dtype)
 
 
 class _CappedReader:

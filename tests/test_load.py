@@ -39,7 +39,7 @@ def test_every_supported_model_loads(name, suffix, tmp_path):
         joblib.dump(est, path, compress=3 if len(name) % 2 else 0)
     loaded = load(path)
     assert network(loaded.estimator).fingerprint == network(est).fingerprint
-    assert loaded.saved_version is None
+    assert loaded.saved_version is None and loaded.note is None
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
