@@ -135,3 +135,13 @@ def test_check_outdir_creates_missing_parents_and_remove_created_undoes_it(tmp_p
 def test_empty_or_unknown_targets_are_refused(text):
     with pytest.raises(UsageError):
         emit.parse_targets(text)
+
+
+def test_a_file_that_already_holds_the_same_bytes_is_not_a_clash(tmp_path):
+    """Two MATLAB exports with --matlab-verify into one folder share mlpexport_verify.m."""
+    (tmp_path / "shared.m").write_bytes(b"same")
+    emit.write_all({"a.m": b"1", "shared.m": b"same"}, str(tmp_path), force=False)
+    (tmp_path / "shared.m").write_bytes(b"edited")
+    with pytest.raises(OutputExistsError, match="shared.m"):
+        emit.write_all({"b.m": b"1", "shared.m": b"same"}, str(tmp_path), force=False)
+    assert not (tmp_path / "b.m").exists()

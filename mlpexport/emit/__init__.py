@@ -303,13 +303,16 @@ def write_all(files: dict[str, bytes], outdir: str, *, force: bool,
         if dirs:
             raise UsageError(f"{', '.join(dirs)} {'is a directory' if len(dirs) == 1 else 'are directories'}; "
                              f"mlpexport does not replace directories, even with --force.")
+        same = [fn for fn, p in paths.items() if _holds(p, files[fn])]
+        paths = {fn: p for fn, p in paths.items() if fn not in same}  # already there: keep
         existing = [p for p in paths.values() if os.path.lexists(p)]
         if existing and not force:
             raise OutputExistsError(
                 f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
                 f"use --force to overwrite.")
         try:
-            for fn, data in files.items():
+            for fn in paths:
+                data = files[fn]
                 fd, tmp = tempfile.mkstemp(prefix=f".{fn}.{os.getpid()}.", suffix=".tmp", dir=outdir)
                 staged[fn] = tmp
                 with os.fdopen(fd, "wb") as f:
@@ -333,7 +336,19 @@ def write_all(files: dict[str, bytes], outdir: str, *, force: bool,
             for tmp in staged.values():
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-    return list(paths.values())
+    return [os.path.join(outdir, fn) for fn in files]
+
+
+def _holds(path, data: bytes) -> bool:
+    """A regular file (not a link) at path already holds exactly these bytes (e.g. the
+    shared mlpexport_verify.m written by an earlier export into the same folder)."""
+    try:
+        if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) != len(data):
+            return False
+        with open(path, "rb") as f:
+            return f.read() == data
+    except OSError:
+        return False
 
 
 def render_all(net: Network, name: str, targets: list[str], dtype: str, **options) -> dict[str, bytes]:
