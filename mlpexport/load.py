@@ -38,6 +38,11 @@ MAX_ARRAY_BYTES = 512 * 2**20  # one array
 MAX_TOTAL_BYTES = 512 * 2**20  # all arrays of one file together; also the decompressed stream
 MAX_SCHEMA_BYTES = 16 * 2**20  # a .skops schema.json (parsed JSON takes ~10x its size)
 MAX_ZIP_MEMBERS = 10_000
+# Opcodes one pickle may run. Most push one object for one byte of stream (NONE, a
+# memo GET), 8+ bytes of memory each, so the stream cap alone would let a small gzip
+# ask for gigabytes of references. The fixtures need at most ~4,000 (a 1000-class MLP
+# too); arrays are one opcode each.
+MAX_PICKLE_OPS = 1_000_000
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".sav", ".joblib")
 MODEL_SUFFIXES = (".skops", *PICKLE_SUFFIXES)
 
@@ -344,6 +349,21 @@ class _Context:
     def __init__(self):
         self.budget = _Budget()
         self.notes = set()
+        self.ops_left = MAX_PICKLE_OPS
+
+
+def _counted(dispatch):
+    """The same opcode table, each opcode charged against the load's MAX_PICKLE_OPS."""
+    def counting(op):
+        def run(self):
+            self.ctx.ops_left -= 1
+            if self.ctx.ops_left < 0:
+                raise UnsafeModelError(
+                    f"the model file runs more than {MAX_PICKLE_OPS} pickle operations, far "
+                    f"more than any model needs; refused before it could use more memory.")
+            return op(self)
+        return run
+    return {key: counting(op) for key, op in dispatch.items()}
 
 
 def allowed_global(module: str, name: str, ctx: _Context | None = None):
@@ -412,6 +432,7 @@ def _unpicklers():
         dispatch[pickle.BUILD[0]] = load_build
         for _op in (pickle.STRING, pickle.BINSTRING, pickle.SHORT_BINSTRING):
             dispatch[_op[0]] = _py2_string(dispatch[_op[0]])
+        dispatch = _counted(dispatch)
 
     class InnerUnpickler(Unpickler):
         """joblib's nested pickle of an object array, with the same checks."""
@@ -430,6 +451,7 @@ def _unpicklers():
             Unpickler.load_build(self)
 
         dispatch[pickle.BUILD[0]] = load_build
+        dispatch = _counted(dispatch)
 
     return SafeUnpickler, InnerUnpickler
 

@@ -199,18 +199,18 @@ import zlib
 _CHUNK = 2**24  # 16 MiB of zeros per repeated block
 
 
-def _zero_block():
+def _zero_block(fill=b"\0"):
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    return c.compress(bytes(_CHUNK)) + c.flush(zlib.Z_FULL_FLUSH)
+    return c.compress(fill * _CHUNK) + c.flush(zlib.Z_FULL_FLUSH)
 
 
-def _deflate(parts):
-    """Raw deflate of parts: bytes, or an int n meaning n * 16 MiB of zeros."""
+def _deflate(parts, fill=b"\0"):
+    """Raw deflate of parts: bytes, or an int n meaning n * 16 MiB of `fill` bytes."""
     c, block, out = zlib.compressobj(9, zlib.DEFLATED, -15), None, []
     for part in parts:
         if isinstance(part, int):
             out.append(c.flush(zlib.Z_FULL_FLUSH))
-            block = block or _zero_block()
+            block = block or _zero_block(fill)
             out.append(block * part)
         else:
             out.append(c.compress(part))
@@ -257,6 +257,15 @@ def joblib_bomb(path, n_arrays=6, n_chunks=24, crc=False):
                 check = zlib.crc32(bytes(_CHUNK) if isinstance(p, int) else p, check)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
     path.write_bytes(header + raw + struct.pack("<II", check, total % 2**32))
+    return path
+
+
+def ops_bomb(path, n_chunks=24):
+    """A gzip .joblib whose pickle is MARK, n_chunks * 16 Mi NONE opcodes, LIST: one
+    byte of stream per 8-byte reference (default 400 M of them, 3.2 GB as a list)."""
+    raw = _deflate([b"\x80\x02(", n_chunks, b"l."], fill=b"N")
+    total = 5 + n_chunks * _CHUNK
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + raw + struct.pack("<II", 0, total % 2**32))
     return path
 
 
@@ -367,7 +376,8 @@ def _baseline():
     # 6 x 400 MB behaves the same; smaller arrays keep the test fast).
     (lambda p: joblib_bomb(p.with_suffix(".joblib"), n_chunks=17), "UnsafeModelError"),
     (lambda p: skops_bomb(p.with_suffix(".skops")), "UnsafeModelError"),
-], ids=["ndarray-constructor", "setstate-object", "joblib-6x272MiB", "skops-1.6GB-npy"])
+    (lambda p: ops_bomb(p.with_suffix(".joblib")), "UnsafeModelError"),
+], ids=["ndarray-constructor", "setstate-object", "joblib-6x272MiB", "skops-1.6GB-npy", "400M-references"])
 def test_bombs_are_refused_before_allocating(build, expect, tmp_path):
     path = build(tmp_path / "bomb.pkl")
     assert path.stat().st_size < 4 * 2**20
