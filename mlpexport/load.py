@@ -130,7 +130,9 @@ def _array_bytes(shape, dtype) -> int:
             if d is None or d < 0:
                 raise ValueError("dimensions must be non-negative integers")
             n *= d
-        return n * np.dtype(dtype).itemsize
+        # At least a byte per element: a zero-size dtype (S0, V0) takes no memory here
+        # but its 10**12 elements would, the moment anything converts them.
+        return n * max(np.dtype(dtype).itemsize, 1)
     except (TypeError, ValueError) as exc:
         raise UnsafeModelError(f"the model file asks for an array of shape {shape!r}: {exc}.") from None
 
@@ -237,10 +239,11 @@ def _check_array_state(ctx, state):
         raise UnsafeModelError("the model file holds an array whose dtype is not a dtype; refused.")
     size = _array_bytes(shape, dtype)
     ctx.budget.take(size, f"an array of shape {shape!r}")
+    count = size // max(dtype.itemsize, 1)
     if dtype.hasobject:
-        ok = isinstance(data, list) and len(data) * dtype.itemsize == size  # one item per element
+        ok = isinstance(data, list) and len(data) == count  # one item per element
     else:
-        ok = isinstance(data, (bytes, bytearray, str)) and len(data) == size
+        ok = isinstance(data, (bytes, bytearray, str)) and len(data) == count * dtype.itemsize
     if not ok:
         raise UnsafeModelError(
             f"the model file holds an array of shape {shape!r} whose data does not have that "

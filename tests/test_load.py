@@ -550,3 +550,13 @@ def test_skops_with_a_foreign_type_suggests_trusting_the_file(tmp_path):
     with pytest.raises(UnsafeModelError, match="collections.Counter.*--trust-pickle"):
         load(tmp_path / "m.skops")
     assert load(tmp_path / "m.skops", trust_pickle=True).estimator.steps[-1][1].extra["a"] == 1
+
+
+@pytest.mark.parametrize("dtype", [b"S0", b"V0"])
+def test_zero_size_elements_count_against_the_limit(dtype, tmp_path):
+    """numpy.ndarray((10**10,), 'S0') takes no memory until something converts it."""
+    data = (b"\x80\x02cnumpy\nndarray\n\x8a\x05\x00\xe4\x0bT\x02\x85cnumpy\ndtype\nX\x02\x00\x00\x00"
+            + dtype + b"\x85R\x86R.")
+    (tmp_path / "m.pkl").write_bytes(data)
+    with pytest.raises(UnsafeModelError, match="10000000000"):
+        load(tmp_path / "m.pkl")
