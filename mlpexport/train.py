@@ -1,5 +1,5 @@
 """`mlpexport train`: the classic ReLU puzzles, scikit-learn's bundled data sets and CSV
-files -> a fitted Pipeline(scaler, model), saved as .skops / .pkl / .joblib.
+files -> a fitted Pipeline(scaler, model), saved as .skops / .pkl / .sav / .joblib.
 
 Built-in data sets are generated reproducibly from the seed:
     sine       150 points, x ~ U[0, 10], y = sin(x)
@@ -297,7 +297,7 @@ def model_bytes(est, path: str) -> bytes:
     if suffix == ".skops":
         import skops.io as sio
         return sio.dumps(est)
-    if suffix in (".pkl", ".pickle"):
+    if suffix in (".pkl", ".pickle", ".sav"):
         import pickle
         return pickle.dumps(est, protocol=pickle.HIGHEST_PROTOCOL)
     if suffix == ".joblib":
@@ -305,7 +305,7 @@ def model_bytes(est, path: str) -> bytes:
         buf = io.BytesIO()
         joblib.dump(est, buf)
         return buf.getvalue()
-    raise UsageError(f"-o {path}: the model file must end in .skops, .pkl, .pickle or .joblib.")
+    raise UsageError(f"-o {path}: the model file must end in .skops, .pkl, .pickle, .sav or .joblib.")
 
 
 def progress_for(stream=None, quiet=False, max_iter=200):

@@ -24,11 +24,11 @@ def test_every_builtin_dataset_trains_converts_and_checks(dataset, tmp_path, cap
 
 
 def test_formats_by_extension_and_target_scaler(tmp_path, capsys):
-    for suffix in (".pkl", ".joblib"):
+    for suffix in (".pkl", ".joblib", ".sav"):
         path = tmp_path / f"q{suffix}"
         assert main(["train", "quadratic", "--hidden", "3", "--max-iter", "5", "--target-scaler",
                      "standard", "-o", str(path), "--quiet"]) == 0
-        assert main(["convert", str(path), "-o", str(tmp_path / "out"), "--to", "numpy", "--force"]) == 0
+        assert main(["convert", str(path), "-o", str(tmp_path / "out"), "--to", "numpy", "--force"]) == 0, suffix
     assert "TransformedTargetRegressor" in capsys.readouterr().out
 
 
