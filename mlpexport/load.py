@@ -109,7 +109,7 @@ LEGACY = {
         (("numpy.random._pickle", "__randomstate_ctor"), "numpy < 1.17"),
     ("_loss", "CyHalfBinomialLoss"):
         (("sklearn._loss._loss", "CyHalfBinomialLoss"),
-         "the bare '_loss' module name of some scikit-learn 1.6 builds"),
+         "the bare '_loss' module name some scikit-learn 1.6-1.8 builds record"),
     ("scipy.sparse.csr", "csr_matrix"): (("scipy.sparse._csr", "csr_matrix"), "scipy < 1.8"),
 }
 SUPPORTED = ("MLPRegressor, MLPClassifier, LogisticRegression, LogisticRegressionCV and "
@@ -504,7 +504,7 @@ def load(path, *, trust_pickle: bool = False) -> Loaded:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     note = None
     if ctx.notes:
-        note = (f"{path} was written by older versions ({'; '.join(sorted(ctx.notes))}); "
+        note = (f"{path} uses names of older versions ({'; '.join(sorted(ctx.notes))}); "
                 f"mlpexport read it through its exact table of renamed classes.")
     return Loaded(est, path, saved, note)
 
