@@ -411,13 +411,32 @@ def _py2_string(load_op):
     return load
 
 
+def _guarded(base):
+    """`base` (a pickle.Unpickler) that resolves globals only through the allowlist,
+    checks every BUILD, notes Python 2 strings and counts operations."""
+    class Guarded(base):
+        dispatch = base.dispatch.copy()
+
+        def find_class(self, module, name):
+            return allowed_global(module, name, self.ctx)
+
+        def load_build(self):
+            _guarded_build(self)
+            base.load_build(self)
+
+        dispatch[pickle.BUILD[0]] = load_build
+        for _op in (pickle.STRING, pickle.BINSTRING, pickle.SHORT_BINSTRING):
+            dispatch[_op[0]] = _py2_string(dispatch[_op[0]])
+        dispatch = _counted(dispatch)
+
+    return Guarded
+
+
 @functools.cache
 def _unpicklers():
     from joblib.numpy_pickle import NumpyUnpickler, Unpickler
 
-    class SafeUnpickler(NumpyUnpickler):
-        dispatch = NumpyUnpickler.dispatch.copy()
-
+    class SafeUnpickler(_guarded(NumpyUnpickler)):
         def __init__(self, filename, fobj, ctx):
             super().__init__(filename, fobj, ensure_native_byte_order=True)
             self.ctx = ctx
@@ -425,36 +444,13 @@ def _unpicklers():
             # one to one (numpy's own advice). Python 3 files never use these opcodes.
             self.encoding = "latin1"
 
-        def find_class(self, module, name):
-            return allowed_global(module, name, self.ctx)
-
-        def load_build(self):
-            _guarded_build(self)
-            NumpyUnpickler.load_build(self)
-
-        dispatch[pickle.BUILD[0]] = load_build
-        for _op in (pickle.STRING, pickle.BINSTRING, pickle.SHORT_BINSTRING):
-            dispatch[_op[0]] = _py2_string(dispatch[_op[0]])
-        dispatch = _counted(dispatch)
-
-    class InnerUnpickler(Unpickler):
+    class InnerUnpickler(_guarded(Unpickler)):
         """joblib's nested pickle of an object array, with the same checks."""
-        dispatch = Unpickler.dispatch.copy()
 
         def __init__(self, fobj, ctx):
             super().__init__(fobj)
             self.ctx = ctx
             self.encoding = "latin1"
-
-        def find_class(self, module, name):
-            return allowed_global(module, name, self.ctx)
-
-        def load_build(self):
-            _guarded_build(self)
-            Unpickler.load_build(self)
-
-        dispatch[pickle.BUILD[0]] = load_build
-        dispatch = _counted(dispatch)
 
     return SafeUnpickler, InnerUnpickler
 
