@@ -37,7 +37,10 @@ def test_convert_writes_every_target_and_reports_parity(model, tmp_path):
     proc = cli("convert", model, "-o", out)
     assert proc.returncode == 0, proc.stderr
     assert set(os.listdir(out)) == FILES
-    assert "all exports agree with scikit-learn" in proc.stdout
+    if shutil.which("octave-cli"):
+        assert "all exports agree with scikit-learn" in proc.stdout
+    else:  # a fresh machine: matlab is written but never reported as proven
+        assert "numpy, onnx agree with scikit-learn; matlab written but not run" in proc.stdout
 
 
 def test_existing_files_survive_without_force(model, tmp_path):
