@@ -74,8 +74,10 @@ class NpyRows:
         return out
 
 
-def read_data(path: str, n_features: int | None = None, *, stream: bool = False):
-    """A 2-D float array from a .npy or .csv file (numeric, optional header row).
+def read_data(path: str, n_features: int | None = None, *, stream: bool = False,
+              feature_names=None):
+    """A 2-D float array from a .npy or .csv file (numeric, optional header row; with the
+    model's feature_names a CSV header picks the columns by name, see csv_rows).
 
     stream: a .npy file is not read at once but row range by row range (NpyRows);
     NaN and infinity are then checked chunk by chunk by whoever reads it."""
@@ -85,7 +87,7 @@ def read_data(path: str, n_features: int | None = None, *, stream: bool = False)
     if ext not in (".npy", ".csv"):
         raise InputError(f"{path}: data must be a .npy or .csv file.")
     if ext == ".csv":
-        return _check_rows(path, csv_rows(path), n_features)
+        return _check_rows(path, csv_rows(path, feature_names), n_features)
     X = NpyRows(path)  # validates the header against the file size first
     if X.dtype.kind not in "biuf":
         raise InputError(f"{path} holds {X.dtype} values; it must be numeric (not complex, "
@@ -181,16 +183,24 @@ def _loadtxt(lines, width):
     return values if values.shape == (len(lines), width) else None
 
 
-def csv_rows(path: str) -> np.ndarray:
+class DataNote(UserWarning):
+    """Something the user should know about their data file (e.g. columns ignored)."""
+
+
+def csv_rows(path: str, feature_names=None) -> np.ndarray:
     """The numbers of a CSV file for check --data: a first row that is not all numbers is a
-    header (named in errors about its columns)."""
+    header (named in errors about its columns). With the model's `feature_names` and a
+    header, the columns are picked by name, in the model's order, as scikit-learn matches
+    a DataFrame: a missing feature is an error, other columns (ids, targets) are ignored
+    with a DataNote. Without a header, the columns are the features in order."""
     lines, rows = read_csv(path)
-    width = len(rows[0])
     header = None
     if parse_numbers(rows[:1])[1] is not None:
         header, lines, rows = rows[0], lines[1:], rows[1:]
         if not rows:
             raise InputError(f"{path} has a header row but no rows.")
+    if header is not None and feature_names is not None:
+        header, rows = _by_name(path, header, rows, list(feature_names))
     X, bad = parse_numbers(rows)
     if bad is not None:
         i, j = bad
@@ -201,6 +211,24 @@ def csv_rows(path: str) -> np.ndarray:
         name = repr(header[j]) if header else str(j + 1)
         raise InputError(f"{path}: column {name} contains NaN or infinite values.")
     return X
+
+
+def _by_name(path, header, rows, names):
+    """(names, rows) with the cells of the named columns, in the model's order."""
+    duplicated = sorted({h for h in header if header.count(h) > 1 and h in names})
+    if duplicated:
+        raise InputError(f"{path} has more than one column named {', '.join(map(repr, duplicated))}.")
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise InputError(f"{path} has no column {', '.join(map(repr, missing))}, which the model "
+                         f"was fitted on (its header: {', '.join(header)}).")
+    ignored = [h for h in header if h not in names]
+    if ignored:
+        warnings.warn(f"{path}: columns {', '.join(map(repr, ignored))} are not features of the "
+                      f"model and were ignored; the others were matched by name.", DataNote,
+                      stacklevel=4)
+    at = [header.index(n) for n in names]
+    return names, [[row[j] for j in at] for row in rows]
 
 
 def draw_rows(net: Network, n: int = 256, seed: int = 0) -> np.ndarray:

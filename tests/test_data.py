@@ -170,3 +170,31 @@ def test_csv_problems_through_check_are_exit_2(tmp_path, model_file, capsys):
     bad = ",".join(["1_000"] + ["0.5"] * 11)
     assert_cli_refuses(model_file, write(tmp_path, f"{header}\n{good}\n{bad}\n", "b.csv"),
                        capsys, "'1_000' is not a number")
+
+
+def test_csv_columns_are_matched_to_the_models_feature_names(tmp_path):
+    """A shuffled header with id and target columns: the features are picked by name, in
+    the model's order, and the others are named in a note."""
+    from mlpexport.data import DataNote
+    path = tmp_path / "rows.csv"
+    path.write_text('id,"b",target,a\nx1,2.5,yes,1\nx2,-1,no,3e2\n')
+    with pytest.warns(DataNote, match="'id', 'target'"):
+        X = read_data(str(path), 2, feature_names=["a", "b"])
+    np.testing.assert_array_equal(X, [[1.0, 2.5], [300.0, -1.0]])
+
+
+@pytest.mark.parametrize("text,message", [
+    ("a,c\n1,2\n", "no column 'b'"),
+    ("a,b,b\n1,2,3\n", "more than one column named 'b'"),
+])
+def test_csv_missing_or_ambiguous_features_are_named(tmp_path, text, message):
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_data(str(path), 2, feature_names=["a", "b"])
+
+
+def test_csv_without_header_is_taken_in_order_even_with_names(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("1,2\n3,4\n")
+    np.testing.assert_array_equal(read_data(str(path), 2, feature_names=["a", "b"]), [[1, 2], [3, 4]])
