@@ -1,8 +1,54 @@
 """mlpexport: run a trained scikit-learn MLP or logistic model anywhere, with the same answers.
 
-    load(path) -> Loaded          safe loading of .skops / .pkl / .joblib
-    extract(estimator) -> Network the framework-free model description
-    export(net, outdir, name, targets=...)   numpy / onnx / matlab files
-    check(estimator, net, X, ...) -> Report  every export against scikit-learn's predict
+Export a fitted model (an estimator object, or a .skops/.pkl/.joblib file read through a
+safe loader) to a numpy module, an ONNX graph and a MATLAB function, and prove that each
+gives scikit-learn's own predictions:
+
+    >>> import mlpexport
+    >>> report = mlpexport.convert(model, "exports/")       # check, then write   # doctest: +SKIP
+    >>> report.passed                                                             # doctest: +SKIP
+    True
+    >>> mlpexport.check("model.skops", against="exports/").passed   # the CI gate  # doctest: +SKIP
+    True
+    >>> mlpexport.inspect(model)["layers"]                  # what it computes     # doctest: +SKIP
+
+    convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, force=False)
+    check(model, *, data=None, against=None, name=None, to="all", rtol=None, atol=None)
+    inspect(model, *, data=None) -> dict
+    mlpexport.testing.assert_parity(model, exports_dir)     # for your own pytest suite
+
+convert and check return a Report: `passed`, `rows` (export, output, max_abs, max_rel,
+labels, status PASS/FAIL/SKIP), `source` (where the rows came from), `to_json()`, and
+`print(report)` for the table. Problems are typed exceptions: UsageError,
+UnsafeModelError, UnsupportedModelError, ModelFileError, DataError (the command line's
+exit code 2); all derive from MlpexportError.
 """
+import sys as _sys
+import types as _types
+
 __version__ = "0.1.0"
+
+# Light on purpose: errors has no imports and api imports numpy, scikit-learn and the
+# targets' libraries only inside the calls, so `import mlpexport` (and `--help`) is fast.
+from .api import check, convert, inspect  # noqa: E402
+from .errors import (DataError, MlpexportError, ModelFileError, UnsafeModelError,  # noqa: E402
+                     UnsupportedModelError, UsageError)
+
+__all__ = ["convert", "check", "inspect", "MlpexportError", "UsageError", "UnsafeModelError",
+           "UnsupportedModelError", "ModelFileError", "DataError", "__version__"]
+
+
+class _Package(_types.ModuleType):
+    """`check` and `inspect` are both functions of the API and submodules
+    (mlpexport/check.py, mlpexport/inspect.py). Importing a submodule sets it as an
+    attribute of the package, which would replace the function the first time anything
+    runs `from .check import ...`; the function is kept. The modules stay importable by
+    their full names (`from mlpexport.check import Report`)."""
+
+    def __setattr__(self, attr, value):
+        if attr in ("check", "inspect") and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(attr, value)
+
+
+_sys.modules[__name__].__class__ = _Package

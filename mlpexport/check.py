@@ -81,6 +81,25 @@ class Row:
         """Proven to agree. A skipped row is not: nothing was run."""
         return self.status == PASS
 
+    @property
+    def export(self) -> str:
+        """The target this row is about (numpy, onnx, matlab), the API's name for `target`."""
+        return self.target
+
+    @property
+    def labels(self) -> float | None:
+        """Share of rows whose labels agree (classifiers' predict), else None."""
+        return self.labels_agree
+
+    def failure(self) -> str:
+        """Why this row failed, in one sentence (empty for a row that did not fail)."""
+        if self.status != FAIL:
+            return ""
+        if self.note:
+            return self.note
+        return (f"max rel error {self.max_rel:.3g} > rtol {self.rtol:g} "
+                f"(max abs error {self.max_abs:.3g}, atol {self.atol:g})")
+
     def to_json(self) -> dict:
         d = asdict(self)
         del d["type_note"]  # already part of note
@@ -90,12 +109,30 @@ class Row:
 
 @dataclass
 class Report:
+    """What a check proved: one Row per export and output.
+
+    passed   nothing failed (skipped exports do not fail a check, and prove nothing)
+    rows     Rows: export, output, max_abs, max_rel, labels, status (PASS/FAIL/SKIP)
+    source   where the rows came from ("286 drawn rows", "400 rows from X.csv")
+    model    the model file (or the estimator's description); name: the exports' name
+    files    paths convert wrote (empty for check, and for a convert that disagreed)
+    notes    what the CLI prints as notes (default name chosen, older scikit-learn, ...)
+    """
     rows: list[Row] = field(default_factory=list)
     n_rows: int = 0
     rtol: float = 0.0  # the loosest rtol any row was judged by (rows carry their own)
     atol: float = 0.0
     fingerprint: str = ""
     samples: dict = field(default_factory=dict, repr=False)  # {export: (got, want)}, first rows
+    source: str = ""
+    model: str = ""
+    name: str = ""
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list, repr=False)
+    seconds: float = field(default=0.0, repr=False)  # wall time of the check (JUnit's time)
+
+    def __str__(self) -> str:
+        return self.table()
 
     @property
     def passed(self) -> bool:
@@ -139,7 +176,8 @@ class Report:
         return "; ".join(parts)
 
     def to_json(self) -> dict:
-        return _finite({"passed": self.passed, "n_rows": self.n_rows, "rtol": self.rtol,
+        extra = {k: getattr(self, k) for k in ("model", "name", "source", "files") if getattr(self, k)}
+        return _finite({"passed": self.passed, **extra, "n_rows": self.n_rows, "rtol": self.rtol,
                         "atol": self.atol, "fingerprint": self.fingerprint,
                         "agree": self.agree,
                         "skipped": [{"target": t, "reason": why} for t, why in self.skipped],
@@ -159,7 +197,8 @@ class Report:
         rtols = sorted({r.rtol for r in self.rows if r.status != SKIP and r.n})
         rtol = (f"rtol {self.rtol:g}" if len(rtols) <= 1 else
                 f"rtol per export dtype ({', '.join(f'{v:g}' for v in rtols)})")
-        lines.append(f"{self.n_rows} rows, {rtol}, atol {self.atol:g}: {self.summary(unrun)}.")
+        lines.append(f"{self.source or f'{self.n_rows} rows'}, {rtol}, atol {self.atol:g}: "
+                     f"{self.summary(unrun)}.")
         return "\n".join(lines)
 
 
@@ -506,3 +545,71 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
     return rows + list(merged.values())
+
+
+# ------------------------------------------------------------------ several models
+
+def group_table(reports: list[Report]) -> str:
+    """The text report of several models: each model's table under its name, then a line
+    naming the models that failed."""
+    if len(reports) == 1:
+        return reports[0].table()
+    parts = [f"== {r.model} (exports named {r.name})\n{r.table()}" for r in reports]
+    failed = [r.model for r in reports if not r.passed]
+    parts.append(f"{len(reports)} models: " + (f"{len(failed)} FAILED ({', '.join(failed)})"
+                                               if failed else "every one passed") + ".")
+    return "\n\n".join(parts)
+
+
+def group_json(reports: list[Report]) -> dict:
+    """One model: its report as before. Several: {"passed", "models": [report, ...]}."""
+    if len(reports) == 1:
+        return reports[0].to_json()
+    return {"passed": all(r.passed for r in reports), "models": [r.to_json() for r in reports]}
+
+
+def _xml_text(text: str) -> str:
+    """Text XML 1.0 can hold: a note may quote a committed file's bytes, and ElementTree
+    writes control characters as they are, which no XML parser reads back."""
+    return "".join(c if c in "\t\n\r" or (" " <= c <= "\ud7ff") or ("\ue000" <= c <= "\ufffd")
+                   or c >= "\U00010000" else "?" for c in str(text))
+
+
+def junit_xml(reports: list[Report]) -> bytes:
+    """JUnit XML as CI systems read it: <testsuites> with one <testsuite> per model, one
+    <testcase> per export and output (classname MODELNAME.export, name the output),
+    <failure> on a disagreement or a stale/edited/incomplete export, <skipped> where a
+    runtime is not installed. Each suite's <system-out> is the text table."""
+    import xml.etree.ElementTree as ET
+
+    def counts(rows):
+        return {"tests": str(len(rows)), "failures": str(sum(r.status == FAIL for r in rows)),
+                "errors": "0", "skipped": str(sum(r.status == SKIP for r in rows))}
+
+    every = [row for r in reports for row in r.rows]
+    root = ET.Element("testsuites", name="mlpexport check", **counts(every),
+                      time=f"{sum(r.seconds for r in reports):.3f}")
+    for rep in reports:
+        suite = ET.SubElement(root, "testsuite", name=_xml_text(rep.model or rep.name),
+                              **counts(rep.rows), time=f"{rep.seconds:.3f}")
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("name", rep.name), ("rows", rep.source or f"{rep.n_rows} rows"),
+                           ("fingerprint", rep.fingerprint), ("atol", f"{rep.atol:g}")):
+            ET.SubElement(props, "property", name=key, value=_xml_text(value))
+        for row in rep.rows:
+            export = "" if row.target == "-" else f".{row.target}"
+            case = ET.SubElement(suite, "testcase", classname=_xml_text(f"{rep.name}{export}"),
+                                 name=_xml_text("export" if row.output == "-" else row.output),
+                                 time="0")
+            if row.status == FAIL:
+                why = row.failure()
+                kind = "stale" if why.startswith("stale") else "disagreement"
+                failure = ET.SubElement(case, "failure", message=_xml_text(why), type=kind)
+                failure.text = _xml_text(
+                    f"{row.target} {row.output}: {why}\nmax abs error {row.max_abs:.6g}, max rel "
+                    f"error {row.max_rel:.6g} on {row.n} rows (rtol {row.rtol:g}, atol {row.atol:g})")
+            elif row.status == SKIP:
+                ET.SubElement(case, "skipped", message=_xml_text(row.note.removeprefix("skipped: ")))
+        ET.SubElement(suite, "system-out").text = _xml_text(rep.table())
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"

@@ -50,12 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check", help="run exports and scikit-learn on the same rows and compare",
                        description="Exit 0 when every export agrees with scikit-learn within "
-                                   "tolerance, 1 when one does not, 2 on errors.")
-    k.add_argument("model", metavar="MODEL")
+                                   "tolerance, 1 when one does not (for any of the MODELs), "
+                                   "2 on errors.")
+    k.add_argument("model", metavar="MODEL", nargs="+",
+                   help="model file(s); several models are checked one after the other, each "
+                        "against exports named after its own file")
     k.add_argument("--data", metavar="FILE", help=".npy (2-D) or .csv rows (default: drawn from the model)")
     k.add_argument("--to", default="all", metavar="TARGETS", help=TARGET_HELP)
     k.add_argument("--against", metavar="DIR", help="run the exports already in DIR instead of fresh ones")
-    k.add_argument("--name", help="base name of the exports in DIR (default: the model file's stem)")
+    k.add_argument("--name", help="base name of the exports in DIR (default: the model file's "
+                   "stem; only with one MODEL)")
     k.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                    help="arithmetic of fresh exports (default float64)")
     k.add_argument("--rtol", type=tolerance, help="relative tolerance (default: 1e-9 for float64 "
@@ -63,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--atol", type=tolerance, default=0.0, help="absolute tolerance (default 0)")
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout "
                    "(non-finite errors as the strings \"inf\"/\"nan\")")
-    k.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    k.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML (one "
+                   "testsuite per model, one testcase per export and output)")
+    k.add_argument("--force", action="store_true", help="overwrite an existing --plot or --junit file")
     _trust_option(k)
     _plot_options(k, "scatter of each export against scikit-learn, and the distribution of "
                      "absolute errors")
@@ -144,140 +150,74 @@ def _options(args) -> dict:
             "matlab_verify": args.matlab_verify}
 
 
-def _load_network(args):
-    from .extract import extract
-    from .load import load
-
-    loaded = load(args.model, trust_pickle=args.trust_pickle)
-    net = extract(loaded.estimator, saved_version=loaded.saved_version,
-                  model_file=os.path.basename(args.model))
-    if loaded.saved_version:
-        import sklearn
-
-        from .emit import plain
-        _note(f"{args.model} was written by scikit-learn {plain(loaded.saved_version, 40)} and "
-              f"is loaded with {sklearn.__version__}.")
-    return loaded.estimator, net
-
-
-def _name(args, targets=None):
-    from .emit import check_name, default_name
-    if args.name is not None:
-        return check_name(args.name, targets)
-    name = default_name(args.model, targets)
-    stem = os.path.splitext(os.path.basename(args.model))[0]
-    if name != stem:
-        _note(f"the exports are named {name} (from {args.model}); --name chooses another.")
-    return name
-
-
-def _required(args, targets):
-    """Targets whose runtime must be present: named explicitly, or forced by the env."""
-    explicit = [t for t in targets if args.to != "all"]
-    if os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1" and "matlab" in targets:
-        explicit.append("matlab")
-    return tuple(explicit)
-
-
 def cmd_convert(args) -> int:
-    from . import emit
+    from . import api
 
-    targets = emit.parse_targets(args.to)
-    name = _name(args, targets)
-    if args.prune_dead and not args.data:
-        raise UsageError("--prune-dead needs --data FILE: units are pruned only where they are "
-                         "dead on rows you supply.")
     if args.data and not args.prune_dead:
         raise UsageError("--data goes with --prune-dead in convert (use check --data to test rows).")
-    created = emit.check_outdir(args.outdir)  # a path the user got wrong fails before any work
-    try:
-        return _convert(args, targets, name)
-    finally:
-        if not WRITTEN:
-            emit.remove_created(created)
-
-
-def _convert(args, targets, name):
-    from . import emit
-    from .check import check
-    from .data import draw_rows
-    from .extract import sklearn_outputs
-
-    est, net = _load_network(args)
-    rows = draw_rows(net)
-    if args.prune_dead:
-        net, rows = _prune(net, args.data)
-    golden = draw_rows(net, n=24, seed=1) if not args.prune_dead else rows[:48]
-    # golden rows are stored in the .mat for mlpexport_verify.m
-    options = dict(_options(args), golden=(golden, sklearn_outputs(est, golden, net)))
-    files = emit.render_all(net, name, targets, args.dtype, **options)
-    report = check(est, net, rows, targets, dtype=args.dtype, name=name,
-                   required=_required(args, targets), files=files)
+    report = api._convert(args.model, args.outdir, to=args.to, name=args.name, dtype=args.dtype,
+                          data=args.data, force=args.force, prune_dead=args.prune_dead,
+                          trust_pickle=args.trust_pickle, options=_options(args), note=_note,
+                          written=WRITTEN)
     if not report.passed:
         print(report.table(unrun="written but not run"))
         print("mlpexport: error: an export disagrees with scikit-learn; no files were written.",
               file=sys.stderr)
         return 1
-    paths = emit.write_all(files, args.outdir, force=args.force, written=WRITTEN)
-    print(f"{net.meta['source']} -> {', '.join(os.path.basename(p) for p in paths)} in {args.outdir}")
+    print(f"{report.model} -> {', '.join(os.path.basename(p) for p in report.files)} in {args.outdir}")
     print(report.table(unrun="written but not run"))
     return 0
 
 
-def _prune(net, data_path):
-    from .data import read_data
-    from .inspect import n_params, prune, unit_activity
-
-    X = read_data(data_path, net.n_features)
-    dead = [r.dead for r in unit_activity(net, X)]
-    pruned = prune(net, dead)
-    removed = n_params(net) - n_params(pruned)
-    _note(f"--prune-dead removed {sum(map(len, dead))} units never active on the {len(X)} rows "
-          f"of {data_path} ({removed} of {n_params(net)} parameters). The export is proven "
-          f"equal to scikit-learn on those rows only: a unit dead on this data may wake on "
-          f"other inputs.")
-    return pruned, X
-
-
 def cmd_check(args) -> int:
-    from . import emit
-    from .check import check
-    from .data import draw_rows, read_data
+    from . import api
+    from .check import group_json, group_table, junit_xml
 
-    targets = emit.parse_targets(args.to)
-    name = _name(args, targets)
+    models = args.model
+    if args.name is not None and len(models) > 1:
+        raise UsageError("--name names the exports of one model; with several models each "
+                         "model's exports are named after its file.")
+    if args.plot and len(models) > 1:
+        raise UsageError("--plot draws one model; give one MODEL with --plot.")
     _plot_target(args)
-    est, net = _load_network(args)
-    X = read_data(args.data, net.n_features, stream=True) if args.data else draw_rows(net)
-    if args.against is not None and not os.path.isdir(args.against):
-        raise UsageError(f"--against {args.against}: no such directory.")
-    report = check(est, net, X, targets, dtype=args.dtype, rtol=args.rtol, atol=args.atol,
-                   against=args.against, name=name, required=_required(args, targets),
-                   options=_options(args))
-    print(json.dumps(report.to_json(), indent=2) if args.json else report.table())
+    _output_target(args.junit, "--junit", args.force)
+    reports = []
+    for model in models:
+        try:
+            reports.append(api._check(model, data=args.data, against=args.against,
+                                      name=args.name, to=args.to, rtol=args.rtol,
+                                      atol=args.atol, dtype=args.dtype,
+                                      trust_pickle=args.trust_pickle, options=_options(args),
+                                      note=_note))
+        except MlpexportError as exc:
+            if len(models) > 1 and not str(exc).startswith(model):
+                exc.args = (f"{model}: {exc}",)  # which of the models it is about
+            raise
+    print(json.dumps(group_json(reports), indent=2) if args.json else group_table(reports))
+    from .emit import write_all
+    if args.junit:
+        write_all({os.path.basename(args.junit): junit_xml(reports)},
+                  os.path.dirname(args.junit) or ".", force=args.force, written=WRITTEN)
     if args.plot:
         from .plot import parity_png, parse_size
-        from .emit import write_all
         size = parse_size(args.plot_size)
-        write_all({os.path.basename(args.plot): parity_png(report.samples, size)},
+        write_all({os.path.basename(args.plot): parity_png(reports[0].samples, size)},
                   os.path.dirname(args.plot) or ".", force=args.force, written=WRITTEN)
-    return 0 if report.passed else 1
+    return 0 if all(r.passed for r in reports) else 1
 
 
 def cmd_inspect(args) -> int:
-    from . import inspect as ins
-    from .data import draw_rows, read_data
+    from . import api
+    from .inspect import text
 
     _plot_target(args)
-    est, net = _load_network(args)
-    del est
     size = None
     if args.plot:
         from .plot import parse_size
         size = parse_size(args.plot_size)
-    X = read_data(args.data, net.n_features) if args.data else draw_rows(net, n=1000)[:1000]
-    rep = ins.report(net, X)
-    print(json.dumps(rep, indent=2) if args.json else ins.text(rep))
+    rep, net, X = api._inspect(args.model, data=args.data, trust_pickle=args.trust_pickle,
+                               note=_note)
+    print(json.dumps(rep, indent=2) if args.json else text(rep))
     if args.plot:
         from .emit import write_all
         from .plot import units_png
@@ -321,6 +261,19 @@ def cmd_train(args) -> int:
 
 
 COMMANDS = {"convert": cmd_convert, "check": cmd_check, "inspect": cmd_inspect, "train": cmd_train}
+
+
+def _output_target(path, flag, force):
+    """A report file (--plot, --junit): refused before any work when it exists (without
+    --force) or its folder cannot be made or written."""
+    if not path:
+        return
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a directory; give a file name.")
+    if os.path.lexists(path) and not force:
+        raise UsageError(f"{path} already exists; use --force to overwrite.")
+    from .emit import check_outdir
+    check_outdir(os.path.dirname(path) or ".", flag)
 
 
 def _plot_target(args):

@@ -41,3 +41,8 @@ class RuntimeMissing(ExportError):
 
 class RuntimeFailed(ExportError):
     """A runtime crashed or misbehaved while running an export (not a disagreement)."""
+
+
+# The contract's name for bad data (mlpexport.DataError); InputError is the same class,
+# kept so existing code and `except InputError` go on working.
+DataError = InputError

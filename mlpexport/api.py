@@ -1,0 +1,363 @@
+"""The Python API: convert, check and inspect a model held in memory or saved in a file.
+
+    >>> import mlpexport
+    >>> report = mlpexport.convert(model, "exports/", to="numpy,onnx")   # doctest: +SKIP
+    >>> report.passed, report.files                                       # doctest: +SKIP
+    (True, ['exports/model.py', 'exports/model.npz', 'exports/model.onnx'])
+    >>> mlpexport.check("model.skops", against="exports/", name="model").passed  # doctest: +SKIP
+    True
+
+`model` is a fitted estimator object (trusted: you already hold it) or the path of a
+model file (.skops, .pkl, .pickle, .sav, .joblib), which goes through mlpexport's safe
+loader exactly as on the command line. `data` is a 2-D array, a DataFrame (matched to the
+model's feature names by name when it has them) or a .npy/.csv file path.
+
+Errors are the typed exceptions of `mlpexport.errors` that the command line maps to exit
+code 2 (UsageError, UnsafeModelError, UnsupportedModelError, DataError, ...). A
+disagreement is not an exception: it is a Report whose `passed` is False (exit code 1).
+
+This module imports nothing heavy at import time (`import mlpexport` stays fast); numpy,
+scikit-learn and the targets' libraries are imported by the calls that need them.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from .errors import DataError, UsageError
+
+# Target options the targets' render() understands; render() accepts **_options and would
+# silently ignore a misspelt one, so names are checked here.
+TARGET_OPTIONS = ("matlab_inline", "matlab_verify", "onnx_no_label")
+
+
+@dataclass
+class _Model:
+    est: object
+    net: object
+    path: str | None  # None: an estimator object
+    label: str  # how reports name it: the file path, or the estimator's description
+
+
+@dataclass
+class _Rows:
+    X: object
+    source: str
+    notes: list = field(default_factory=list)
+
+
+def _quiet(_text):
+    pass
+
+
+def _is_path(model) -> bool:
+    return isinstance(model, (str, bytes, os.PathLike))
+
+
+def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
+    from .extract import describe, extract
+
+    if _is_path(model):
+        from .load import load
+
+        path = os.fsdecode(model)
+        loaded = load(path, trust_pickle=trust_pickle)
+        net = extract(loaded.estimator, saved_version=loaded.saved_version,
+                      model_file=os.path.basename(path))
+        if loaded.saved_version:
+            import sklearn
+
+            from .emit import plain
+            note(f"{path} was written by scikit-learn {plain(loaded.saved_version, 40)} and "
+                 f"is loaded with {sklearn.__version__}.")
+        return _Model(loaded.estimator, net, path, path)
+    if isinstance(model, type) or not hasattr(model, "predict"):
+        raise UsageError(f"model must be a fitted scikit-learn estimator or the path of a model "
+                         f"file, not {type(model).__name__}.")
+    net = extract(model)
+    return _Model(model, net, None, describe(model))
+
+
+def _name(model, name, targets, note=_quiet) -> str:
+    """NAME: checked when given; else the model file's stem made an identifier, or
+    "model" for an estimator object."""
+    from .emit import check_name, default_name
+
+    if name is not None:
+        return check_name(name, targets)
+    if not _is_path(model):
+        return "model"
+    path = os.fsdecode(model)
+    chosen = default_name(path, targets)
+    if chosen != os.path.splitext(os.path.basename(path))[0]:
+        note(f"the exports are named {chosen} (from {path}); --name chooses another.")
+    return chosen
+
+
+def _target_options(options: dict) -> dict:
+    unknown = sorted(set(options) - set(TARGET_OPTIONS))
+    if unknown:
+        raise UsageError(f"unknown target option {', '.join(unknown)}; the options are "
+                         f"{', '.join(TARGET_OPTIONS)}.")
+    return {k: bool(options.get(k, False)) for k in TARGET_OPTIONS}
+
+
+def _required(to, targets) -> tuple:
+    """Targets whose runtime must be present: named explicitly (not "all"), or MATLAB when
+    MLPEXPORT_REQUIRE_OCTAVE=1 (CI). Others are SKIP when their runtime is missing."""
+    explicit = [t for t in targets if to is not None and str(to).strip() != "all"]
+    if os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1" and "matlab" in targets:
+        explicit.append("matlab")
+    return tuple(explicit)
+
+
+def _array(data, net):
+    """Rows of an array-like (numpy array, DataFrame, nested lists) as a 2-D float64 array.
+    A DataFrame is matched to the model's feature names by name when the model has them."""
+    import numpy as np
+
+    names = net.meta.get("feature_names")
+    columns = getattr(data, "columns", None)
+    if names and columns is not None:
+        by_name = {str(c): c for c in columns}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise DataError(f"the data have no column{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(map(repr, missing[:5]))}; the model was fitted on "
+                            f"{', '.join(map(repr, names[:8]))}{', ...' if len(names) > 8 else ''}.")
+        data = data[[by_name[n] for n in names]]
+    if hasattr(data, "to_numpy"):
+        data = data.to_numpy()
+    elif hasattr(data, "values") and not callable(data.values):
+        data = data.values
+    try:
+        X = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"the data cannot be read as a 2-D array of numbers ({exc}).") from None
+    if X.ndim != 2:
+        raise DataError(f"the data are a {X.ndim}-D array of shape {X.shape}; they must be 2-D "
+                        f"(rows x {net.n_features} features), e.g. X.reshape(-1, {net.n_features}).")
+    if X.dtype.kind not in "biuf":
+        if X.dtype.kind == "c":
+            raise DataError("the data are complex numbers; they must be real.")
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"the data hold {X.dtype} values that are not numbers.") from None
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.shape[0] == 0:
+        raise DataError("the data have no rows.")
+    if X.shape[1] != net.n_features:
+        raise DataError(f"the data have {X.shape[1]} columns but the model expects "
+                        f"{net.n_features} features.")
+    finite = np.isfinite(X).all(axis=0)
+    if not finite.all():
+        j = int(np.argmin(finite))
+        raise DataError(f"column {repr(names[j]) if names else j + 1} of the data contains NaN "
+                        f"or infinite values.")
+    return X
+
+
+def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
+    """The rows a check or an inspection runs on, and where they came from."""
+    from .data import draw_rows, read_data
+
+    if data is None:
+        X = draw_rows(net) if drawn is None else drawn
+        return _Rows(X, f"{len(X)} drawn rows")
+    if _is_path(data):
+        path = os.fsdecode(data)
+        X = read_data(path, net.n_features, stream=stream)
+        return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
+    X = _array(data, net)
+    return _Rows(X, f"{len(X)} given rows")
+
+
+# --------------------------------------------------------------------------- convert
+
+def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, force=False,
+            prune_dead=False, trust_pickle=False, **target_options):
+    """Export `model` into `outdir` and return the Report of the check run before writing.
+
+    Every export is rendered in memory, run, and compared with scikit-learn's own
+    predict (and predict_proba) on drawn rows (plus `data`, when given); only when all
+    agree are the files written, all of them or none. Existing files are not replaced
+    unless force=True. A disagreement writes nothing and returns a Report whose `passed`
+    is False.
+
+    to: "numpy", "onnx", "matlab", a comma-separated list of them, or "all".
+    name: base name of the files (default: the model file's stem made an identifier, or
+        "model" for an estimator object). dtype: "float64" or "float32".
+    data: rows to check on as well (array, DataFrame or .npy/.csv path); with
+        prune_dead=True, ReLU units never active on these rows are removed (the export
+        is then proven on these rows only).
+    trust_pickle: load a pickle without the allowlist (only for files you wrote).
+    target_options: matlab_inline, matlab_verify, onnx_no_label (see `mlpexport convert
+        --help`); any other name is a UsageError.
+
+    >>> from sklearn.neural_network import MLPRegressor                # doctest: +SKIP
+    >>> est = MLPRegressor(hidden_layer_sizes=(8,)).fit(X, y)          # doctest: +SKIP
+    >>> report = mlpexport.convert(est, "out", to="numpy", name="sine")   # doctest: +SKIP
+    >>> report.files                                                   # doctest: +SKIP
+    ['out/sine.py', 'out/sine.npz']
+    """
+    return _convert(model, outdir, to=to, name=name, dtype=dtype, data=data, force=force,
+                    prune_dead=prune_dead, trust_pickle=trust_pickle, options=target_options)
+
+
+def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_pickle,
+             options, note=None, written=None):
+    """convert, for the CLI too: `note` prints as it goes, `written` receives the paths
+    as soon as they are in place (for an honest message after an interrupt)."""
+    from . import emit
+
+    notes = []
+    note = note or notes.append
+    written = [] if written is None else written
+    options = _target_options(options)
+    targets = emit.parse_targets(to)
+    name = _name(model, name, targets, note)
+    if dtype not in emit.DTYPES:
+        raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
+    if prune_dead and data is None:
+        raise UsageError("--prune-dead needs --data FILE: units are pruned only where they are "
+                         "dead on rows you supply.")
+    outdir = os.fspath(outdir)
+    created = emit.check_outdir(outdir)  # a path the user got wrong fails before any work
+    try:
+        report = _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dead,
+                                  trust_pickle, options, to, note, written)
+    finally:
+        if not written:
+            emit.remove_created(created)
+    report.notes = notes
+    return report
+
+
+def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dead,
+                     trust_pickle, options, to, note, written):
+    import numpy as np
+
+    from . import emit
+    from .check import check
+    from .data import draw_rows
+    from .extract import sklearn_outputs
+
+    start = time.monotonic()
+    m = _load(model, trust_pickle=trust_pickle, note=note)
+    net = m.net
+    drawn = draw_rows(net)
+    if prune_dead:
+        given = _rows(data, net)
+        net = _prune(net, given, note)
+        rows, golden = given, np.asarray(given.X[:48])
+    elif data is not None:
+        given = _rows(data, net)
+        rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}")
+        golden = draw_rows(net, n=24, seed=1)
+    else:
+        rows, golden = _Rows(drawn, f"{len(drawn)} drawn rows"), draw_rows(net, n=24, seed=1)
+    # golden rows are stored in the .mat for mlpexport_verify.m
+    options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
+    files = emit.render_all(net, name, targets, dtype, **options)
+    report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
+                   required=_required(to, targets), files=files)
+    report.source, report.model, report.name = rows.source, m.label, name
+    if report.passed:
+        report.files = emit.write_all(files, outdir, force=force, written=written)
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _prune(net, rows, note):
+    from .inspect import n_params, prune, unit_activity
+
+    X = rows.X
+    dead = [r.dead for r in unit_activity(net, X)]
+    pruned = prune(net, dead)
+    removed = n_params(net) - n_params(pruned)
+    note(f"--prune-dead removed {sum(map(len, dead))} units never active on the {rows.source} "
+         f"({removed} of {n_params(net)} parameters). The export is proven equal to "
+         f"scikit-learn on those rows only: a unit dead on this data may wake on other inputs.")
+    return pruned
+
+
+# ----------------------------------------------------------------------------- check
+
+def check(model, *, data=None, against=None, name=None, to="all", rtol=None, atol=None,
+          dtype="float64", trust_pickle=False, **target_options):
+    """Run exports and scikit-learn on the same rows; return a Report.
+
+    Without `against`, fresh exports are made in a temporary folder and run. With
+    against=DIR, the exports already in DIR (NAME.py/.npz, NAME.onnx, NAME.m/.mat,
+    whichever exist) are run instead: the CI gate for committed exports. An export made
+    from another model is a FAIL named "stale"; so are edited, incomplete and mixed sets.
+
+    data: rows (array, DataFrame or .npy/.csv path); default: rows drawn from what the
+        model knows of its inputs, plus zeros and extreme rows.
+    name: the exports' base name (default: the model file's stem, or "model").
+    to: targets to run; with "all" a runtime that is not installed (octave-cli) is a
+        SKIP row, naming a target makes its absence a RuntimeMissing error.
+    rtol: default 1e-9 for float64 exports, 1e-4 for float32 ones; atol default 0.
+    dtype, target_options: how fresh exports are made (as in `convert`).
+
+    >>> report = mlpexport.check("model.skops", against="exports/")   # doctest: +SKIP
+    >>> report.passed, [(r.export, r.output, r.status) for r in report.rows]  # doctest: +SKIP
+    (True, [('numpy', 'predict', 'PASS'), ('onnx', 'predict', 'PASS')])
+    >>> print(report)                                                  # the text table  # doctest: +SKIP
+    """
+    return _check(model, data=data, against=against, name=name, to=to, rtol=rtol, atol=atol,
+                  dtype=dtype, trust_pickle=trust_pickle, options=target_options)
+
+
+def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, options,
+           note=None):
+    from . import emit
+    from .check import check as run_check
+
+    notes = []
+    note = note or notes.append
+    options = _target_options(options)
+    targets = emit.parse_targets(to)
+    name = _name(model, name, targets, note)
+    if dtype not in emit.DTYPES:
+        raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
+    if against is not None:
+        against = os.fspath(against)
+        if not os.path.isdir(against):
+            raise UsageError(f"--against {against}: no such directory.")
+    start = time.monotonic()
+    m = _load(model, trust_pickle=trust_pickle, note=note)
+    rows = _rows(data, m.net, stream=True)
+    report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
+                       atol=0.0 if atol is None else atol, against=against, name=name,
+                       required=_required(to, targets), options=options)
+    report.source, report.model, report.name = rows.source, m.label, name
+    report.notes, report.seconds = notes, time.monotonic() - start
+    return report
+
+
+# --------------------------------------------------------------------------- inspect
+
+def inspect(model, *, data=None, trust_pickle=False) -> dict:
+    """What the network computes, as a dict (the content of `mlpexport inspect --json`):
+    layers, parameters, the forward pass as numpy and MATLAB formulas, and per-unit
+    activity on `data` (default: 1000 rows drawn from the model), with warnings such as
+    dead ReLU units or saturated layers.
+
+    >>> rep = mlpexport.inspect(est)                                  # doctest: +SKIP
+    >>> rep["total_params"], rep["warnings"]                          # doctest: +SKIP
+    (265, [])
+    """
+    return _inspect(model, data=data, trust_pickle=trust_pickle)[0]
+
+
+def _inspect(model, *, data, trust_pickle, note=_quiet):
+    """(report dict, Network, rows): the CLI draws its plot from the same rows."""
+    from .data import draw_rows
+    from .inspect import report
+
+    m = _load(model, trust_pickle=trust_pickle, note=note)
+    rows = _rows(data, m.net, drawn=None if data is not None else draw_rows(m.net, n=1000)[:1000])
+    return report(m.net, rows.X), m.net, rows.X
