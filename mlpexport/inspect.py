@@ -7,68 +7,74 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .network import Affine, Clip, Dense, Network, hidden, evaluate
+from .network import (Add, Argmax, BinaryProba, ClassLookup, Clip, ClipTo, Dense, Div, ExpOut,
+                      Gemm, IdentityOut, Mul, MultilabelDecision, Network, OvrProba, Relu, Score,
+                      Sigmoid, SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, evaluate, hidden,
+                      spelled)
 
 SATURATION = 0.01  # tanh / logistic within 1 % of a bound counts as saturated
 
 # ------------------------------------------------------------------------ formulas
-# One table per language: how each step reads when a person types it.
+# Two more targets of the op list: how each op reads when a person types it, in numpy
+# and in MATLAB (R2016b+ implicit expansion). Decisions: op -> (lines, index expression).
+L, P_ = Score.LOGITS, Score.PROBA
 NUMPY = {
-    "sub": "Z = Z - {0}", "div": "Z = Z / {0}", "mul": "Z = Z * {0}", "add": "Z = Z + {0}",
-    "clip": "Z = np.clip(Z, {0}, {1})",
-    "dense": "Z = Z @ {0} + {1}",
-    "relu": "Z = np.maximum(Z, 0)", "tanh": "Z = np.tanh(Z)", "logistic": "Z = 1 / (1 + np.exp(-Z))",
-    "start": "Z = X",
+    Sub: "Z = Z - {op.array}", Div: "Z = Z / {op.array}", Mul: "Z = Z * {op.array}",
+    Add: "Z = Z + {op.array}", ClipTo: "Z = np.clip(Z, {op.low}, {op.high})",
+    Gemm: "Z = Z @ {op.W} + {op.b}",
+    Relu: "Z = np.maximum(Z, 0)", Tanh: "Z = np.tanh(Z)", Sigmoid: "Z = 1 / (1 + np.exp(-Z))",
+    IdentityOut: ["y = Z"],
+    ExpOut: ["y = np.exp(Z)"],
+    BinaryProba: ["p = 1 / (1 + np.exp(-Z[:, 0]))", "proba = np.stack([1 - p, p], axis=1)"],
+    SoftmaxProba: ["E = np.exp(Z - Z.max(axis=1, keepdims=True))",
+                   "proba = E / E.sum(axis=1, keepdims=True)"],
+    OvrProba: ["P = 1 / (1 + np.exp(-Z))", "s = P.sum(axis=1, keepdims=True)",
+               "zero = s[:, 0] == 0  # every class underflowed: uniform",
+               "P[zero] = 1", "s[zero] = P.shape[1]", "proba = P / s"],
+    SigmoidProba: ["proba = 1 / (1 + np.exp(-Z))"],
+    Threshold: lambda op, i: ([], {L: "(Z[:, 0] > 0)", P_: "(p > 0.5)"}[op.on] + ".astype(int)"),
+    Argmax: lambda op, i: ([], {L: "Z", P_: "proba"}[op.on] + ".argmax(axis=1)"),
+    ClassLookup: lambda op, i: ([f"label = classes[{i}]"], None),
+    MultilabelDecision: lambda op, i: (["label = (proba > 0.5).astype(int)"], None),
+    "start": "Z = X", "end": "",
 }
 MATLAB = {
-    "sub": "Z = Z - {0};", "div": "Z = Z ./ {0};", "mul": "Z = Z .* {0};", "add": "Z = Z + {0};",
-    "clip": "Z = min(max(Z, {0}), {1});",
-    "dense": "Z = Z * {0} + {1};",
-    "relu": "Z = max(Z, 0);", "tanh": "Z = tanh(Z);", "logistic": "Z = 1 ./ (1 + exp(-Z));",
-    "start": "Z = X;",
-}
-NUMPY_HEADS = {
-    "identity": ["y = Z"],
-    "exp": ["y = np.exp(Z)"],
-    "logistic": ["p = 1 / (1 + np.exp(-Z[:, 0]))", "proba = np.stack([1 - p, p], axis=1)",
-                 "label = classes[({test}).astype(int)]"],
-    "softmax": ["E = np.exp(Z - Z.max(axis=1, keepdims=True))",
-                "proba = E / E.sum(axis=1, keepdims=True)", "label = classes[{score}.argmax(axis=1)]"],
-    "ovr": ["P = 1 / (1 + np.exp(-Z))", "proba = P / P.sum(axis=1, keepdims=True)",
-            "label = classes[Z.argmax(axis=1)]"],
-    "multilabel": ["proba = 1 / (1 + np.exp(-Z))", "label = (proba > 0.5).astype(int)"],
-}
-MATLAB_HEADS = {
-    "identity": ["y = Z;"],
-    "exp": ["y = exp(Z);"],
-    "logistic": ["p = 1 ./ (1 + exp(-Z));", "proba = [1 - p, p];", "label = classes({test} + 1);"],
-    "softmax": ["E = exp(Z - max(Z, [], 2));", "proba = E ./ sum(E, 2);",
-                "[~, idx] = max({score}, [], 2);", "label = classes(idx);"],
-    "ovr": ["P = 1 ./ (1 + exp(-Z));", "proba = P ./ sum(P, 2);", "[~, idx] = max(Z, [], 2);",
-            "label = classes(idx);"],
-    "multilabel": ["proba = 1 ./ (1 + exp(-Z));", "label = double(proba > 0.5);"],
+    Sub: "Z = Z - {op.array};", Div: "Z = Z ./ {op.array};", Mul: "Z = Z .* {op.array};",
+    Add: "Z = Z + {op.array};", ClipTo: "Z = min(max(Z, {op.low}), {op.high});",
+    Gemm: "Z = Z * {op.W} + {op.b};",
+    Relu: "Z = max(Z, 0);", Tanh: "Z = tanh(Z);", Sigmoid: "Z = 1 ./ (1 + exp(-Z));",
+    IdentityOut: ["y = Z;"],
+    ExpOut: ["y = exp(Z);"],
+    BinaryProba: ["p = 1 ./ (1 + exp(-Z));", "proba = [1 - p, p];"],
+    SoftmaxProba: ["E = exp(Z - max(Z, [], 2));", "proba = E ./ sum(E, 2);"],
+    OvrProba: ["P = 1 ./ (1 + exp(-Z));", "s = sum(P, 2);",
+               "zero = (s == 0);  % every class underflowed: uniform",
+               "P(zero, :) = 1;", "s(zero) = size(P, 2);", "proba = P ./ s;"],
+    SigmoidProba: ["proba = 1 ./ (1 + exp(-Z));"],
+    Threshold: lambda op, i: ([], {L: "(Z > 0)", P_: "(p > 0.5)"}[op.on] + " + 1"),
+    Argmax: lambda op, i: ([f"[~, idx] = max({ {L: 'Z', P_: 'proba'}[op.on]}, [], 2);"], "idx"),
+    ClassLookup: lambda op, i: ([f"label = classes({i});"], None),
+    MultilabelDecision: lambda op, i: (["label = double(proba > 0.5);"], None),
+    "start": "Z = X;", "end": ";",
 }
 
 
 def formula(net: Network, language: str = "numpy") -> list[str]:
     """The forward pass as the lines a person would type, in numpy or MATLAB syntax.
     Array names are those of the exports' .npz / .mat files."""
-    table, heads = (NUMPY, NUMPY_HEADS) if language == "numpy" else (MATLAB, MATLAB_HEADS)
+    table = NUMPY if language == "numpy" else MATLAB
+    prog = net.program()
     lines = [table["start"]]
-    for op, *args in net.steps():
-        lines.append(table[args[0]] if op == "act" else table[op].format(*args))
-    decide_logit = net.head.decide == "logit"
-    for line in heads[net.head.kind]:
-        if language == "numpy":
-            test = "Z[:, 0] > 0" if decide_logit else "p > 0.5"
-        else:
-            test = "(Z > 0)" if decide_logit else "(p > 0.5)"
-        lines.append(line.replace("{test}", test).replace("{score}", "Z" if decide_logit else "proba"))
-    target = net.target_steps()
-    if target:
+    lines += [table[type(op)].format(op=op) for op in (*prog.inputs, *prog.layers)]
+    lines += table[type(prog.output)]
+    index = None
+    for op in prog.decide:
+        more, index = table[type(op)](op, index)
+        lines += more
+    if prog.target:
         lines.append(table["start"].replace("Z = X", "Z = y"))
-        lines += [table[op].format(*args) for op, *args in target]
-        lines.append("y = Z" + (";" if language == "matlab" else ""))
+        lines += [table[type(op)].format(op=op) for op in prog.target]
+        lines.append("y = Z" + table["end"])
     if not net.is_classifier and net.flat and net.n_outputs == 1 and language == "numpy":
         lines.append("y = y[:, 0]")
     return lines
@@ -193,7 +199,7 @@ def report(net: Network, X) -> dict:
             for r in layers],
         "output": {"units": net.n_outputs, "head": net.head.kind,
                    "params": int(net.layers[-1].W.size + net.layers[-1].b.size)},
-        "target_transform": [" ".join(s) for s in net.target_steps()],
+        "target_transform": [" ".join(spelled(op)) for op in net.program().target],
         "classes": None if net.classes is None else [c.item() if hasattr(c, "item") else c for c in net.classes],
         "total_params": n_params(net),
         "training": {k: m[k] for k in ("n_iter", "loss", "best_loss", "solver") if k in m},

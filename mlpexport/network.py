@@ -1,28 +1,32 @@
 """The model description every export is made from, and its reference evaluation.
 
-A `Network` is framework-free: plain frozen dataclasses holding numpy arrays. The
-forward pass is a straight line of steps applied to one working array `Z`:
+A `Network` is framework-free: plain frozen dataclasses holding numpy arrays, as
+extract found them (scaler steps, dense layers, a head, a target inverse, classes).
+`Network.program()` turns it into the one op list every target renders, from X to
+the last label (typed ops, below):
 
-    Z = X
-    input steps   Affine (Z - center) / scale * factor + offset, Clip(low, high)
-    dense layers  Z = Z @ W + b, then the layer's activation
-    head          identity | exp | logistic | softmax | ovr | multilabel
-    target steps  Affine (inverse of a TransformedTargetRegressor's scaler)
-    labels        classes[index] for classifiers
+    inputs   Sub | Div | Mul | Add (an Affine step's parts), ClipTo        X -> Z
+    layers   Gemm (Z @ W + b), then Relu | Tanh | Sigmoid                   Z -> Z
+    output   IdentityOut | ExpOut             (regressors)                 Z -> Y
+             BinaryProba | SoftmaxProba | OvrProba | SigmoidProba           Z -> P
+    target   Sub | Div | Mul | Add (inverse of a target scaler)            Y -> Y
+    decide   Threshold | Argmax, then ClassLookup; or MultilabelDecision   Z, P -> labels
 
-`evaluate` below is the reference semantics; every emitter must reproduce it, and the
-tests hold all of them to scikit-learn's own `predict`.
+`program` is the only place where a head's kind becomes ops; `evaluate` below is the
+reference semantics (one numpy function per op type); every target must reproduce
+it, and the tests hold all of them to scikit-learn's own `predict`.
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import expit
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-HEADS = ("identity", "exp", "logistic", "softmax", "ovr", "multilabel")
 CLASSIFIER_HEADS = ("logistic", "softmax", "ovr", "multilabel")
 AFFINE_PARTS = ("center", "scale", "factor", "offset")  # subtract, divide, multiply, add
 
@@ -108,24 +112,9 @@ class Network:
         """Columns of predict_proba: two for a binary logistic head, else one per output."""
         return 2 if self.head.kind == "logistic" else self.n_outputs
 
-    def steps(self):
-        """The forward pass as (op, *array names) tuples, shared by every emitter.
-
-        ops: sub/div/mul/add NAME, clip LOW HIGH, dense W b, act ACTIVATION.
-        Head and target steps are not included; see `target_steps`.
-        """
-        out = self.input_steps()
-        for i, layer in enumerate(self.layers, start=1):
-            out.append(("dense", f"W{i}", f"b{i}"))
-            if layer.activation != "identity":
-                out.append(("act", layer.activation))
-        return out
-
-    def input_steps(self):
-        return [op for step in self.inputs for op in _step_ops(step)]
-
-    def target_steps(self):
-        return [op for step in self.target for op in _step_ops(step)]
+    def program(self) -> "Program":
+        """The whole computation as typed ops, from X to the last label (see `Program`)."""
+        return program(self)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every parameter by the name the exports give it, as float64."""
@@ -144,14 +133,17 @@ class Network:
 
     def describe(self) -> dict:
         """The non-numeric structure, as plain JSON-able data."""
+        prog = self.program()
         return {
             "n_features": self.n_features,
             "activations": [layer.activation for layer in self.layers[:-1]],
             "head": self.head.kind,
             "decide": self.head.decide,
             "flat": self.flat,
-            "steps": [list(s) for s in self.steps()],
-            "target_steps": [list(s) for s in self.target_steps()],
+            # This spelling of the ops is frozen: the fingerprint of every export
+            # already written (and committed next to a model) is computed from it.
+            "steps": [spelled(op) for op in (*prog.inputs, *prog.layers)],
+            "target_steps": [spelled(op) for op in prog.target],
             "classes": None if self.classes is None else [_plain(c) for c in self.classes],
         }
 
@@ -161,12 +153,6 @@ class Network:
         h = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode())
         h.update(digest(self.arrays()).encode())
         return h.hexdigest()[:32]
-
-
-def _step_ops(step):
-    if isinstance(step, Clip):
-        return [("clip", f"{step.name}_low", f"{step.name}_high")]
-    return [(op, name) for op, name, _ in step.parts()]
 
 
 def _plain(v):
@@ -183,86 +169,300 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()[:32]
 
 
+# ------------------------------------------------------------------------ the op list
+# What a model computes, as typed ops on named values: X the input rows, Z the working
+# array (raw output of the last layer after the layers), Y a regressor's predictions,
+# P a classifier's probabilities, and the labels. Array names (op.array, op.W, ...) are
+# the keys of `Network.arrays()`, which every export stores under the same names.
+# A target maps each op type to its syntax (a table); none decides what a model means.
+
+
+class Op:
+    """One step of the computation (a small frozen dataclass)."""
+
+    __slots__ = ()
+
+
+class Elementwise(Op):
+    """Z = Z (op) array, one value per column (input scaling, target inverse)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Sub(Elementwise):
+    array: str
+
+
+@dataclass(frozen=True)
+class Div(Elementwise):
+    array: str
+
+
+@dataclass(frozen=True)
+class Mul(Elementwise):
+    array: str
+
+
+@dataclass(frozen=True)
+class Add(Elementwise):
+    array: str
+
+
+@dataclass(frozen=True)
+class ClipTo(Op):
+    """Z = min(max(Z, low), high), scalar bounds named `low` and `high`."""
+
+    low: str
+    high: str
+
+
+@dataclass(frozen=True)
+class Gemm(Op):
+    """Z = Z @ W + b: one dense layer, n_in -> n_out."""
+
+    W: str
+    b: str
+    n_in: int
+    n_out: int
+
+
+@dataclass(frozen=True)
+class Relu(Op):
+    pass
+
+
+@dataclass(frozen=True)
+class Tanh(Op):
+    pass
+
+
+@dataclass(frozen=True)
+class Sigmoid(Op):
+    """Z = 1 / (1 + exp(-Z)), as scipy.special.expit (a hidden logistic activation)."""
+
+
+ACTIVATION_OPS = {"identity": None, "relu": Relu(), "tanh": Tanh(), "logistic": Sigmoid()}
+
+
+# Output ops: Z -> Y (regressors) or Z -> P (classifiers).
+@dataclass(frozen=True)
+class IdentityOut(Op):
+    """Y = Z."""
+
+
+@dataclass(frozen=True)
+class ExpOut(Op):
+    """Y = exp(Z) (Poisson loss)."""
+
+
+@dataclass(frozen=True)
+class BinaryProba(Op):
+    """p = sigmoid(Z[:, 0]); P = [1 - p, p] (one output column, two classes)."""
+
+
+@dataclass(frozen=True)
+class SoftmaxProba(Op):
+    """P = exp(Z - rowmax(Z)) / rowsum(...)."""
+
+
+@dataclass(frozen=True)
+class OvrProba(Op):
+    """P = sigmoid(Z) / rowsum(sigmoid(Z)); a row whose sigmoids all underflowed to 0
+    becomes uniform (scikit-learn's one-vs-rest normalisation)."""
+
+
+@dataclass(frozen=True)
+class SigmoidProba(Op):
+    """P = sigmoid(Z) per column (multilabel)."""
+
+
+# Decision ops: (Z, P) -> labels.
+class Score(enum.Enum):
+    """What a decision reads: the raw scores Z (linear models decide on z > 0, argmax
+    z) or the probabilities P (MLPClassifier: p > 0.5 strictly, argmax p)."""
+
+    LOGITS = "logit"
+    PROBA = "proba"
+
+
+@dataclass(frozen=True)
+class Threshold(Op):
+    """index = Z[:, 0] > 0 (LOGITS) or P[:, 1] > 0.5 (PROBA), strictly; 0 or 1."""
+
+    on: Score
+
+
+@dataclass(frozen=True)
+class Argmax(Op):
+    """index = the first column holding the row's maximum of Z or P."""
+
+    on: Score
+
+
+@dataclass(frozen=True)
+class ClassLookup(Op):
+    """label = classes[index]."""
+
+
+@dataclass(frozen=True)
+class MultilabelDecision(Op):
+    """labels = (P > 0.5) as integers 0/1, one column per label."""
+
+
+@dataclass(frozen=True)
+class Program:
+    """A Network's computation in stages, each a tuple of ops:
+    inputs (X -> Z), layers (Z -> raw output Z), output (Z -> Y or P, one op),
+    target (Y -> Y: the inverse of a target scaler), decide (Z, P -> labels)."""
+
+    inputs: tuple
+    layers: tuple
+    output: Op
+    target: tuple = ()
+    decide: tuple = ()
+
+    def __iter__(self):
+        return iter((*self.inputs, *self.layers, self.output, *self.target, *self.decide))
+
+
+def _affine_ops(step):
+    if isinstance(step, Clip):
+        return [ClipTo(f"{step.name}_low", f"{step.name}_high")]
+    kinds = dict(sub=Sub, div=Div, mul=Mul, add=Add)
+    return [kinds[op](name) for op, name, _ in step.parts()]
+
+
+OUTPUT_OPS = {"identity": IdentityOut(), "exp": ExpOut(), "logistic": BinaryProba(),
+              "softmax": SoftmaxProba(), "ovr": OvrProba(), "multilabel": SigmoidProba()}
+
+
+def program(net: Network) -> Program:
+    """The one place where a head's kind and decision become ops."""
+    layers = []
+    for i, layer in enumerate(net.layers, start=1):
+        layers.append(Gemm(f"W{i}", f"b{i}", int(layer.W.shape[0]), int(layer.W.shape[1])))
+        if ACTIVATION_OPS[layer.activation] is not None:
+            layers.append(ACTIVATION_OPS[layer.activation])
+    kind = net.head.kind
+    on = Score(net.head.decide)
+    if kind == "multilabel":
+        decide = (MultilabelDecision(),)
+    elif kind == "logistic":
+        decide = (Threshold(on), ClassLookup())
+    elif kind in ("softmax", "ovr"):
+        decide = (Argmax(on), ClassLookup())
+    else:
+        decide = ()
+    return Program(
+        inputs=tuple(op for step in net.inputs for op in _affine_ops(step)),
+        layers=tuple(layers), output=OUTPUT_OPS[kind],
+        target=tuple(op for step in net.target for op in _affine_ops(step)),
+        decide=decide)
+
+
+_SPELLING = {Sub: "sub", Div: "div", Mul: "mul", Add: "add", ClipTo: "clip", Gemm: "dense"}
+_ACTIVATION_NAMES = {type(op): name for name, op in ACTIVATION_OPS.items() if op is not None}
+
+
+def spelled(op) -> list:
+    """An op as the fingerprint's structure spells it (['sub', 'x_center'], ['act', 'relu'])."""
+    if type(op) in _ACTIVATION_NAMES:
+        return ["act", _ACTIVATION_NAMES[type(op)]]
+    if isinstance(op, Gemm):
+        return ["dense", op.W, op.b]
+    if isinstance(op, ClipTo):
+        return ["clip", op.low, op.high]
+    return [_SPELLING[type(op)], op.array]
+
+
 # ---------------------------------------------------------------- reference semantics
+# The reference target: one numpy expression per op type. Every export is held to it.
 
-def _sigmoid(z):
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-z))
+def _ovr(Z):
+    P = expit(Z)
+    s = P.sum(axis=1, keepdims=True)
+    zero = s[:, 0] == 0  # every class underflowed: uniform, as scikit-learn does
+    P[zero] = 1
+    s[zero] = P.shape[1]
+    return P / s
 
 
-ACTIVATION_FUNCTIONS = {
-    "identity": lambda z: z,
-    "logistic": _sigmoid,
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0),
+def _softmax(Z):
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _binary(Z):
+    p = expit(Z[:, 0])
+    return np.stack([1 - p, p], axis=1)
+
+
+# op type -> function (op, arrays, value) -> value
+FORWARD = {
+    Sub: lambda op, a, Z: Z - a[op.array],
+    Div: lambda op, a, Z: Z / a[op.array],
+    Mul: lambda op, a, Z: Z * a[op.array],
+    Add: lambda op, a, Z: Z + a[op.array],
+    ClipTo: lambda op, a, Z: np.minimum(np.maximum(Z, a[op.low]), a[op.high]),
+    Gemm: lambda op, a, Z: Z @ a[op.W] + a[op.b],
+    Relu: lambda op, a, Z: np.maximum(Z, 0),
+    Tanh: lambda op, a, Z: np.tanh(Z),
+    Sigmoid: lambda op, a, Z: expit(Z),
+}
+OUTPUT = {IdentityOut: lambda Z: Z, ExpOut: np.exp, BinaryProba: _binary,
+          SoftmaxProba: _softmax, OvrProba: _ovr, SigmoidProba: expit}
+
+
+def _score(on, Z, P):
+    return Z if on is Score.LOGITS else P
+
+
+# op type -> function (op, Z, P, index, classes) -> index or labels
+DECIDE = {
+    Threshold: lambda op, Z, P, i, c: ((Z[:, 0] > 0) if op.on is Score.LOGITS
+                                       else (P[:, 1] > 0.5)).astype(int),
+    Argmax: lambda op, Z, P, i, c: _score(op.on, Z, P).argmax(axis=1),
+    ClassLookup: lambda op, Z, P, i, c: c[i],
+    MultilabelDecision: lambda op, Z, P, i, c: (P > 0.5).astype(int),
 }
 
 
-def _apply(op, args, arrays, Z):
-    if op == "sub":
-        return Z - arrays[args[0]]
-    if op == "div":
-        return Z / arrays[args[0]]
-    if op == "mul":
-        return Z * arrays[args[0]]
-    if op == "add":
-        return Z + arrays[args[0]]
-    if op == "clip":
-        return np.minimum(np.maximum(Z, arrays[args[0]]), arrays[args[1]])
-    if op == "dense":
-        return Z @ arrays[args[0]] + arrays[args[1]]
-    if op == "act":
-        return ACTIVATION_FUNCTIONS[args[0]](Z)
-    raise ValueError(op)
-
-
-def _run(steps, arrays, Z):
-    for op, *args in steps:
-        Z = _apply(op, args, arrays, Z)
+def _run(ops, arrays, Z):
+    for op in ops:
+        Z = FORWARD[type(op)](op, arrays, Z)
     return Z
 
 
 def hidden(net: Network, X) -> list[np.ndarray]:
     """Activations after each hidden layer (for inspection and pruning)."""
-    Z = _run(net.input_steps(), net.arrays(), np.asarray(X, dtype=np.float64))
+    prog = net.program()
+    Z = _run(prog.inputs, net.arrays(), np.asarray(X, dtype=np.float64))
     out = []
     for layer in net.layers[:-1]:
-        Z = ACTIVATION_FUNCTIONS[layer.activation](Z @ layer.W + layer.b)
+        Z = Z @ layer.W + layer.b
+        act = ACTIVATION_OPS[layer.activation]
+        Z = Z if act is None else FORWARD[type(act)](act, {}, Z)
         out.append(Z)
     return out
 
 
 def logits(net: Network, X) -> np.ndarray:
     """The last dense layer's output, before the head."""
-    return _run(net.steps(), net.arrays(), np.asarray(X, dtype=np.float64))
+    prog = net.program()
+    return _run((*prog.inputs, *prog.layers), net.arrays(), np.asarray(X, dtype=np.float64))
 
 
 def evaluate(net: Network, X) -> dict[str, np.ndarray]:
     """Reference outputs: {"predict": ..., "predict_proba": ...} as scikit-learn gives them."""
+    prog = net.program()
     Z = logits(net, X)
-    kind, decide = net.head.kind, net.head.decide
     with np.errstate(over="ignore", invalid="ignore"):
-        if kind in ("identity", "exp"):
-            Y = np.exp(Z) if kind == "exp" else Z
-            Y = _run(net.target_steps(), net.arrays(), Y)
+        out = OUTPUT[type(prog.output)](Z)
+        if not net.is_classifier:
+            Y = _run(prog.target, net.arrays(), out)
             return {"predict": Y[:, 0] if net.flat and Y.shape[1] == 1 else Y}
-        if kind == "logistic":
-            p = _sigmoid(Z[:, 0])
-            proba = np.stack([1 - p, p], axis=1)
-            index = (Z[:, 0] > 0) if decide == "logit" else (p > 0.5)
-            return {"predict": net.classes[index.astype(int)], "predict_proba": proba}
-        if kind == "multilabel":
-            proba = _sigmoid(Z)
-            return {"predict": (proba > 0.5).astype(int), "predict_proba": proba}
-        if kind == "softmax":
-            E = np.exp(Z - Z.max(axis=1, keepdims=True))
-            proba = E / E.sum(axis=1, keepdims=True)
-        else:  # ovr
-            P = _sigmoid(Z)
-            s = P.sum(axis=1, keepdims=True)
-            zero = s[:, 0] == 0
-            P[zero] = 1
-            s[zero] = P.shape[1]
-            proba = P / s
-        index = (Z if decide == "logit" else proba).argmax(axis=1)
-        return {"predict": net.classes[index], "predict_proba": proba}
+        labels = None
+        for op in prog.decide:
+            labels = DECIDE[type(op)](op, Z, out, labels, net.classes)
+        return {"predict": labels, "predict_proba": out}

@@ -176,3 +176,21 @@ def test_plot_options_are_validated(tmp_path, capsys):
     assert main(["inspect", path, "--plot", str(tmp_path / "u.png"), "--plot-size", "big"]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
 
+
+
+def test_formulas_keep_the_one_vs_rest_underflow_guard():
+    """Rows where every class's sigmoid underflows to 0: scikit-learn gives uniform
+    probabilities; a formula dividing by the row sum gave NaN (it lacked the guard)."""
+    import copy
+    est, _, X = case("sgd_multiclass")
+    est = copy.deepcopy(est)
+    est.intercept_ = np.full_like(est.intercept_, -1e4)
+    net = network(est)
+    want = reference(est, net, X)
+    assert (want["predict_proba"] == 1 / len(net.classes)).any()  # the case is exercised
+    namespace = {**net.arrays(), "classes": net.classes, "np": np, "X": X}
+    with np.errstate(over="ignore", invalid="ignore"):
+        exec("\n".join(formula(net, "numpy")), namespace)
+    assert_matches({"predict": namespace["label"], "predict_proba": namespace["proba"]},
+                   want, 1e-12, "ovr formula")
+    assert "s(zero) = size(P, 2);" in formula(net, "matlab")

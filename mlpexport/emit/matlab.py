@@ -23,6 +23,9 @@ import numpy as np
 
 from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
+from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
+                       IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
+                       SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".m", ".mat")
 # Names NAME.m must not take: MATLAB/Octave keywords, and functions the generated .m
@@ -45,68 +48,65 @@ RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
                for b in BUILTINS}, **OWN}
 OCTAVE_FLAGS = ["--no-gui", "--norc", "--no-history", "--quiet", "--no-window-system"]
 
-OPS = {
-    "sub": "Z = bsxfun(@minus, Z, w.{0});",
-    "div": "Z = bsxfun(@rdivide, Z, w.{0});",
-    "mul": "Z = bsxfun(@times, Z, w.{0});",
-    "add": "Z = bsxfun(@plus, Z, w.{0});",
-    "clip": "Z = min(max(Z, w.{0}), w.{1});",
-    "dense": "Z = bsxfun(@plus, Z * w.{0}, w.{1});",
+# One table per stage: op type -> its MATLAB line(s). Forward ops: (line, comment).
+FORWARD = {
+    Sub: ("Z = bsxfun(@minus, Z, w.{op.array});", "subtract {op.array}"),
+    Div: ("Z = bsxfun(@rdivide, Z, w.{op.array});", "divide by {op.array}"),
+    Mul: ("Z = bsxfun(@times, Z, w.{op.array});", "multiply by {op.array}"),
+    Add: ("Z = bsxfun(@plus, Z, w.{op.array});", "add {op.array}"),
+    ClipTo: ("Z = min(max(Z, w.{op.low}), w.{op.high});", "clip to {op.low}, {op.high}"),
+    Gemm: ("Z = bsxfun(@plus, Z * w.{op.W}, w.{op.b});", "Z * W + b: {op.W}, {op.b}"),
+    Relu: ("Z(Z < 0) = 0;", "relu"),
+    Tanh: ("Z = tanh(Z);", "tanh"),
+    Sigmoid: ("Z = 1 ./ (1 + exp(-Z));", "logistic"),
 }
-ACTIVATIONS = {
-    "relu": "Z(Z < 0) = 0;",
-    "tanh": "Z = tanh(Z);",
-    "logistic": "Z = 1 ./ (1 + exp(-Z));",
+# The raw output Z -> predictions y or probabilities proba.
+OUTPUTS = {
+    IdentityOut: ["y = Z;"],
+    ExpOut: ["y = exp(Z);                              % exp output (Poisson loss)"],
+    BinaryProba: ["p = 1 ./ (1 + exp(-Z));",
+                  "proba = [1 - p, p];"],
+    SigmoidProba: ["proba = 1 ./ (1 + exp(-Z));"],
+    SoftmaxProba: ["E = exp(bsxfun(@minus, Z, max(Z, [], 2)));",
+                   "proba = bsxfun(@rdivide, E, sum(E, 2));"],
+    OvrProba: ["P = 1 ./ (1 + exp(-Z));                % one-vs-rest: sigmoid per class ...",
+               "s = sum(P, 2);                         % ... divided by the row sum",
+               "zero = (s == 0);                       % all classes underflowed: uniform",
+               "P(zero, :) = 1;",
+               "s(zero) = size(P, 2);",
+               "proba = bsxfun(@rdivide, P, s);"],
 }
-COMMENTS = {"sub": "subtract", "div": "divide by", "mul": "multiply by", "add": "add",
-            "clip": "clip to", "dense": "Z * W + b:"}
-HEADS = {
-    "identity": ["y = Z;"],
-    "exp": ["y = exp(Z);                              % exp output (Poisson loss)"],
-    "logistic": ["p = 1 ./ (1 + exp(-Z));",
-                 "proba = [1 - p, p];",
-                 "label = w.classes({test} + 1);"],
-    "multilabel": ["proba = 1 ./ (1 + exp(-Z));",
-                   "label = double(proba > 0.5);"],
-    "softmax": ["E = exp(bsxfun(@minus, Z, max(Z, [], 2)));",
-                "proba = bsxfun(@rdivide, E, sum(E, 2));",
-                "[~, idx] = max({score}, [], 2);                 % first maximum, 1-based",
-                "label = w.classes(idx);"],
-    "ovr": ["P = 1 ./ (1 + exp(-Z));                % one-vs-rest: sigmoid per class ...",
-            "s = sum(P, 2);                         % ... divided by the row sum",
-            "zero = (s == 0);                       % all classes underflowed: uniform",
-            "P(zero, :) = 1;",
-            "s(zero) = size(P, 2);",
-            "proba = bsxfun(@rdivide, P, s);",
-            "[~, idx] = max(Z, [], 2);",
-            "label = w.classes(idx);"],
+# Decisions: op -> (lines, the 1-based class index they leave, as an expression).
+SCORE = {Score.LOGITS: "Z", Score.PROBA: "proba"}
+THRESHOLD = {Score.LOGITS: "(Z > 0)", Score.PROBA: "(p > 0.5)"}  # p: BinaryProba's P(:, 2)
+DECIDE = {
+    Threshold: lambda op, index: ([], f"{THRESHOLD[op.on]} + 1"),
+    Argmax: lambda op, index: ([f"[~, idx] = max({SCORE[op.on]}, [], 2);                 "
+                                "% first maximum, 1-based"], "idx"),
+    ClassLookup: lambda op, index: ([f"label = w.classes({index});"], None),
+    MultilabelDecision: lambda op, index: (["label = double(proba > 0.5);"], None),
 }
 
 
-def _forward(steps, width=40):
+def _forward(ops, width=40):
     lines = []
-    for op, *args in steps:
-        if op == "act":
-            if args[0] in ACTIVATIONS:
-                lines.append(f"{ACTIVATIONS[args[0]]:<{width}}% {args[0]}")
-            continue
-        line = OPS[op].format(*args)
-        lines.append(f"{line:<{width}}% {COMMENTS[op]} {', '.join(args)}")
+    for op in ops:
+        line, text = FORWARD[type(op)]
+        lines.append(f"{line.format(op=op):<{width}}% {text.format(op=op)}")
     return lines
 
 
-def _head(net):
-    kind, decide = net.head.kind, net.head.decide
-    lines = []
-    for line in HEADS[kind]:
-        test = "(Z > 0)" if decide == "logit" else "(p > 0.5)"
-        lines.append(line.replace("{test}", test).replace(
-            "{score}", "Z" if decide == "logit" else "proba"))
-    if net.classes is not None and net.classes.dtype.kind == "b" and kind != "multilabel":
-        lines.append("label = logical(label);                 % the classes are true/false")
-    if kind in ("identity", "exp") and net.target_steps():
+def _head(net, prog):
+    lines = list(OUTPUTS[type(prog.output)])
+    index = None
+    for op in prog.decide:
+        more, index = DECIDE[type(op)](op, index)
+        lines += more
+        if isinstance(op, ClassLookup) and net.classes.dtype.kind == "b":
+            lines.append("label = logical(label);                 % the classes are true/false")
+    if prog.target:
         lines.append("Z = y;")
-        lines += _forward(net.target_steps())
+        lines += _forward(prog.target)
         lines.append("y = Z;")
     return lines
 
@@ -135,8 +135,9 @@ def _check_names(net, name):
     if not NAME_RE.fullmatch(name) or name.lower() in RESERVED:
         raise ExportError(f"{name!r} cannot name a MATLAB function; use letters, digits and _, "
                           f"starting with a letter, and no MATLAB keyword or builtin.")
-    for op, *args in net.steps() + net.target_steps():
-        if op != "act" and not all(IDENT.fullmatch(a) for a in args):
+    for op in net.program():
+        args = [v for v in vars(op).values() if isinstance(v, str)]
+        if not all(IDENT.fullmatch(a) for a in args):
             raise ExportError(f"internal array names {args} are not MATLAB identifiers.")
 
 
@@ -144,6 +145,7 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
     """NAME.m. Model-file text (versions, file names) reaches it only through header(),
     which keeps plain characters; everything else is identifiers, numbers and fixed text."""
     _check_names(net, name)
+    prog = net.program()
     f = net.n_features
     outs = "[label, proba]" if net.is_classifier else "y"
     cast = "double" if dtype == "float64" else "single"
@@ -199,10 +201,10 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
         "",
         "% forward pass",
         "Z = X;",
-        *_forward(net.steps()),
+        *_forward((*prog.inputs, *prog.layers)),
         "",
         "% output",
-        *_head(net),
+        *_head(net, prog),
         "end",
     ]
     if inline_arrays is not None:

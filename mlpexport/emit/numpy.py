@@ -21,88 +21,107 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
 from ..errors import ExportError
+from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
+                       IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
+                       SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".py", ".npz")
 BLOCK = 4096  # rows per block in predict(X): the buffers stay in cache
 
-# One line per operation: (first operation, reading X) and (later ones, in place).
-OPS = {
-    "sub": "np.subtract({src}, {0}, out={dst})",
-    "div": "np.divide({src}, {0}, out={dst})",
-    "mul": "np.multiply({src}, {0}, out={dst})",
-    "add": "np.add({src}, {0}, out={dst})",
-    "clip": "np.clip({src}, {0}, {1}, out={dst})",
+# One table per stage: op type -> its line(s) of numpy, with a comment. Inputs: the first
+# operation reads X, later ones work in place on Z0; the target inverse works on Y.
+ELEMENTWISE = {
+    Sub: ("np.subtract({src}, {op.array}, out={dst})", "subtract {op.array}"),
+    Div: ("np.divide({src}, {op.array}, out={dst})", "divide by {op.array}"),
+    Mul: ("np.multiply({src}, {op.array}, out={dst})", "multiply by {op.array}"),
+    Add: ("np.add({src}, {op.array}, out={dst})", "add {op.array}"),
+    ClipTo: ("np.clip({src}, {op.low}, {op.high}, out={dst})", "clip to {op.low}, {op.high}"),
 }
 ACTIVATIONS = {
-    "identity": None,
-    "relu": "np.maximum({z}, _ZERO, out={z})",
-    "tanh": "np.tanh({z}, out={z})",
-    "logistic": "_sigmoid({z}, out={z})",
+    Relu: ("np.maximum({z}, _ZERO, out={z})", "relu"),
+    Tanh: ("np.tanh({z}, out={z})", "tanh"),
+    Sigmoid: ("_sigmoid({z}, out={z})", "logistic"),
 }
-COMMENTS = {"sub": "subtract", "div": "divide by", "mul": "multiply by", "add": "add",
-            "clip": "clip to"}
+# Regressors: the raw output Z -> predictions Y.
+OUTPUTS = {
+    IdentityOut: ("np.copyto(Y, Z)", "identity output"),
+    ExpOut: ("np.exp(Z, out=Y)", "exp output (Poisson loss)"),
+}
+# Classifiers: the raw output Z -> probabilities P (s: a row-sum buffer).
+PROBA = {
+    BinaryProba: ["_sigmoid(Z, out=P[..., 1:])",
+                  "np.subtract(_ONE, P[..., 1:], out=P[..., :1])"],
+    SigmoidProba: ["_sigmoid(Z, out=P)"],
+    SoftmaxProba: ["np.max(Z, axis=-1, keepdims=True, out=s)     # softmax, minus the row max",
+                   "np.subtract(Z, s, out=P)",
+                   "np.exp(P, out=P)",
+                   "np.sum(P, axis=-1, keepdims=True, out=s)",
+                   "np.divide(P, s, out=P)"],
+    OvrProba: ["_sigmoid(Z, out=P)                          # one-vs-rest: sigmoid per class ...",
+               "np.sum(P, axis=-1, keepdims=True, out=s)    # ... divided by the row sum",
+               "if not s.all():                             # all classes underflowed: uniform",
+               "    zero = s[..., 0] == 0",
+               "    P[zero] = 1",
+               "    s[zero] = P.shape[-1]",
+               "np.divide(P, s, out=P)"],
+}
+# Decisions: an expression of a block's raw output Z, probabilities P and the index so far.
+SCORE = {Score.LOGITS: "Z", Score.PROBA: "P"}
+THRESHOLD = {Score.LOGITS: "(Z[..., 0] > 0)", Score.PROBA: "(P[..., 1] > 0.5)"}
+DECIDE = {
+    Threshold: lambda op, index: f"{THRESHOLD[op.on]}.astype(np.intp)",
+    Argmax: lambda op, index: f"{SCORE[op.on]}.argmax(axis=-1)",
+    ClassLookup: lambda op, index: f"classes_[{index}]",
+    MultilabelDecision: lambda op, index: "(P > 0.5).astype(np.intp)",
+}
 
 
 def _comment(line, text):
     return f"{line:<44}# {text}"
 
 
-def stages(net):
+def _elementwise(op, src, dst):
+    line, text = ELEMENTWISE[type(op)]
+    return _comment(line.format(op=op, src=src, dst=dst), text.format(op=op))
+
+
+def stages(prog):
     """Buffer names and widths of the forward pass: Z0 for the scaled input (when there
     are input steps), Z1..ZL for the dense layers."""
-    out = [("Z0", net.n_features)] if net.input_steps() else []
-    return out + [(f"Z{i}", layer.W.shape[1]) for i, layer in enumerate(net.layers, start=1)]
+    dense = [op for op in prog.layers if isinstance(op, Gemm)]
+    out = [("Z0", dense[0].n_in)] if prog.inputs else []
+    return out + [(f"Z{i}", op.n_out) for i, op in enumerate(dense, start=1)]
 
 
-def forward_lines(net):
+def forward_lines(prog):
     lines, src = [], "X"
-    for op, *args in net.input_steps():
-        lines.append(_comment(OPS[op].format(*args, src=src, dst="Z0"), f"{COMMENTS[op]} {', '.join(args)}"))
+    for op in prog.inputs:
+        lines.append(_elementwise(op, src, "Z0"))
         src = "Z0"
-    for i, layer in enumerate(net.layers, start=1):
-        z = f"Z{i}"
-        lines.append(_comment(f"np.dot({src}, W{i}, out={z})", f"layer {i}: {layer.W.shape[0]} -> {layer.W.shape[1]}"))
-        lines.append(f"np.add({z}, b{i}, out={z})")
-        act = ACTIVATIONS[layer.activation]
-        if act:
-            lines.append(_comment(act.format(z=z), layer.activation))
-        src = z
+    i = 0
+    for op in prog.layers:
+        if isinstance(op, Gemm):
+            i, z = i + 1, f"Z{i + 1}"
+            lines.append(_comment(f"np.dot({src}, {op.W}, out={z})", f"layer {i}: {op.n_in} -> {op.n_out}"))
+            lines.append(f"np.add({z}, {op.b}, out={z})")
+            src = z
+        else:
+            line, text = ACTIVATIONS[type(op)]
+            lines.append(_comment(line.format(z=src), text))
     return lines + [f"return {src}"]
 
 
-def target_lines(net):
-    return [_comment(OPS[op].format(*args, src="Y", dst="Y"), f"{COMMENTS[op]} {', '.join(args)}")
-            for op, *args in net.target_steps()]
+def output_lines(prog):
+    line, text = OUTPUTS[type(prog.output)]
+    return [_comment(line, text)] + [_elementwise(op, "Y", "Y") for op in prog.target]
 
 
-PROBA = {
-    "logistic": ["_sigmoid(Z, out=P[..., 1:])",
-                 "np.subtract(_ONE, P[..., 1:], out=P[..., :1])"],
-    "multilabel": ["_sigmoid(Z, out=P)"],
-    "softmax": ["np.max(Z, axis=-1, keepdims=True, out=s)     # softmax, minus the row max",
-                "np.subtract(Z, s, out=P)",
-                "np.exp(P, out=P)",
-                "np.sum(P, axis=-1, keepdims=True, out=s)",
-                "np.divide(P, s, out=P)"],
-    "ovr": ["_sigmoid(Z, out=P)                          # one-vs-rest: sigmoid per class ...",
-            "np.sum(P, axis=-1, keepdims=True, out=s)    # ... divided by the row sum",
-            "if not s.all():                             # all classes underflowed: uniform",
-            "    zero = s[..., 0] == 0",
-            "    P[zero] = 1",
-            "    s[zero] = P.shape[-1]",
-            "np.divide(P, s, out=P)"],
-}
-
-
-def label_expr(net):
+def label_expr(prog):
     """Labels of a block from its raw output Z and probabilities P."""
-    kind, decide = net.head.kind, net.head.decide
-    if kind == "multilabel":
-        return "(P > 0.5).astype(np.intp)"
-    if kind == "logistic":
-        return "classes_[(Z[..., 0] > 0).astype(np.intp)]" if decide == "logit" else \
-            "classes_[(P[..., 1] > 0.5).astype(np.intp)]"
-    return "classes_[Z.argmax(axis=-1)]" if decide == "logit" else "classes_[P.argmax(axis=-1)]"
+    expr = None
+    for op in prog.decide:
+        expr = DECIDE[type(op)](op, expr)
+    return expr
 
 
 def _indent(lines, n=4):
@@ -115,6 +134,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
     the .npz. `meta` is the record written into the .npz, so both carry one export_id."""
     meta = meta or meta_record(net, name, dtype, arrays)
     doc = "\n".join(header(net, name, dtype))
+    prog = net.program()
     k = net.n_outputs
     n_proba = net.n_proba
     names = list(arrays)
@@ -124,7 +144,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         cls = "    classes_ = _w['classes']\n"
         if meta["classes_kind"] == "object":
             cls += "    classes_ = classes_.astype(object)\n"
-    st = stages(net)
+    st = stages(prog)
     buf_names = ", ".join(n for n, _ in st)
     extra = ", P, s" if net.is_classifier else ""
     usage = [f"    import {name}",
@@ -167,15 +187,17 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         "def _forward(X, buf):\n"
         '    """Validated rows X -> the last layer\'s raw output, computed in buf (len(X) rows)."""\n'
         f"    {buf_names}{extra} = buf\n"
-        + _indent(forward_lines(net)) + "\n")
+        + _indent(forward_lines(prog)) + "\n")
     parts.append(BLOCKS)
     if net.is_classifier:
         parts.append("def _proba(Z, P, s):\n"
                      '    """Class probabilities of raw outputs Z, written into P."""\n'
-                     + _indent(PROBA[net.head.kind]) + "\n    return P\n")
-        label_dtype = "np.intp" if net.head.kind == "multilabel" else "classes_.dtype"
-        label_shape = f"(len(X), {k})" if net.head.kind == "multilabel" else "len(X)"
-        needs_p = "P" in label_expr(net)
+                     + _indent(PROBA[type(prog.output)]) + "\n    return P\n")
+        lookup = any(isinstance(op, ClassLookup) for op in prog.decide)
+        label_dtype = "classes_.dtype" if lookup else "np.intp"
+        label_shape = "len(X)" if lookup else f"(len(X), {k})"
+        label = label_expr(prog)
+        needs_p = "P" in label
         parts.append(
             "def predict(X):\n"
             '    """Predicted labels, as scikit-learn\'s predict."""\n'
@@ -184,7 +206,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    for i, Xb, buf in _blocks(X):\n"
             "        Z = _forward(Xb, buf)\n"
             + ("        P = _proba(Z, buf[-2], buf[-1])\n" if needs_p else "")
-            + f"        out[i:i + len(Xb)] = {label_expr(net)}\n"
+            + f"        out[i:i + len(Xb)] = {label}\n"
             "    return out\n\n\n"
             "def predict_proba(X):\n"
             '    """Class probabilities, as scikit-learn\'s predict_proba."""\n'
@@ -193,14 +215,12 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    for i, Xb, buf in _blocks(X):\n"
             "        _proba(_forward(Xb, buf), out[i:i + len(Xb)], buf[-1])\n"
             "    return out\n")
-        parts.append(MODEL_CLASSIFIER.replace("__WIDTH__", str(n_proba)).replace("__LABEL__", label_expr(net)))
+        parts.append(MODEL_CLASSIFIER.replace("__WIDTH__", str(n_proba)).replace("__LABEL__", label))
     else:
-        out_line = "np.exp(Z, out=Y)" if net.head.kind == "exp" else "np.copyto(Y, Z)"
-        out_line = _comment(out_line, "exp output (Poisson loss)" if net.head.kind == "exp" else "identity output")
         parts.append(
             "def _output(Z, Y):\n"
             '    """The network\'s raw output Z -> predictions, written into Y."""\n'
-            + _indent([out_line, *target_lines(net)]) + "\n    return Y\n")
+            + _indent(output_lines(prog)) + "\n    return Y\n")
         flat = net.flat and k == 1
         parts.append(
             "def predict(X):\n"

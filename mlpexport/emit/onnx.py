@@ -15,14 +15,13 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
 from ..errors import ExportError, RuntimeMissing
+from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
+                       IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
+                       SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".onnx",)
 OPSET = 17
 IR_VERSION = 8  # what opset 17 needs; old enough for MATLAB's importer and older runtimes
-
-STEP_OPS = {"sub": "Sub", "div": "Div", "mul": "Mul", "add": "Add"}
-ACTIVATIONS = {"relu": "Relu", "tanh": "Tanh"}  # logistic: _sigmoid; identity: nothing
-
 
 class Graph:
     """A tiny builder: named initializers and nodes, outputs named as we go."""
@@ -61,25 +60,91 @@ def _sigmoid(g, Z, out=None):
     return g.node("Div", [one, denominator], out=out)
 
 
-def _steps(g, steps, Z, arrays):
-    for op, *args in steps:
-        if op in STEP_OPS:
-            Z = g.node(STEP_OPS[op], [Z, args[0]])
-        elif op == "clip":
-            Z = g.node("Clip", [Z, args[0], args[1]])
-        elif op == "dense" and arrays[args[0]].shape[0] == 1:
-            # One input: Z @ W is an outer product, exactly Z * W. As a MatMul,
-            # onnxruntime (EXTENDED optimizations, seen in 1.31) fuses a preceding
-            # Div/Mul by a one-element constant into FusedMatMul's float32 alpha and
-            # loses float64 precision (3e-5 absolute on a 1-input StandardScaler MLP).
-            Z = g.node("Add", [g.node("Mul", [Z, args[0]]), args[1]])
-        elif op == "dense":
-            Z = g.node("Add", [g.node("MatMul", [Z, args[0]]), args[1]])
-        elif op == "act" and args[0] == "logistic":
-            Z = _sigmoid(g, Z)
-        elif op == "act" and args[0] in ACTIVATIONS:
-            Z = g.node(ACTIVATIONS[args[0]], [Z])
+def _gemm(g, op, Z):
+    if op.n_in == 1:
+        # One input: Z @ W is an outer product, exactly Z * W. As a MatMul,
+        # onnxruntime (EXTENDED optimizations, seen in 1.31) fuses a preceding
+        # Div/Mul by a one-element constant into FusedMatMul's float32 alpha and
+        # loses float64 precision (3e-5 absolute on a 1-input StandardScaler MLP).
+        return g.node("Add", [g.node("Mul", [Z, op.W]), op.b])
+    return g.node("Add", [g.node("MatMul", [Z, op.W]), op.b])
+
+
+# op type -> builder (graph, op, input tensor) -> output tensor
+FORWARD = {
+    Sub: lambda g, op, Z: g.node("Sub", [Z, op.array]),
+    Div: lambda g, op, Z: g.node("Div", [Z, op.array]),
+    Mul: lambda g, op, Z: g.node("Mul", [Z, op.array]),
+    Add: lambda g, op, Z: g.node("Add", [Z, op.array]),
+    ClipTo: lambda g, op, Z: g.node("Clip", [Z, op.low, op.high]),
+    Gemm: _gemm,
+    Relu: lambda g, op, Z: g.node("Relu", [Z]),
+    Tanh: lambda g, op, Z: g.node("Tanh", [Z]),
+    Sigmoid: lambda g, op, Z: _sigmoid(g, Z),
+}
+
+
+def _steps(g, ops, Z):
+    for op in ops:
+        Z = FORWARD[type(op)](g, op, Z)
     return Z
+
+
+def _binary(g, Z, out):
+    g.positive = p = _sigmoid(g, Z)  # P[:, 1], which a Threshold on PROBA reads
+    g.node("Concat", [g.node("Sub", [g.const("one", 1.0), p]), p], out=out, axis=1)
+    return out
+
+
+def _ovr(g, Z, out):
+    """Sigmoid per class over the row sum; all-zero rows become uniform."""
+    P = _sigmoid(g, Z)
+    s = g.node("ReduceSum", [P, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
+    zero = g.node("Equal", [s, g.const("zero", 0.0)])
+    P = g.node("Where", [zero, g.const("one", 1.0), P])
+    s = g.node("Where", [zero, g.const("n_classes", float(g.n_outputs)), s])
+    return g.node("Div", [P, s], out=out)
+
+
+# op type -> builder (graph, Z, output name or None) -> Y or P
+OUTPUT_OPS = {
+    IdentityOut: lambda g, Z, out: Z,
+    ExpOut: lambda g, Z, out: g.node("Exp", [Z]),
+    BinaryProba: _binary,
+    SigmoidProba: lambda g, Z, out: _sigmoid(g, Z, out=out),
+    SoftmaxProba: lambda g, Z, out: g.node("Softmax", [Z], out=out, axis=1),
+    OvrProba: _ovr,
+}
+
+
+def _threshold(g, op, Z, P, index):
+    from onnx import TensorProto
+    test = g.node("Greater", [Z, g.const("zero", 0.0)] if op.on is Score.LOGITS
+                  else [g.positive, g.const("half", 0.5)])
+    return g.node("Reshape", [g.node("Cast", [test], to=TensorProto.INT64),
+                              g.const("flat", [-1], dtype=np.int64)])
+
+
+def _lookup(g, op, Z, P, index):
+    g.label_type = _classes_tensor(g.net, g)
+    return g.node("Gather", ["classes", index], out="label", axis=0)
+
+
+def _multilabel(g, op, Z, P, index):
+    from onnx import TensorProto
+    g.label_type = TensorProto.INT64
+    return g.node("Cast", [g.node("Greater", [P, g.const("half", 0.5)])], out="label",
+                  to=TensorProto.INT64)
+
+
+# op type -> builder (graph, op, Z, P, index so far) -> index or label
+DECIDE = {
+    Threshold: _threshold,
+    Argmax: lambda g, op, Z, P, index: g.node(
+        "ArgMax", [Z if op.on is Score.LOGITS else P], axis=1, keepdims=0),
+    ClassLookup: _lookup,
+    MultilabelDecision: _multilabel,
+}
 
 
 def _classes_tensor(net, g):
@@ -93,47 +158,22 @@ def _classes_tensor(net, g):
     return helper.np_dtype_to_tensor_dtype(classes.dtype)
 
 
-def _head(g, net, Z, with_label):
+def _head(g, net, prog, Z, with_label):
     """-> [(output name, element type, shape)]"""
-    kind, decide = net.head.kind, net.head.decide
     k = net.n_outputs
-    if kind in ("identity", "exp"):
-        Y = g.node("Exp", [Z]) if kind == "exp" else Z
-        Y = _steps(g, net.target_steps(), Y, {})
+    if not net.is_classifier:
+        Y = _steps(g, prog.target, OUTPUT_OPS[type(prog.output)](g, Z, None))
         g.node("Identity", [Y], out="variable")
         return [("variable", g.onnx_dtype, ["N", k])]
-    outputs = []
-    if kind == "logistic":
-        p = _sigmoid(g, Z)
-        g.node("Concat", [g.node("Sub", [g.const("one", 1.0), p]), p], out="probabilities", axis=1)
-    elif kind == "multilabel":
-        p = _sigmoid(g, Z, out="probabilities")
-    elif kind == "softmax":
-        p = g.node("Softmax", [Z], out="probabilities", axis=1)
-    else:  # ovr: sigmoid per class over the row sum; all-zero rows become uniform
-        P = _sigmoid(g, Z)
-        s = g.node("ReduceSum", [P, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
-        zero = g.node("Equal", [s, g.const("zero", 0.0)])
-        P = g.node("Where", [zero, g.const("one", 1.0), P])
-        s = g.node("Where", [zero, g.const("n_classes", float(k)), s])
-        p = g.node("Div", [P, s], out="probabilities")
-    outputs.append(("probabilities", g.onnx_dtype, ["N", net.n_proba]))
+    P = OUTPUT_OPS[type(prog.output)](g, Z, "probabilities")
+    outputs = [("probabilities", g.onnx_dtype, ["N", net.n_proba])]
     if not with_label:
         return outputs
-    from onnx import TensorProto
-    if kind == "multilabel":
-        g.node("Cast", [g.node("Greater", [p, g.const("half", 0.5)])], out="label", to=TensorProto.INT64)
-        return [("label", TensorProto.INT64, ["N", k])] + outputs
-    if kind == "logistic":
-        test = g.node("Greater", [Z, g.const("zero", 0.0)] if decide == "logit"
-                      else [p, g.const("half", 0.5)])
-        index = g.node("Reshape", [g.node("Cast", [test], to=TensorProto.INT64),
-                                   g.const("flat", [-1], dtype=np.int64)])
-    else:
-        index = g.node("ArgMax", [Z if decide == "logit" else p], axis=1, keepdims=0)
-    label_type = _classes_tensor(net, g)
-    g.node("Gather", ["classes", index], out="label", axis=0)
-    return [("label", label_type, ["N"])] + outputs
+    index = None
+    for op in prog.decide:
+        index = DECIDE[type(op)](g, op, Z, P, index)
+    multilabel = not any(isinstance(op, ClassLookup) for op in prog.decide)
+    return [("label", g.label_type, ["N", k] if multilabel else ["N"])] + outputs
 
 
 def build(net, name, dtype="float64", with_label=True):
@@ -146,8 +186,10 @@ def build(net, name, dtype="float64", with_label=True):
     arrays = cast_arrays(net, dtype)
     for k, v in arrays.items():
         g.const(k, v)
-    Z = _steps(g, net.steps(), "X", arrays)
-    outputs = _head(g, net, Z, with_label)
+    prog = net.program()
+    g.net, g.n_outputs = net, net.n_outputs
+    Z = _steps(g, (*prog.inputs, *prog.layers), "X")
+    outputs = _head(g, net, prog, Z, with_label)
     graph = helper.make_graph(
         g.nodes, name, [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features])],
         [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], initializer=g.inits)
