@@ -126,6 +126,14 @@ def _array(data, net):
             raise DataError(f"the data have no column{'s' if len(missing) > 1 else ''} "
                             f"{', '.join(map(repr, missing[:5]))}; the model was fitted on "
                             f"{', '.join(map(repr, names[:8]))}{', ...' if len(names) > 8 else ''}.")
+        ignored = [c for c in by_name if c not in names]
+        if ignored:  # as data.csv_rows does for a CSV header: extra columns (ids, targets)
+            import warnings
+
+            from .data import DataNote
+            warnings.warn(f"columns {', '.join(map(repr, ignored[:8]))} of the data are not "
+                          f"features of the model and were ignored; the others were matched "
+                          f"by name.", DataNote, stacklevel=4)
         data = data[[by_name[n] for n in names]]
     if hasattr(data, "to_numpy"):
         data = data.to_numpy()
@@ -168,7 +176,8 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
         return _Rows(X, f"{len(X)} drawn rows")
     if _is_path(data):
         path = os.fsdecode(data)
-        X = read_data(path, net.n_features, stream=stream)
+        X = read_data(path, net.n_features, stream=stream,
+                      feature_names=net.meta.get("feature_names"))
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
     return _Rows(X, f"{len(X)} given rows")
