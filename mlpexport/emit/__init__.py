@@ -1,17 +1,16 @@
 """Targets: Network -> files. One module per target, none imports scikit-learn.
 
-Every target module offers:
-    FILES                       suffixes it writes, e.g. (".py", ".npz")
-    render(net, name, dtype, **options) -> {file name: bytes}    (pure, in memory)
-    run(directory, name, X) -> {"predict": ..., "predict_proba": ...}
-    runner(directory, name) -> function X -> {"predict": ..., "predict_proba": ...}
-    stamp(directory, name) -> Stamp    (fingerprint the files carry, and whether
-                                        their weights still hash to what was written)
-Adding a target is one new module and one line in TARGETS.
+A target is any module (or object) that satisfies `Target` below, registered by one
+entry in TARGETS: `--to` choices and `all` come from that registry. It renders
+`Network.program()`, the typed op list, through its own table from op type to syntax;
+what a model means is decided once, in network.py. Its options are the fields of its
+`Options` dataclass (named after the target, e.g. matlab_inline); an option that no
+registered target declares is a UsageError. See docs/architecture.md.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import keyword
@@ -21,6 +20,7 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -45,8 +45,53 @@ PLAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
                         " ._-+()[],:;=/@#<>*!?&^~|")
 
 
-def target(name: str):
-    return importlib.import_module(TARGETS[name])
+# Options every target may read: (X, {"predict": ..., "predict_proba": ...}) of
+# scikit-learn on test rows, which convert hands to the exports that store them.
+COMMON_OPTIONS = ("golden",)
+
+
+class Target(Protocol):
+    """What a target offers. Modules satisfy it (module attributes are its members)."""
+
+    FILES: tuple[str, ...]  # suffixes it writes after NAME, e.g. (".py", ".npz")
+    Options: type  # a dataclass: the target's options, each with a default
+
+    def render(self, net: Network, name: str, *, dtype: str = "float64",
+               **options: Any) -> dict[str, bytes]:
+        """{file name: bytes}, pure and in memory. `options` are the whole export set's
+        (they go into its export id); the target reads its own through target_options."""
+
+    def runner(self, directory: str, name: str) -> Callable[[Any], dict]:
+        """X -> {"predict": ..., "predict_proba": ...} of the files in directory."""
+
+    def stamp(self, directory: str, name: str) -> "Stamp":
+        """The fingerprint the files carry and whether their weights still hash to
+        what was written; reads the files as data."""
+
+
+def target(name: str) -> Target:
+    entry = TARGETS[name]
+    return importlib.import_module(entry) if isinstance(entry, str) else entry
+
+
+def known_options() -> dict[str, str]:
+    """Every option a registered target declares -> the target declaring it."""
+    known = {o: "every target" for o in COMMON_OPTIONS}
+    for t in TARGETS:
+        known.update({f.name: t for f in dataclasses.fields(target(t).Options)})
+    return known
+
+
+def target_options(options_class, options: dict):
+    """The typed options of one target from the export set's options. A name no
+    registered target declares (a misspelling) is a UsageError, never ignored."""
+    known = known_options()
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UsageError(f"unknown export option {', '.join(unknown)}; the registered "
+                         f"targets take {', '.join(sorted(known))}.")
+    fields = {f.name for f in dataclasses.fields(options_class)}
+    return options_class(**{k: v for k, v in options.items() if k in fields})
 
 
 def parse_targets(text: str | None) -> list[str]:
@@ -352,6 +397,7 @@ def _holds(path, data: bytes) -> bool:
 
 
 def render_all(net: Network, name: str, targets: list[str], dtype: str, **options) -> dict[str, bytes]:
+    """Every target's files; `options` belong to the set (see target_options)."""
     files = {}
     for t in targets:
         files.update(target(t).render(net, name, dtype=dtype, **options))

@@ -17,17 +17,28 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record
+from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
                        IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
                        SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".m", ".mat")
+
+
+@dataclass(frozen=True)
+class Options:
+    matlab_inline: bool = False  # weights as %.17g literals in the .m (MATLAB Coder), no .mat
+    matlab_verify: bool = False  # also write mlpexport_verify.m
+    # (X, {"predict": ..., "predict_proba": ...}) from scikit-learn: test rows stored in
+    # the .mat for mlpexport_verify.m
+    golden: tuple | None = None
+
 # Names NAME.m must not take: MATLAB/Octave keywords, and functions the generated .m
 # calls (a NAME.m of that name would shadow them, on the path next to the export).
 KEYWORDS = ("break case catch classdef continue else elseif end for function global if "
@@ -240,11 +251,12 @@ def _int64_literal(a):
             f"    + int64({col(lo)})")
 
 
-def render(net, name, *, dtype="float64", matlab_inline=False, matlab_verify=False, golden=None,
-           **_options) -> dict[str, bytes]:
-    """golden: (X, {"predict": ..., "predict_proba": ...}) from scikit-learn, stored in
-    the .mat for mlpexport_verify.m. matlab_verify: also return mlpexport_verify.m."""
+def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
+    """NAME.m + NAME.mat (or NAME.m alone, inline), and mlpexport_verify.m when asked."""
     from scipy.io import savemat
+
+    opts = target_options(Options, options)
+    matlab_inline, matlab_verify, golden = opts.matlab_inline, opts.matlab_verify, opts.golden
 
     arrays = cast_arrays(net, dtype)
     classes, kind = _check_labels(net)

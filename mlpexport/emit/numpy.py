@@ -16,16 +16,23 @@ import os
 import re
 import sys
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
+from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError
 from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
                        IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
                        SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".py", ".npz")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The numpy target has no options of its own."""
+
 BLOCK = 4096  # rows per block in predict(X): the buffers stay in cache
 
 # One table per stage: op type -> its line(s) of numpy, with a comment. Inputs: the first
@@ -355,6 +362,7 @@ SIGMOID = '''def _sigmoid(Z, out):
 
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
+    target_options(Options, options)  # nothing of its own to read; a misspelling is refused
     arrays = cast_arrays(net, dtype)
     stored = dict(arrays)
     classes, _ = classes_for_storage(net)

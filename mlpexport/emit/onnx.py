@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record
+from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeMissing
 from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
                        IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
                        SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".onnx",)
+
+
+@dataclass(frozen=True)
+class Options:
+    onnx_no_label: bool = False  # probabilities only (no label output, no classes tensor)
+
 OPSET = 17
 IR_VERSION = 8  # what opset 17 needs; old enough for MATLAB's importer and older runtimes
 
@@ -208,8 +215,9 @@ def build(net, name, dtype="float64", with_label=True):
     return model
 
 
-def render(net, name, *, dtype="float64", onnx_no_label=False, **_options) -> dict[str, bytes]:
-    return {f"{name}.onnx": build(net, name, dtype, with_label=not onnx_no_label).SerializeToString()}
+def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
+    opts = target_options(Options, options)
+    return {f"{name}.onnx": build(net, name, dtype, with_label=not opts.onnx_no_label).SerializeToString()}
 
 
 OUTPUTS = {"variable": "predict", "label": "predict", "probabilities": "predict_proba"}

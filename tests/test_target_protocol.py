@@ -1,0 +1,185 @@
+"""A new target is one module plus one registry entry: this file is both.
+
+`pylists` writes NAME_pylists.py, plain Python on lists (no numpy in the generated code),
+one table from op type to its syntax. It is registered from this test only, and held to
+scikit-learn on the whole fixture zoo like the shipped targets."""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from conftest import ALL, assert_matches, case, reference
+from mlpexport import emit
+from mlpexport.errors import ExportError, UsageError
+from mlpexport.network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
+                               IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
+                               SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, digest)
+
+# ------------------------------------------------------------------ the target module
+
+FILES = ("_pylists.py",)
+
+
+@dataclass(frozen=True)
+class Options:
+    pylists_comments: bool = True  # one comment per line, saying which op it is
+
+
+SCORE = {Score.LOGITS: "z", Score.PROBA: "proba"}
+THRESHOLD = {Score.LOGITS: "z[0] > 0", Score.PROBA: "p > 0.5"}
+# op type -> line(s) of Python on lists; z is the working row, y / proba the outputs.
+SYNTAX = {
+    Sub: "z = [v - c for v, c in zip(z, {op.array})]",
+    Div: "z = [v / c for v, c in zip(z, {op.array})]",
+    Mul: "z = [v * c for v, c in zip(z, {op.array})]",
+    Add: "z = [v + c for v, c in zip(z, {op.array})]",
+    ClipTo: "z = [min(max(v, {op.low}), {op.high}) for v in z]",
+    Gemm: "z = [sum(v * w for v, w in zip(z, col)) + c for col, c in zip(zip(*{op.W}), {op.b})]",
+    Relu: "z = [max(v, 0.0) for v in z]",
+    Tanh: "z = [math.tanh(v) for v in z]",
+    Sigmoid: "z = [_sigmoid(v) for v in z]",
+    IdentityOut: ["y = z"],
+    ExpOut: ["y = [_exp(v) for v in z]"],
+    BinaryProba: ["p = _sigmoid(z[0])", "proba = [1 - p, p]"],
+    SoftmaxProba: ["m = max(z)", "e = [_exp(v - m) for v in z]", "t = sum(e)",
+                   "proba = [v / t for v in e]"],
+    OvrProba: ["q = [_sigmoid(v) for v in z]", "t = sum(q)",
+               "proba = [v / t for v in q] if t else [1 / len(q)] * len(q)"],
+    SigmoidProba: ["proba = [_sigmoid(v) for v in z]"],
+}
+DECIDE = {  # op type -> (op, index expression so far) -> (lines, index expression)
+    Threshold: lambda op, i: ([], f"int({THRESHOLD[op.on]})"),
+    Argmax: lambda op, i: ([], f"max(range(len({SCORE[op.on]})), key={SCORE[op.on]}.__getitem__)"),
+    ClassLookup: lambda op, i: ([f"label = classes[{i}]"], None),
+    MultilabelDecision: lambda op, i: (["label = [int(v > 0.5) for v in proba]"], None),
+}
+PRELUDE = '''import math
+
+
+def _exp(v):
+    try:
+        return math.exp(v)
+    except OverflowError:
+        return math.inf
+
+
+def _sigmoid(v):
+    return 1 / (1 + _exp(-v))
+'''
+
+
+def _line(op, options):
+    text = SYNTAX[type(op)].format(op=op)
+    return f"{text:<60}# {type(op).__name__}" if options.pylists_comments else text
+
+
+def render(net, name, *, dtype="float64", **options):
+    opts = emit.target_options(Options, options)
+    if dtype != "float64":
+        raise ExportError("the pylists target computes in Python floats (float64) only.")
+    prog = net.program()
+    arrays = net.arrays()
+    body = ["z = list(x)"] + [_line(op, opts) for op in (*prog.inputs, *prog.layers)]
+    body += SYNTAX[type(prog.output)]
+    if prog.target:
+        body += ["z = y"] + [_line(op, opts) for op in prog.target] + ["y = z"]
+    index = None
+    for op in prog.decide:
+        more, index = DECIDE[type(op)](op, index)
+        body += more
+    result = ("label, proba" if net.is_classifier
+              else "y[0]" if net.flat and net.n_outputs == 1 else "y")
+    meta = emit.meta_record(net, name, dtype, arrays, options)
+    weights = {k: v.tolist() for k, v in arrays.items()}
+    classes = None if net.classes is None else [c.item() if hasattr(c, "item") else c
+                                                for c in net.classes]
+    code = "\n".join([
+        f'"""{emit.header(net, name, dtype)[0]}"""', PRELUDE,
+        f"FINGERPRINT = {meta['fingerprint']!r}",
+        f"DIGEST = {meta['digest']!r}",
+        f"WEIGHTS = {weights!r}",
+        f"classes = {classes!r}",
+        "globals().update(WEIGHTS)", "", "",
+        "def predict_row(x):", *[f"    {line}" for line in body], f"    return {result}", ""])
+    return {f"{name}_pylists.py": code.encode()}
+
+
+def runner(directory, name):
+    path = os.path.join(directory, f"{name}_pylists.py")
+    spec = importlib.util.spec_from_file_location(f"_pylists_{uuid.uuid4().hex}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def run_rows(X):
+        rows = [module.predict_row(x) for x in np.asarray(X, dtype=np.float64).tolist()]
+        if module.classes is None:
+            return {"predict": np.array(rows)}
+        labels = [label for label, _ in rows]
+        return {"predict": np.array(labels, dtype=object if isinstance(labels[0], str) else None),
+                "predict_proba": np.array([proba for _, proba in rows])}
+    return run_rows
+
+
+def stamp(directory, name):
+    """Read as data (ast.literal_eval), never run."""
+    with open(os.path.join(directory, f"{name}_pylists.py"), encoding="utf-8") as f:
+        text = f.read()
+    fields = dict(re.findall(r"^(FINGERPRINT|DIGEST|WEIGHTS) = (.*)$", text, re.M))
+    weights = {k: np.asarray(v, dtype=np.float64)
+               for k, v in ast.literal_eval(fields["WEIGHTS"]).items()}
+    return emit.Stamp(f"{name}_pylists.py", ast.literal_eval(fields["FINGERPRINT"]),
+                      digest(weights) == ast.literal_eval(fields["DIGEST"]))
+
+
+# ------------------------------------------------------------------------- the tests
+
+@pytest.fixture
+def pylists(monkeypatch):
+    """Registered for one test: the registry entry is the whole of the wiring."""
+    monkeypatch.setitem(emit.TARGETS, "pylists", sys.modules[__name__])
+    return "pylists"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_test_only_target_matches_sklearn_on_the_zoo(name, pylists, tmp_path):
+    est, net, X = case(name)
+    files = emit.render_all(net, "m", [pylists], "float64")
+    assert "numpy" not in files["m_pylists.py"].decode()  # lists only, no numpy
+    emit.write_all(files, str(tmp_path), force=True)
+    got = emit.target(pylists).runner(str(tmp_path), "m")(X)
+    assert_matches(got, reference(est, net, X), 1e-12, name)
+    stamp = emit.target(pylists).stamp(str(tmp_path), "m")
+    assert stamp.fingerprint == net.fingerprint and stamp.intact
+
+
+def test_check_runs_a_registered_target_like_a_shipped_one(pylists):
+    from mlpexport.check import check_fresh
+    est, net, X = case("clf_multi_str")
+    report = check_fresh(est, net, X[:50], [pylists, "numpy"])
+    assert {row.target for row in report.rows} == {pylists, "numpy"}
+    assert report.passed
+
+
+def test_the_registry_gives_the_target_choices(pylists):
+    assert emit.parse_targets("pylists,numpy") == [pylists, "numpy"]
+    assert pylists in emit.parse_targets("all")
+    with pytest.raises(UsageError, match="pylists"):
+        emit.parse_targets("java")  # the message lists what is registered
+
+
+def test_options_are_typed_per_target_and_unknown_ones_refused(pylists):
+    _, net, _ = case("reg_classic")
+    plain = render(net, "m", pylists_comments=False)["m_pylists.py"].decode()
+    assert "# Gemm" not in plain and "# Gemm" in render(net, "m")["m_pylists.py"].decode()
+    with pytest.raises(UsageError, match="pylists_coments"):
+        emit.render_all(net, "m", [pylists], "float64", pylists_coments=False)
+    # another target's option is part of the export set, not a misspelling
+    render(net, "m", matlab_inline=True)
