@@ -145,3 +145,16 @@ def test_a_file_that_already_holds_the_same_bytes_is_not_a_clash(tmp_path):
     with pytest.raises(OutputExistsError, match="shared.m"):
         emit.write_all({"b.m": b"1", "shared.m": b"same"}, str(tmp_path), force=False)
     assert not (tmp_path / "b.m").exists()
+
+
+def test_a_misspelt_option_is_refused_not_ignored():
+    """render(**options) used to swallow any name: --matlab-inline misspelt in code gave
+    a .mat export without a word."""
+    from conftest import case
+    _, net, _ = case("reg_classic")
+    with pytest.raises(UsageError, match="matlab_inlin"):
+        emit.render_all(net, "m", ["numpy", "onnx", "matlab"], "float64", matlab_inlin=True)
+    from mlpexport.emit import onnx
+    with pytest.raises(UsageError, match="onnx_no_labels"):
+        onnx.render(net, "m", onnx_no_labels=True)
+    assert "matlab_inline" in emit.known_options() and "onnx_no_label" in emit.known_options()
