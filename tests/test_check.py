@@ -362,3 +362,26 @@ def test_unreadable_committed_export_is_a_named_fail(committed):
     bad = [r for r in report.rows if r.status == "FAIL"]
     assert [r.target for r in bad] == ["numpy"] and "cannot be read" in bad[0].note
     assert {r.status for r in report.rows if r.target == "onnx"} == {"PASS"}
+
+
+def test_junit_xml_counts_and_control_characters_survive_parsing():
+    import xml.etree.ElementTree as ET
+
+    from mlpexport.check import Row, junit_xml
+    rows = [Row("numpy", "predict", n=3, max_abs=0.5, max_rel=0.1, status="FAIL", rtol=1e-9),
+            Row("onnx", "-", status="FAIL", note="x.onnx cannot be read (\x00\x1b bytes)"),
+            Row("matlab", "-", status="SKIP", note="skipped: octave-cli was not found"),
+            Row("numpy", "predict_proba", n=3)]
+    root = ET.fromstring(junit_xml([Report(rows=rows, n_rows=3, model="m.skops", name="m")]))
+    suite = root.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "2", "1")
+    first = suite.find("testcase[@name='predict']/failure")
+    assert first.get("message") == "max rel error 0.1 > rtol 1e-09 (max abs error 0.5, atol 0)"
+    assert suite.find("testcase[@classname='m.onnx']/failure").get("message") == "x.onnx cannot be read (?? bytes)"
+    assert suite.find("testcase[@classname='m.matlab']/skipped").get("message") == "octave-cli was not found"
+
+
+def test_rows_carry_the_api_names():
+    row = compare("onnx", "predict", np.array(["a", "b"]), np.array(["a", "b"]), 1e-9, 0,
+                  np.array([[0.9, 0.1], [0.2, 0.8]]))
+    assert (row.export, row.output, row.labels, row.status, row.failure()) == ("onnx", "predict", 1.0, "PASS", "")

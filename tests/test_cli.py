@@ -309,3 +309,113 @@ def test_a_kill_between_renames_leaves_a_set_check_refuses(model, tmp_path):
     assert cli("convert", model, "-o", out, "--to", "numpy", "--force").returncode == 0
     assert sorted(os.listdir(out)) == ["m.npz", "m.py"]
     assert cli("check", model, "--against", out, "--to", "numpy").returncode == 0
+
+
+def _junit(path):
+    """The JUnit file parsed back, held to the shape CI systems read."""
+    import xml.etree.ElementTree as ET
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    for suite in root:
+        assert suite.tag == "testsuite" and suite.get("name")
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests")) == len(cases)
+        assert int(suite.get("failures")) == sum(c.find("failure") is not None for c in cases)
+        assert int(suite.get("skipped")) == sum(c.find("skipped") is not None for c in cases)
+        assert suite.get("errors") == "0" and float(suite.get("time")) >= 0
+        for c in cases:
+            assert c.get("classname") and c.get("name")
+            assert len([e for e in c if e.tag in ("failure", "skipped", "error")]) <= 1
+    assert int(root.get("tests")) == sum(int(s.get("tests")) for s in root)
+    return root
+
+
+@pytest.fixture
+def two_models(tmp_path):
+    """a.pkl and b.pkl with their numpy + ONNX exports in out/; b's are then made stale."""
+    for stem, zoo in (("a", "clf_multi_str"), ("b", "reg_classic")):
+        (tmp_path / f"{stem}.pkl").write_bytes(pickle.dumps(get(zoo)[0]))
+        assert main(["convert", str(tmp_path / f"{stem}.pkl"), "-o", str(tmp_path / "out"),
+                     "--to", "numpy,onnx"]) == 0
+    return tmp_path
+
+
+def test_check_several_models_groups_the_report_and_fails_if_one_is_stale(two_models, capsys):
+    d = two_models
+    a, b, out = str(d / "a.pkl"), str(d / "b.pkl"), str(d / "out")
+    capsys.readouterr()
+    assert main(["check", a, b, "--against", out, "--to", "numpy,onnx"]) == 0
+    text = capsys.readouterr().out
+    assert f"== {a} (exports named a)" in text and f"== {b} (exports named b)" in text
+    assert text.rstrip().endswith("2 models: every one passed.")
+    # b's exports replaced by another model's: only b fails, and the exit code says so
+    other = d / "c.pkl"
+    other.write_bytes(pickle.dumps(get("reg_multi_tanh")[0]))
+    assert main(["convert", str(other), "-o", out, "--to", "numpy", "--name", "b", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["check", a, b, "--against", out, "--to", "numpy,onnx", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is False
+    assert [(m["model"], m["name"], m["passed"]) for m in report["models"]] == [(a, "a", True), (b, "b", False)]
+    assert any("stale" in r["note"] for r in report["models"][1]["rows"])
+    assert main(["check", a, b, "--against", out, "--to", "numpy,onnx"]) == 1
+    assert capsys.readouterr().out.rstrip().endswith(f"2 models: 1 FAILED ({b}).")
+
+
+def test_junit_one_suite_per_model_one_case_per_export_and_output(two_models, capsys):
+    d = two_models
+    out = str(d / "out")
+    other = d / "c.pkl"
+    other.write_bytes(pickle.dumps(get("reg_multi_tanh")[0]))
+    assert main(["convert", str(other), "-o", out, "--to", "numpy", "--name", "b", "--force"]) == 0
+    junit = d / "reports" / "parity.xml"
+    assert main(["check", str(d / "a.pkl"), str(d / "b.pkl"), "--against", out,
+                 "--to", "numpy,onnx", "--junit", str(junit)]) == 1
+    root = _junit(junit)
+    a, b = root.findall("testsuite")
+    assert (a.get("name"), b.get("name")) == (str(d / "a.pkl"), str(d / "b.pkl"))
+    assert sorted((c.get("classname"), c.get("name")) for c in a.findall("testcase")) == [
+        ("a.numpy", "predict"), ("a.numpy", "predict_proba"), ("a.onnx", "predict"), ("a.onnx", "predict_proba")]
+    assert (a.get("failures"), b.get("failures"), root.get("failures")) == ("0", "1", "1")
+    failure = b.find("testcase[@classname='b.numpy']/failure")
+    assert failure.get("type") == "stale" and "different model" in failure.get("message")
+    assert b.find("testcase[@classname='b.onnx']").find("failure") is None  # still b's own
+    capsys.readouterr()
+    # an existing report is never overwritten without --force, and nothing runs first
+    before = junit.read_bytes()
+    assert main(["check", str(d / "a.pkl"), "--against", out, "--junit", str(junit)]) == 2
+    assert "--force" in capsys.readouterr().err and junit.read_bytes() == before
+    assert main(["check", str(d / "a.pkl"), "--against", out, "--to", "numpy", "--junit",
+                 str(junit), "--force"]) == 0
+    assert _junit(junit).get("tests") == "2"
+
+
+def test_junit_marks_a_runtime_that_is_not_installed_skipped(model, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))  # no octave-cli
+    monkeypatch.delenv("MLPEXPORT_REQUIRE_OCTAVE", raising=False)
+    junit = tmp_path / "j.xml"
+    assert main(["check", str(model), "--junit", str(junit)]) == 0
+    suite = _junit(junit).find("testsuite")
+    skipped = suite.find("testcase[@classname='m.matlab']/skipped")
+    assert skipped is not None and "octave-cli" in skipped.get("message")
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+    assert int(suite.get("tests")) == 5  # numpy, onnx x (predict, predict_proba) + matlab
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--name", "x"], "--name names the exports of one model"),
+    (["--plot", "p.png"], "--plot draws one model"),
+])
+def test_several_models_refuse_single_model_options(model, args, message, capsys):
+    assert main(["check", str(model), str(model), *args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""  # refused before any check ran
+
+
+def test_an_error_in_one_of_several_models_names_it(model, tmp_path, capsys):
+    from sklearn.linear_model import LinearRegression
+    (tmp_path / "lin.pkl").write_bytes(pickle.dumps(LinearRegression().fit(np.eye(2), [0, 1])))
+    assert main(["check", str(model), str(tmp_path / "lin.pkl"), "--to", "numpy"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlpexport: error: {tmp_path / 'lin.pkl'}: ") and "LinearRegression" in err
+    assert len(err.strip().splitlines()) == 1
