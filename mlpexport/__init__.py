@@ -5,12 +5,12 @@ safe loader) to a numpy module, an ONNX graph and a MATLAB function, and prove t
 gives scikit-learn's own predictions:
 
     >>> import mlpexport
-    >>> report = mlpexport.convert(model, "exports/")       # check, then write   # doctest: +SKIP
-    >>> report.passed                                                             # doctest: +SKIP
+    >>> report = mlpexport.convert(model, "exports/")       # check, then write
+    >>> report.passed
     True
-    >>> mlpexport.check("model.skops", against="exports/").passed   # the CI gate  # doctest: +SKIP
+    >>> mlpexport.check("model.skops", against="exports/").passed   # the CI gate
     True
-    >>> mlpexport.inspect(model)["layers"]                  # what it computes     # doctest: +SKIP
+    >>> mlpexport.inspect(model)["layers"]                  # what it computes
 
     convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, force=False)
     check(model, *, data=None, against=None, name=None, to="all", rtol=None, atol=None)
@@ -19,9 +19,11 @@ gives scikit-learn's own predictions:
 
 convert and check return a Report: `passed`, `rows` (export, output, max_abs, max_rel,
 labels, status PASS/FAIL/SKIP), `source` (where the rows came from), `to_json()`, and
-`print(report)` for the table. Problems are typed exceptions: UsageError,
-UnsafeModelError, UnsupportedModelError, ModelFileError, DataError (the command line's
-exit code 2); all derive from MlpexportError.
+`print(report)` for the table. A disagreement is not an exception: the Report's
+`passed` is False (the command line's exit code 1). Problems are typed exceptions, all
+derived from MlpexportError (the command line's exit code 2): UsageError,
+UnsafeModelError, UnsupportedModelError, ModelFileError, DataError, OutputExistsError
+(a file exists and force=False), ExportError (an export's runtime missing or crashing).
 """
 import sys as _sys
 import types as _types
@@ -31,11 +33,12 @@ __version__ = "0.1.0"
 # Light on purpose: errors has no imports and api imports numpy, scikit-learn and the
 # targets' libraries only inside the calls, so `import mlpexport` (and `--help`) is fast.
 from .api import check, convert, inspect  # noqa: E402
-from .errors import (DataError, MlpexportError, ModelFileError, UnsafeModelError,  # noqa: E402
-                     UnsupportedModelError, UsageError)
+from .errors import (DataError, ExportError, MlpexportError, ModelFileError,  # noqa: E402
+                     OutputExistsError, UnsafeModelError, UnsupportedModelError, UsageError)
 
 __all__ = ["convert", "check", "inspect", "MlpexportError", "UsageError", "UnsafeModelError",
-           "UnsupportedModelError", "ModelFileError", "DataError", "__version__"]
+           "UnsupportedModelError", "ModelFileError", "DataError", "OutputExistsError",
+           "ExportError", "__version__"]
 
 
 class _Package(_types.ModuleType):

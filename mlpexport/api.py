@@ -1,10 +1,10 @@
 """The Python API: convert, check and inspect a model held in memory or saved in a file.
 
     >>> import mlpexport
-    >>> report = mlpexport.convert(model, "exports/", to="numpy,onnx")   # doctest: +SKIP
-    >>> report.passed, report.files                                       # doctest: +SKIP
+    >>> report = mlpexport.convert(model, "exports/", to="numpy,onnx")
+    >>> report.passed, report.files
     (True, ['exports/model.py', 'exports/model.npz', 'exports/model.onnx'])
-    >>> mlpexport.check("model.skops", against="exports/", name="model").passed  # doctest: +SKIP
+    >>> mlpexport.check("model.skops", against="exports/", name="model").passed
     True
 
 `model` is a fitted estimator object (trusted: you already hold it) or the path of a
@@ -205,10 +205,10 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
     target_options: matlab_inline, matlab_verify, onnx_no_label (see `mlpexport convert
         --help`); any other name is a UsageError.
 
-    >>> from sklearn.neural_network import MLPRegressor                # doctest: +SKIP
-    >>> est = MLPRegressor(hidden_layer_sizes=(8,)).fit(X, y)          # doctest: +SKIP
-    >>> report = mlpexport.convert(est, "out", to="numpy", name="sine")   # doctest: +SKIP
-    >>> report.files                                                   # doctest: +SKIP
+    >>> from sklearn.neural_network import MLPRegressor
+    >>> est = MLPRegressor(hidden_layer_sizes=(8,)).fit(X, y)
+    >>> report = mlpexport.convert(est, "out", to="numpy", name="sine")
+    >>> report.files
     ['out/sine.py', 'out/sine.npz']
     """
     return _convert(model, outdir, to=to, name=name, dtype=dtype, data=data, force=force,
@@ -311,10 +311,10 @@ def check(model, *, data=None, against=None, name=None, to="all", rtol=None, ato
     rtol: default 1e-9 for float64 exports, 1e-4 for float32 ones; atol default 0.
     dtype, target_options: how fresh exports are made (as in `convert`).
 
-    >>> report = mlpexport.check("model.skops", against="exports/")   # doctest: +SKIP
-    >>> report.passed, [(r.export, r.output, r.status) for r in report.rows]  # doctest: +SKIP
+    >>> report = mlpexport.check("model.skops", against="exports/")
+    >>> report.passed, [(r.export, r.output, r.status) for r in report.rows]
     (True, [('numpy', 'predict', 'PASS'), ('onnx', 'predict', 'PASS')])
-    >>> print(report)                                                  # the text table  # doctest: +SKIP
+    >>> print(report)                                                  # the text table
     """
     return _check(model, data=data, against=against, name=name, to=to, rtol=rtol, atol=atol,
                   dtype=dtype, trust_pickle=trust_pickle, options=target_options)
@@ -355,8 +355,8 @@ def inspect(model, *, data=None, trust_pickle=False) -> dict:
     activity on `data` (default: 1000 rows drawn from the model), with warnings such as
     dead ReLU units or saturated layers.
 
-    >>> rep = mlpexport.inspect(est)                                  # doctest: +SKIP
-    >>> rep["total_params"], rep["warnings"]                          # doctest: +SKIP
+    >>> rep = mlpexport.inspect(est)
+    >>> rep["total_params"], rep["warnings"]
     (265, [])
     """
     return _inspect(model, data=data, trust_pickle=trust_pickle)[0]

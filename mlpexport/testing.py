@@ -30,8 +30,8 @@ def assert_parity(model, exports_dir, *, data=None, name=None, to="all", rtol=No
     name: the exports' base name (default: the model file's stem, or "model" for an
     estimator object). to, rtol, atol: as in `mlpexport.check`.
 
-    >>> assert_parity("models/price.skops", "exports/")               # doctest: +SKIP
-    >>> assert_parity(est, "exports/", name="price", data=X_test)      # doctest: +SKIP
+    >>> assert_parity("models/price.skops", "exports/")
+    >>> assert_parity(est, "exports/", name="price", data=X_test)
     """
     report = check(model, data=data, against=exports_dir, name=name, to=to, rtol=rtol, atol=atol)
     if report.passed:

@@ -153,7 +153,7 @@ def test_existing_files_are_kept_without_force(tmp_path):
     est = get("reg_classic")[0]
     mlpexport.convert(est, tmp_path, to="numpy")
     (tmp_path / "model.py").write_text("# mine")
-    with pytest.raises(mlpexport.MlpexportError, match="--force"):
+    with pytest.raises(mlpexport.OutputExistsError, match="--force"):
         mlpexport.convert(est, tmp_path, to="numpy")
     assert (tmp_path / "model.py").read_text() == "# mine"
     assert mlpexport.convert(est, tmp_path, to="numpy", force=True).passed
@@ -171,6 +171,18 @@ def test_a_convert_that_disagrees_writes_nothing_and_says_so(tmp_path, monkeypat
     report = mlpexport.convert(get("reg_classic")[0], tmp_path / "new", to="numpy")
     assert not report.passed and report.files == [] and not (tmp_path / "new").exists()
     assert "DISAGREEMENT" in str(report)
+
+
+def test_convert_checks_given_rows_as_well_and_prunes_only_on_request(tmp_path):
+    est, X = get("reg_classic")
+    report = mlpexport.convert(est, tmp_path / "a", to="numpy", data=X)
+    drawn = mlpexport.check(est, to="numpy").n_rows
+    assert report.passed and report.source == f"{drawn} drawn rows and {len(X)} given rows"
+    assert report.n_rows == drawn + len(X)
+    pruned = mlpexport.convert(est, tmp_path / "b", to="numpy", data=X, prune_dead=True)
+    assert pruned.source == f"{len(X)} given rows" and any("--prune-dead removed" in n for n in pruned.notes)
+    with pytest.raises(UsageError, match="needs --data"):
+        mlpexport.convert(est, tmp_path / "c", prune_dead=True)
 
 
 def test_target_options_reach_the_export(tmp_path):
