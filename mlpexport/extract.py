@@ -7,7 +7,9 @@ Poisson's `exp`) and refuses what it does not understand, naming it.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import singledispatch
+from typing import Callable
 
 import numpy as np
 import sklearn
@@ -25,9 +27,6 @@ from .network import HIDDEN_ACTIVATIONS, Affine, Clip, Dense, Head, Network
 
 SUPPORTED_MODELS = ("MLPRegressor", "MLPClassifier", "LogisticRegression",
                     "LogisticRegressionCV", "SGDClassifier(loss='log_loss')")
-SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
-SUPPORTED_STEPS = ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler",
-                   "'passthrough'")
 
 
 class LegacyModelWarning(UserWarning):
@@ -96,18 +95,12 @@ def _fitted(est, attribute):
         raise UnsupportedModelError(f"{_name(est)} is not fitted; fit it before exporting.") from None
 
 
-# ------------------------------------------------------------------ scalers (inputs)
+# ------------------------------------------------------------------------- scalers
+# One row per supported scaler: what its transform applies to X (in scikit-learn's
+# order of operations), what its inverse_transform applies to a target, and where the
+# raw inputs live (loc, spread) as it saw them, a hint for drawing test rows.
 
-@singledispatch
-def input_steps(est, name: str) -> list:
-    """The steps a fitted transformer applies to X, in scikit-learn's order."""
-    raise UnsupportedModelError(
-        f"{_name(est)} is not a supported preprocessing step; supported: "
-        f"{', '.join(SUPPORTED_STEPS)}.")
-
-
-@input_steps.register
-def _(est: StandardScaler, name):
+def _standard_inputs(est, name):
     _fitted(est, None)  # not n_features_in_: scikit-learn < 0.24 did not set it
     # with_mean=False still sets mean_, which transform ignores; so do we.
     center = _param(est, "mean_") if est.with_mean else None
@@ -115,8 +108,7 @@ def _(est: StandardScaler, name):
     return [Affine(name, center=center, scale=scale)]
 
 
-@input_steps.register
-def _(est: MinMaxScaler, name):
+def _minmax_inputs(est, name):
     _fitted(est, "scale_")
     steps = [Affine(name, factor=_param(est, "scale_", nonzero=True), offset=_param(est, "min_"))]
     if getattr(est, "clip", False):
@@ -125,8 +117,7 @@ def _(est: MinMaxScaler, name):
     return steps
 
 
-@input_steps.register
-def _(est: MaxAbsScaler, name):
+def _maxabs_inputs(est, name):
     _fitted(est, "scale_")
     steps = [Affine(name, scale=_param(est, "scale_", nonzero=True))]
     if getattr(est, "clip", False):
@@ -134,66 +125,94 @@ def _(est: MaxAbsScaler, name):
     return steps
 
 
-@input_steps.register
-def _(est: RobustScaler, name):
+def _robust_inputs(est, name):
     _fitted(est, None)
     center = _param(est, "center_") if est.with_centering else None
     scale = _param(est, "scale_", nonzero=True) if est.with_scaling else None
     return [Affine(name, center=center, scale=scale)]
 
 
-def _input_range(est, n_features):
-    """(loc, spread) of the raw inputs as the first scaler saw them."""
-    if isinstance(est, StandardScaler):
-        loc = est.mean_ if est.mean_ is not None else np.zeros(n_features)
-        spread = np.sqrt(est.var_) if est.var_ is not None else np.ones(n_features)
-    elif isinstance(est, MinMaxScaler):
-        loc, spread = est.data_min_ + est.data_range_ / 2, est.data_range_ / 2
-    elif isinstance(est, MaxAbsScaler):
-        loc, spread = np.zeros(n_features), est.max_abs_
-    elif isinstance(est, RobustScaler):
-        loc = est.center_ if est.center_ is not None else np.zeros(n_features)
-        spread = est.scale_ if est.scale_ is not None else np.ones(n_features)
-    else:
-        return None, None
-    loc, spread = _f64(loc), _f64(spread)
-    if loc is None or spread is None or not (np.isfinite(loc).all() and np.isfinite(spread).all()):
-        return None, None  # only a hint for drawing test rows: without it, check uses its own
-    return loc, np.where(spread > 0, spread, 1.0)
-
-
-# ------------------------------------------------------------ scalers (target inverse)
-
-@singledispatch
-def inverse_steps(est, name: str) -> list:
-    """The steps a fitted scaler's inverse_transform applies, in scikit-learn's order."""
-    raise UnsupportedModelError(
-        f"TransformedTargetRegressor's transformer {_name(est)} is not supported; "
-        f"supported: StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler.")
-
-
-@inverse_steps.register
-def _(est: StandardScaler, name):
+def _standard_inverse(est, name):
     factor = _param(est, "scale_", nonzero=True) if est.with_std else None
     offset = _param(est, "mean_") if est.with_mean else None
     return [Affine(name, factor=factor, offset=offset)]
 
 
-@inverse_steps.register
-def _(est: MinMaxScaler, name):
-    return [Affine(name, center=_param(est, "min_"), scale=_param(est, "scale_", nonzero=True))]
-
-
-@inverse_steps.register
-def _(est: MaxAbsScaler, name):
-    return [Affine(name, factor=_param(est, "scale_", nonzero=True))]
-
-
-@inverse_steps.register
-def _(est: RobustScaler, name):
+def _robust_inverse(est, name):
     factor = _param(est, "scale_", nonzero=True) if est.with_scaling else None
     offset = _param(est, "center_") if est.with_centering else None
     return [Affine(name, factor=factor, offset=offset)]
+
+
+def _standard_range(est, n):
+    loc = est.mean_ if est.mean_ is not None else np.zeros(n)
+    return loc, np.sqrt(est.var_) if est.var_ is not None else np.ones(n)
+
+
+def _robust_range(est, n):
+    loc = est.center_ if est.center_ is not None else np.zeros(n)
+    return loc, est.scale_ if est.scale_ is not None else np.ones(n)
+
+
+@dataclass(frozen=True)
+class ScalerRule:
+    inputs: Callable  # (est, name) -> [Affine | Clip]
+    inverse: Callable  # (est, name) -> [Affine]
+    input_range: Callable  # (est, n_features) -> (loc, spread)
+
+
+SCALER_RULES = {
+    StandardScaler: ScalerRule(_standard_inputs, _standard_inverse, _standard_range),
+    MinMaxScaler: ScalerRule(
+        _minmax_inputs,
+        lambda est, name: [Affine(name, center=_param(est, "min_"),
+                                  scale=_param(est, "scale_", nonzero=True))],
+        lambda est, n: (est.data_min_ + est.data_range_ / 2, est.data_range_ / 2)),
+    MaxAbsScaler: ScalerRule(
+        _maxabs_inputs,
+        lambda est, name: [Affine(name, factor=_param(est, "scale_", nonzero=True))],
+        lambda est, n: (np.zeros(n), est.max_abs_)),
+    RobustScaler: ScalerRule(_robust_inputs, _robust_inverse, _robust_range),
+}
+SCALERS = tuple(SCALER_RULES)
+SCALER_NAMES = ", ".join(c.__name__ for c in SCALERS)
+SUPPORTED_STEPS = (*(c.__name__ for c in SCALERS), "'passthrough'")
+
+
+def _rule(est):
+    """The row of est's class, or of the nearest supported class it derives from."""
+    return next((SCALER_RULES[c] for c in type(est).__mro__ if c in SCALER_RULES), None)
+
+
+def input_steps(est, name: str) -> list:
+    """The steps a fitted transformer applies to X, in scikit-learn's order."""
+    rule = _rule(est)
+    if rule is None:
+        raise UnsupportedModelError(
+            f"{_name(est)} is not a supported preprocessing step; supported: "
+            f"{', '.join(SUPPORTED_STEPS)}.")
+    return rule.inputs(est, name)
+
+
+def inverse_steps(est, name: str) -> list:
+    """The steps a fitted scaler's inverse_transform applies, in scikit-learn's order."""
+    rule = _rule(est)
+    if rule is None:
+        raise UnsupportedModelError(
+            f"TransformedTargetRegressor's transformer {_name(est)} is not supported; "
+            f"supported: {SCALER_NAMES}.")
+    return rule.inverse(est, name)
+
+
+def _input_range(est, n_features):
+    """(loc, spread) of the raw inputs as the first scaler saw them."""
+    rule = _rule(est)
+    if rule is None:
+        return None, None
+    loc, spread = (_f64(a) for a in rule.input_range(est, n_features))
+    if loc is None or spread is None or not (np.isfinite(loc).all() and np.isfinite(spread).all()):
+        return None, None  # only a hint for drawing test rows: without it, check uses its own
+    return loc, np.where(spread > 0, spread, 1.0)
 
 
 # ------------------------------------------------------------------------ models
@@ -356,8 +375,7 @@ def _unwrap(est, scalers, target, flat):
             if not isinstance(est.transformer_, SCALERS):
                 raise UnsupportedModelError(
                     f"TransformedTargetRegressor with transformer {_name(est.transformer_)} (or "
-                    f"func/inverse_func) is not supported; supported: StandardScaler, "
-                    f"MinMaxScaler, MaxAbsScaler, RobustScaler.")
+                    f"func/inverse_func) is not supported; supported: {SCALER_NAMES}.")
             target.insert(0, est.transformer_)
             flat = getattr(est, "_training_dim", 1) == 1
             est = est.regressor_
