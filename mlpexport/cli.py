@@ -170,9 +170,6 @@ def cmd_convert(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from . import api
-    from .check import group_json, group_table, junit_xml
-
     models = args.model
     if args.name is not None and len(models) > 1:
         raise UsageError("--name names the exports of one model; with several models each "
@@ -180,7 +177,19 @@ def cmd_check(args) -> int:
     if args.plot and len(models) > 1:
         raise UsageError("--plot draws one model; give one MODEL with --plot.")
     _plot_target(args)
-    _output_target(args.junit, "--junit", args.force)
+    created = _output_target(args.junit, "--junit", args.force)
+    try:
+        return _check_models(args, models)
+    finally:
+        if not WRITTEN:  # an error before the report was written: no new empty folders
+            from .emit import remove_created
+            remove_created(created)
+
+
+def _check_models(args, models) -> int:
+    from . import api
+    from .check import group_json, group_table, junit_xml
+
     reports = []
     for model in models:
         try:
@@ -264,16 +273,16 @@ COMMANDS = {"convert": cmd_convert, "check": cmd_check, "inspect": cmd_inspect, 
 
 
 def _output_target(path, flag, force):
-    """A report file (--plot, --junit): refused before any work when it exists (without
-    --force) or its folder cannot be made or written."""
+    """A report file (--junit): refused before any work when it exists (without --force)
+    or its folder cannot be made or written. Returns the folders it made (remove_created)."""
     if not path:
-        return
+        return []
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path} is a directory; give a file name.")
     if os.path.lexists(path) and not force:
         raise UsageError(f"{path} already exists; use --force to overwrite.")
     from .emit import check_outdir
-    check_outdir(os.path.dirname(path) or ".", flag)
+    return check_outdir(os.path.dirname(path) or ".", flag)
 
 
 def _plot_target(args):

@@ -419,3 +419,10 @@ def test_an_error_in_one_of_several_models_names_it(model, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"mlpexport: error: {tmp_path / 'lin.pkl'}: ") and "LinearRegression" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_check_that_errors_writes_no_junit_and_leaves_no_new_folder(model, tmp_path, capsys):
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(os.getcwd))
+    junit = tmp_path / "reports" / "deep" / "j.xml"
+    assert main(["check", str(model), str(tmp_path / "evil.pkl"), "--junit", str(junit)]) == 2
+    assert "allowlist" in capsys.readouterr().err and not (tmp_path / "reports").exists()
