@@ -72,7 +72,10 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
             note(f"{path} was written by scikit-learn {plain(loaded.saved_version, 40)} and "
                  f"is loaded with {sklearn.__version__}.")
         return _Model(loaded.estimator, net, path, path)
-    if isinstance(model, type) or not hasattr(model, "predict"):
+    if isinstance(model, type):
+        raise UsageError(f"model is the class {model.__name__}; pass a fitted instance of it "
+                         f"(or the path of a model file).")
+    if not hasattr(model, "predict"):
         raise UsageError(f"model must be a fitted scikit-learn estimator or the path of a model "
                          f"file, not {type(model).__name__}.")
     net = extract(model)

@@ -134,6 +134,13 @@ def test_typed_errors(tmp_path):
         mlpexport.check(est, name="2bad")
     with pytest.raises(UsageError, match="fitted scikit-learn estimator or the path"):
         mlpexport.check(42)
+    from sklearn.neural_network import MLPRegressor
+    with pytest.raises(UsageError, match="the class MLPRegressor; pass a fitted instance"):
+        mlpexport.check(MLPRegressor)
+    with pytest.raises(UnsupportedModelError, match="not fitted"):
+        mlpexport.check(MLPRegressor())
+    with pytest.raises(mlpexport.ModelFileError, match="no such model file"):
+        mlpexport.check(tmp_path / "missing.skops")
     with pytest.raises(UsageError, match="no such directory"):
         mlpexport.check(est, against=tmp_path / "nowhere")
     with pytest.raises(UsageError, match="float64 or float32"):
