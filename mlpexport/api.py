@@ -276,6 +276,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
                    required=_required(to, targets), files=files)
     report.source, report.model, report.name = rows.source, m.label, name
+    report.estimator = net.meta.get("source", "")
     if report.passed:
         report.files = emit.write_all(files, outdir, force=force, written=written)
     report.seconds = time.monotonic() - start
@@ -346,6 +347,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
                        atol=0.0 if atol is None else atol, against=against, name=name,
                        required=_required(to, targets), options=options)
     report.source, report.model, report.name = rows.source, m.label, name
+    report.estimator = m.net.meta.get("source", "")
     report.notes, report.seconds = notes, time.monotonic() - start
     return report
 

@@ -115,6 +115,7 @@ class Report:
     rows     Rows: export, output, max_abs, max_rel, labels, status (PASS/FAIL/SKIP)
     source   where the rows came from ("286 drawn rows", "400 rows from X.csv")
     model    the model file (or the estimator's description); name: the exports' name
+    estimator  what the model is, e.g. "Pipeline(StandardScaler, MLPRegressor)"
     files    paths convert wrote (empty for check, and for a convert that disagreed)
     notes    what the CLI prints as notes (default name chosen, older scikit-learn, ...)
     """
@@ -127,6 +128,7 @@ class Report:
     source: str = ""
     model: str = ""
     name: str = ""
+    estimator: str = ""
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list, repr=False)
     seconds: float = field(default=0.0, repr=False)  # wall time of the check (JUnit's time)
@@ -176,7 +178,8 @@ class Report:
         return "; ".join(parts)
 
     def to_json(self) -> dict:
-        extra = {k: getattr(self, k) for k in ("model", "name", "source", "files") if getattr(self, k)}
+        extra = {k: getattr(self, k) for k in ("model", "name", "estimator", "source", "files")
+                 if getattr(self, k)}
         return _finite({"passed": self.passed, **extra, "n_rows": self.n_rows, "rtol": self.rtol,
                         "atol": self.atol, "fingerprint": self.fingerprint,
                         "agree": self.agree,

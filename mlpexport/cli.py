@@ -164,7 +164,7 @@ def cmd_convert(args) -> int:
         print("mlpexport: error: an export disagrees with scikit-learn; no files were written.",
               file=sys.stderr)
         return 1
-    print(f"{report.model} -> {', '.join(os.path.basename(p) for p in report.files)} in {args.outdir}")
+    print(f"{report.estimator} -> {', '.join(os.path.basename(p) for p in report.files)} in {args.outdir}")
     print(report.table(unrun="written but not run"))
     return 0
 

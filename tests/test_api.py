@@ -33,6 +33,7 @@ def test_convert_an_estimator_object_writes_exports_that_predict_as_sklearn(tmp_
     assert {(r.export, r.output, r.status) for r in report.rows} == {
         (t, o, "PASS") for t in ("numpy", "onnx") for o in ("predict", "predict_proba")}
     assert report.source.endswith("drawn rows") and report.model == "Pipeline(StandardScaler, MLPClassifier)"
+    assert report.estimator == report.model  # an object: no file to name it by
     labels = [r.labels for r in report.rows if r.output == "predict"]
     assert labels == [1.0, 1.0] and all(r.max_rel <= 1e-9 for r in report.rows)
     json.dumps(report.to_json(), allow_nan=False)  # strict JSON
@@ -46,6 +47,7 @@ def test_convert_and_check_a_model_file(tmp_path):
     path.write_bytes(pickle.dumps(get("reg_classic")[0]))
     report = mlpexport.convert(str(path), tmp_path / "out", to="numpy")
     assert report.passed and report.name == "my_model" and report.model == str(path)
+    assert report.estimator == "Pipeline(StandardScaler, MLPRegressor)"
     assert any("named my_model" in n for n in report.notes)
     assert sorted(os.listdir(tmp_path / "out")) == ["my_model.npz", "my_model.py"]
     again = mlpexport.check(path, against=tmp_path / "out", to="numpy")  # a PathLike works too
