@@ -179,29 +179,25 @@ SCALER_NAMES = ", ".join(c.__name__ for c in SCALERS)
 SUPPORTED_STEPS = (*(c.__name__ for c in SCALERS), "'passthrough'")
 
 
-def _rule(est):
-    """The row of est's class, or of the nearest supported class it derives from."""
-    return next((SCALER_RULES[c] for c in type(est).__mro__ if c in SCALER_RULES), None)
+def _rule(est, refusal=None):
+    """The row of est's class, or of the nearest supported class it derives from;
+    without one, UnsupportedModelError(refusal), or None when no refusal is given."""
+    rule = next((SCALER_RULES[c] for c in type(est).__mro__ if c in SCALER_RULES), None)
+    if rule is None and refusal:
+        raise UnsupportedModelError(refusal)
+    return rule
 
 
 def input_steps(est, name: str) -> list:
     """The steps a fitted transformer applies to X, in scikit-learn's order."""
-    rule = _rule(est)
-    if rule is None:
-        raise UnsupportedModelError(
-            f"{_name(est)} is not a supported preprocessing step; supported: "
-            f"{', '.join(SUPPORTED_STEPS)}.")
-    return rule.inputs(est, name)
+    return _rule(est, f"{_name(est)} is not a supported preprocessing step; supported: "
+                      f"{', '.join(SUPPORTED_STEPS)}.").inputs(est, name)
 
 
 def inverse_steps(est, name: str) -> list:
     """The steps a fitted scaler's inverse_transform applies, in scikit-learn's order."""
-    rule = _rule(est)
-    if rule is None:
-        raise UnsupportedModelError(
-            f"TransformedTargetRegressor's transformer {_name(est)} is not supported; "
-            f"supported: {SCALER_NAMES}.")
-    return rule.inverse(est, name)
+    return _rule(est, f"TransformedTargetRegressor's transformer {_name(est)} is not "
+                      f"supported; supported: {SCALER_NAMES}.").inverse(est, name)
 
 
 def _input_range(est, n_features):

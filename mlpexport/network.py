@@ -183,30 +183,28 @@ class Op:
     __slots__ = ()
 
 
+@dataclass(frozen=True)
 class Elementwise(Op):
-    """Z = Z (op) array, one value per column (input scaling, target inverse)."""
+    """Z = Z (op) array, one value per column (input scaling, target inverse). The
+    subclasses are the four operations; equal only within one class."""
 
-    __slots__ = ()
+    array: str
 
 
-@dataclass(frozen=True)
 class Sub(Elementwise):
-    array: str
+    """Z - array."""
 
 
-@dataclass(frozen=True)
 class Div(Elementwise):
-    array: str
+    """Z / array."""
 
 
-@dataclass(frozen=True)
 class Mul(Elementwise):
-    array: str
+    """Z * array."""
 
 
-@dataclass(frozen=True)
 class Add(Elementwise):
-    array: str
+    """Z + array."""
 
 
 @dataclass(frozen=True)
