@@ -71,6 +71,8 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
             from .emit import plain
             note(f"{path} was written by scikit-learn {plain(loaded.saved_version, 40)} and "
                  f"is loaded with {sklearn.__version__}.")
+        if loaded.note:  # which older versions' names the file used (our own words)
+            note(loaded.note)
         return _Model(loaded.estimator, net, path, path)
     if isinstance(model, type):
         raise UsageError(f"model is the class {model.__name__}; pass a fitted instance of it "

@@ -332,7 +332,7 @@ def main(argv=None) -> int:
             warnings.simplefilter("always")
             code = COMMANDS[args.command](args)
         for w in caught:
-            if w.category.__name__ == "LegacyModelWarning":
+            if w.category.__name__ in ("LegacyModelWarning", "DataNote"):
                 _note(str(w.message))
         return code
     except MlpexportError as exc:

@@ -426,3 +426,21 @@ def test_a_check_that_errors_writes_no_junit_and_leaves_no_new_folder(model, tmp
     junit = tmp_path / "reports" / "deep" / "j.xml"
     assert main(["check", str(model), str(tmp_path / "evil.pkl"), "--junit", str(junit)]) == 2
     assert "allowlist" in capsys.readouterr().err and not (tmp_path / "reports").exists()
+
+
+def test_notes_say_which_old_names_a_file_used_and_which_csv_columns_were_ignored(tmp_path):
+    legacy = os.path.join(os.path.dirname(__file__), "..", "fixtures", "legacy", "hand",
+                          "old_mlp_regressor_python2.pkl")
+    proc = cli("check", legacy, "--to", "numpy")
+    assert proc.returncode == 0 and "uses names of older versions (Python 2 strings" in proc.stderr
+    import copy
+    est = copy.deepcopy(get("reg_classic")[0])  # as if fitted on a DataFrame
+    est[0].feature_names_in_ = np.array([f"f{i}" for i in range(12)], dtype=object)
+    (tmp_path / "named.pkl").write_bytes(pickle.dumps(est))
+    rows = np.random.default_rng(0).normal(size=(5, 12))
+    header = ["id"] + [f"f{i}" for i in reversed(range(12))]
+    body = [",".join([str(k)] + [repr(float(v)) for v in r[::-1]]) for k, r in enumerate(rows)]
+    (tmp_path / "rows.csv").write_text("\n".join([",".join(header), *body]))
+    proc = cli("check", tmp_path / "named.pkl", "--to", "numpy", "--data", tmp_path / "rows.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "columns 'id' are not features of the model and were ignored" in proc.stderr
