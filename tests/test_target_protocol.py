@@ -168,6 +168,12 @@ def test_check_runs_a_registered_target_like_a_shipped_one(pylists):
     assert report.passed
 
 
+def test_every_registered_target_satisfies_the_protocol(pylists):
+    for t in emit.TARGETS:
+        assert isinstance(emit.target(t), emit.Target), t
+    assert not isinstance(emit, emit.Target)  # a module without FILES, Options, runner ...
+
+
 def test_the_registry_gives_the_target_choices(pylists):
     assert emit.parse_targets("pylists,numpy") == [pylists, "numpy"]
     assert pylists in emit.parse_targets("all")

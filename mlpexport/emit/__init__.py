@@ -20,7 +20,7 @@ import signal
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -50,6 +50,7 @@ PLAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 COMMON_OPTIONS = ("golden",)
 
 
+@runtime_checkable
 class Target(Protocol):
     """What a target offers. Modules satisfy it (module attributes are its members)."""
 

@@ -164,7 +164,7 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
     if net.is_classifier:
         usage = [f"[label, proba] = {name}(X) returns the predicted labels (N x 1"
                  + (", a cell array of char)" if classes_for_storage(net)[1] != "number" else ")")
-                 if net.head.kind != "multilabel" else
+                 if any(isinstance(op, ClassLookup) for op in prog.decide) else
                  f"[label, proba] = {name}(X) returns 0/1 labels (N x {net.n_outputs})",
                  "and the class probabilities, as scikit-learn's predict and predict_proba."]
     else:
