@@ -33,9 +33,12 @@ IR_VERSION = 8  # what opset 17 needs; old enough for MATLAB's importer and olde
 class Graph:
     """A tiny builder: named initializers and nodes, outputs named as we go."""
 
-    def __init__(self, onnx_dtype, np_dtype):
+    def __init__(self, net, onnx_dtype, np_dtype):
         self.nodes, self.inits, self.count = [], [], 0
         self.onnx_dtype, self.np_dtype = onnx_dtype, np_dtype
+        self.net, self.n_outputs = net, net.n_outputs
+        self.positive = None  # the class-1 probability column, once BinaryProba made it
+        self.label_type = None  # the label output's element type, once a decision made it
 
     @property
     def names(self):
@@ -189,12 +192,11 @@ def build(net, name, dtype="float64", with_label=True):
     from onnx import TensorProto, helper
 
     onnx_dtype = TensorProto.DOUBLE if dtype == "float64" else TensorProto.FLOAT
-    g = Graph(onnx_dtype, np.dtype(dtype))
+    g = Graph(net, onnx_dtype, np.dtype(dtype))
     arrays = cast_arrays(net, dtype)
     for k, v in arrays.items():
         g.const(k, v)
     prog = net.program()
-    g.net, g.n_outputs = net, net.n_outputs
     Z = _steps(g, (*prog.inputs, *prog.layers), "X")
     outputs = _head(g, net, prog, Z, with_label)
     graph = helper.make_graph(
