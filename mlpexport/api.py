@@ -29,7 +29,6 @@ from .errors import DataError, UsageError
 
 # Target options the targets' render() understands; render() accepts **_options and would
 # silently ignore a misspelt one, so names are checked here.
-TARGET_OPTIONS = ("matlab_inline", "matlab_verify", "onnx_no_label")
 
 
 @dataclass
@@ -101,11 +100,16 @@ def _name(model, name, targets, note=_quiet) -> str:
 
 
 def _target_options(options: dict) -> dict:
-    unknown = sorted(set(options) - set(TARGET_OPTIONS))
+    """The user's target options, every one the registered targets declare given (so
+    the export id does not depend on which defaults were spelled out)."""
+    from .emit import COMMON_OPTIONS, known_options
+
+    names = sorted(set(known_options()) - set(COMMON_OPTIONS))  # golden is convert's own
+    unknown = sorted(set(options) - set(names))
     if unknown:
         raise UsageError(f"unknown target option {', '.join(unknown)}; the options are "
-                         f"{', '.join(TARGET_OPTIONS)}.")
-    return {k: bool(options.get(k, False)) for k in TARGET_OPTIONS}
+                         f"{', '.join(names)}.")
+    return {k: bool(options.get(k, False)) for k in names}
 
 
 def _required(to, targets) -> tuple:
