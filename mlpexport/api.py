@@ -112,10 +112,15 @@ def _target_options(options: dict) -> dict:
     return {k: bool(options.get(k, False)) for k in names}
 
 
+def _named(to, targets) -> tuple:
+    """Targets the user named explicitly (not "all"): their committed files must exist."""
+    return tuple(t for t in targets if to is not None and str(to).strip() != "all")
+
+
 def _required(to, targets) -> tuple:
-    """Targets whose runtime must be present: named explicitly (not "all"), or MATLAB when
+    """Targets whose runtime must be present: named explicitly, or MATLAB when
     MLPEXPORT_REQUIRE_OCTAVE=1 (CI). Others are SKIP when their runtime is missing."""
-    explicit = [t for t in targets if to is not None and str(to).strip() != "all"]
+    explicit = list(_named(to, targets))
     if os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1" and "matlab" in targets:
         explicit.append("matlab")
     return tuple(explicit)
@@ -351,7 +356,8 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     rows = _rows(data, m.net, stream=True)
     report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
                        atol=0.0 if atol is None else atol, against=against, name=name,
-                       required=_required(to, targets), options=options)
+                       required=_required(to, targets), expected=_named(to, targets),
+                       options=options)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = m.net.meta.get("source", "")
     report.notes, report.seconds = notes, time.monotonic() - start

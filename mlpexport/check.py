@@ -417,11 +417,15 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
 
 
 def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
-                  tol: Tolerance = Tolerance(), required=(), chunk: int = CHUNK) -> Report:
+                  tol: Tolerance = Tolerance(), required=(), expected=None,
+                  chunk: int = CHUNK) -> Report:
     """The exports committed in `directory` against scikit-learn's own outputs on rows X.
     Incomplete sets, sets mixed from two exports, exports of another model (fingerprint)
     and edited weights (digest) fail; each export is judged at the rtol of the arithmetic
-    it records, unless tol.rtol is given."""
+    it records, unless tol.rtol is given. expected: targets whose files must be there
+    (the ones the user named; default: `required`); required: targets whose runtime
+    must be present."""
+    expected = required if expected is None else expected
     report = Report(n_rows=len(X), rtol=tol.rtol_for("float64"), atol=tol.atol,
                     fingerprint=net.fingerprint)
     runnable, edited = {}, set()
@@ -433,7 +437,7 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
         def fail(note, rtol=report.rtol, t=t):
             report.rows.append(Row(t, "-", status=FAIL, note=note, rtol=rtol, atol=tol.atol))
         if not present:
-            if t in required:
+            if t in expected:
                 fail(f"no {name}{'/'.join(mod.FILES)} in {directory}")
             continue
         if len(present) < len(names):
@@ -470,8 +474,8 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
-          against: str | None = None, name: str = "model", required=(), options=None,
-          files: dict | None = None, chunk: int = CHUNK) -> Report:
+          against: str | None = None, name: str = "model", required=(), expected=None,
+          options=None, files: dict | None = None, chunk: int = CHUNK) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X
     (check_against when `against` names a directory of committed exports, else
     check_fresh).
@@ -486,7 +490,7 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
     tol = Tolerance(rtol, atol)
     if against is not None:
         return check_against(est, net, X, against, targets, name=name, tol=tol,
-                             required=required, chunk=chunk)
+                             required=required, expected=expected, chunk=chunk)
     return check_fresh(est, net, X, targets, dtype=dtype, tol=tol, name=name, required=required,
                        options=options, files=files, chunk=chunk)
 

@@ -234,3 +234,16 @@ def test_import_is_light_and_help_reads_well():
     assert "export(net" not in text  # the function the old docstring promised never existed
     for f in (mlpexport.convert, mlpexport.check, mlpexport.inspect):
         assert ">>> " in f.__doc__
+
+
+def test_requiring_octave_does_not_require_matlab_files_in_against(tmp_path, monkeypatch):
+    """MLPEXPORT_REQUIRE_OCTAVE=1 (CI) makes a missing Octave an error; it does not make
+    a folder of numpy-only exports fail `check --against` with the default --to all.
+    Naming --to matlab does."""
+    est = get("reg_classic")[0]
+    assert mlpexport.convert(est, tmp_path, to="numpy", name="m").passed
+    monkeypatch.setenv("MLPEXPORT_REQUIRE_OCTAVE", "1")
+    report = mlpexport.check(est, against=tmp_path, name="m")
+    assert report.passed and [r.export for r in report.rows] == ["numpy"]
+    report = mlpexport.check(est, against=tmp_path, name="m", to="numpy,matlab")
+    assert not report.passed and "no m.m/.mat" in str(report)
