@@ -157,15 +157,18 @@ def test_the_pre_commit_hook_passes_on_agreeing_exports_and_fails_on_a_stale_one
         return subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"],
                               cwd=repo, env=env, capture_output=True, text=True, timeout=600)
 
-    proc = run()
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Passed" in proc.stdout
+    try:
+        proc = run()
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Passed" in proc.stdout
 
-    _make_stale(repo)
-    _git("add", "-A", cwd=repo)
-    proc = run()
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "Failed" in proc.stdout and "stale" in proc.stdout
+        _make_stale(repo)
+        _git("add", "-A", cwd=repo)
+        proc = run()
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "Failed" in proc.stdout and "stale" in proc.stdout
+    finally:  # the hook's environment is ~400 MB: not left behind in pytest's kept tmp dirs
+        shutil.rmtree(env["PRE_COMMIT_HOME"], ignore_errors=True)
 
 
 def _dask_recipe():
