@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mlpexport
-from conftest import get
+from conftest import get, need_octave
 from mlpexport import (DataError, UnsafeModelError, UnsupportedModelError, UsageError)
 from mlpexport.cli import main
 
@@ -195,6 +195,7 @@ def test_convert_checks_given_rows_as_well_and_prunes_only_on_request(tmp_path):
 
 
 def test_target_options_reach_the_export(tmp_path):
+    need_octave()  # naming matlab makes its runtime required, as on the command line
     report = mlpexport.convert(get("reg_classic")[0], tmp_path, to="matlab", matlab_inline=True)
     assert sorted(map(os.path.basename, report.files)) == ["model.m"]  # inline: no .mat
 
