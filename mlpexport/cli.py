@@ -15,8 +15,9 @@ import warnings
 
 from . import __version__
 from .errors import MlpexportError, UsageError
+from .targets import TARGETS
 
-TARGET_HELP = "comma-separated from numpy, onnx, matlab, or all (default)"
+TARGET_HELP = f"comma-separated from {', '.join(TARGETS)}, or all (default)"
 
 
 class Parser(argparse.ArgumentParser):

@@ -27,12 +27,8 @@ import numpy as np
 from .. import __version__
 from ..errors import ExportError, OutputExistsError, UsageError
 from ..network import Network
+from ..targets import TARGETS  # the registry lives apart so --help can list it cheaply
 
-TARGETS = {
-    "numpy": "mlpexport.emit.numpy",
-    "onnx": "mlpexport.emit.onnx",
-    "matlab": "mlpexport.emit.matlab",
-}
 DTYPES = ("float64", "float32")
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 # Names a NAME.py must not take: it would shadow the module for code next to it.
