@@ -133,22 +133,10 @@ def _array(data, net):
 
     names = net.meta.get("feature_names")
     columns = getattr(data, "columns", None)
-    if names and columns is not None:
-        by_name = {str(c): c for c in columns}
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise DataError(f"the data have no column{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(map(repr, missing[:5]))}; the model was fitted on "
-                            f"{', '.join(map(repr, names[:8]))}{', ...' if len(names) > 8 else ''}.")
-        ignored = [c for c in by_name if c not in names]
-        if ignored:  # as data.csv_rows does for a CSV header: extra columns (ids, targets)
-            import warnings
-
-            from .data import DataNote
-            warnings.warn(f"columns {', '.join(map(repr, ignored[:8]))} of the data are not "
-                          f"features of the model and were ignored; the others were matched "
-                          f"by name.", DataNote, stacklevel=4)
-        data = data[[by_name[n] for n in names]]
+    if names and columns is not None:  # as data.csv_rows matches a CSV header
+        from .data import match_columns
+        at = match_columns("the data", columns, names)
+        data = data[[list(columns)[j] for j in at]]
     if hasattr(data, "to_numpy"):
         data = data.to_numpy()
     elif hasattr(data, "values") and not callable(data.values):

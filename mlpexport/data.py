@@ -215,20 +215,29 @@ def csv_rows(path: str, feature_names=None) -> np.ndarray:
 
 def _by_name(path, header, rows, names):
     """(names, rows) with the cells of the named columns, in the model's order."""
-    duplicated = sorted({h for h in header if header.count(h) > 1 and h in names})
+    at = match_columns(path, header, names)
+    return names, [[row[j] for j in at] for row in rows]
+
+
+def match_columns(where: str, columns, names) -> list[int]:
+    """Positions of the model's feature `names` among `columns` (a CSV header, a
+    DataFrame's columns), as scikit-learn matches a DataFrame: a missing or doubled
+    feature is an InputError naming it; other columns (ids, targets) are ignored with a
+    DataNote."""
+    columns, names = [str(c) for c in columns], list(names)
+    duplicated = sorted({c for c in columns if columns.count(c) > 1 and c in names})
     if duplicated:
-        raise InputError(f"{path} has more than one column named {', '.join(map(repr, duplicated))}.")
-    missing = [n for n in names if n not in header]
+        raise InputError(f"{where} has more than one column named {', '.join(map(repr, duplicated))}.")
+    missing = [n for n in names if n not in columns]
     if missing:
-        raise InputError(f"{path} has no column {', '.join(map(repr, missing))}, which the model "
-                         f"was fitted on (its header: {', '.join(header)}).")
-    ignored = [h for h in header if h not in names]
+        raise InputError(f"{where} has no column {', '.join(map(repr, missing))}, which the model "
+                         f"was fitted on (its columns: {', '.join(columns)}).")
+    ignored = [c for c in columns if c not in names]
     if ignored:
-        warnings.warn(f"{path}: columns {', '.join(map(repr, ignored))} are not features of the "
+        warnings.warn(f"{where}: columns {', '.join(map(repr, ignored))} are not features of the "
                       f"model and were ignored; the others were matched by name.", DataNote,
                       stacklevel=4)
-    at = [header.index(n) for n in names]
-    return names, [[row[j] for j in at] for row in rows]
+    return [columns.index(n) for n in names]
 
 
 def draw_rows(net: Network, n: int = 256, seed: int = 0) -> np.ndarray:
