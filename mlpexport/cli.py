@@ -177,8 +177,7 @@ def cmd_check(args) -> int:
                          "model's exports are named after its file.")
     if args.plot and len(models) > 1:
         raise UsageError("--plot draws one model; give one MODEL with --plot.")
-    _plot_target(args)
-    created = _output_target(args.junit, "--junit", args.force)
+    created = _plot_target(args) + _output_target(args.junit, "--junit", args.force)
     try:
         return _check_models(args, models)
     finally:
@@ -287,20 +286,18 @@ def _output_target(path, flag, force):
 
 
 def _plot_target(args):
-    """--plot FILE: refused before any work when it cannot be written or made."""
+    """--plot FILE: refused before any work when it cannot be written or made; the rest
+    as for any report file (_output_target)."""
     if not args.plot:
-        return
+        return []
     if not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot {args.plot}: the plot file must end in .png.")
-    if os.path.lexists(args.plot) and not args.force:
-        raise UsageError(f"{args.plot} already exists; use --force to overwrite.")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("--plot needs matplotlib, which is not installed: pip install "
                          "matplotlib (from a clone: pip install -e '.[plot]').") from None
-    from .emit import check_outdir
-    check_outdir(os.path.dirname(args.plot) or ".", "--plot")
+    return _output_target(args.plot, "--plot", args.force)
 
 
 def _note(text):
