@@ -20,7 +20,8 @@ from mlpexport.check import errors  # noqa: E402
 from mlpexport.data import draw_rows  # noqa: E402
 from mlpexport.emit import matlab, numpy as npx, onnx as onnx_target  # noqa: E402
 from mlpexport.errors import RuntimeMissing  # noqa: E402
-from mlpexport.extract import extract, sklearn_outputs  # noqa: E402
+from mlpexport.extract import extract
+from mlpexport.check import sklearn_outputs  # noqa: E402
 from zoo import ZOO  # noqa: E402
 
 

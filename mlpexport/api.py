@@ -253,7 +253,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     from . import emit
     from .check import check
     from .data import draw_rows
-    from .extract import sklearn_outputs
+    from .check import sklearn_outputs
 
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)

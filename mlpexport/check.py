@@ -34,14 +34,41 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils.extmath import softmax
 
 from . import emit
 from .errors import ExportError, InputError, RuntimeFailed, RuntimeMissing, UsageError
-from .extract import sklearn_outputs
 from .network import Network
 
 DEFAULT_RTOL = {"float64": 1e-9, "float32": 1e-4}
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+# ------------------------------------------------------------------ the oracle
+
+def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
+    """scikit-learn's own predict (and predict_proba) on X: what every export must match.
+
+    For a legacy one-vs-rest LogisticRegression, today's scikit-learn computes softmax
+    probabilities the writing version never did; the reference then is scikit-learn's
+    own one-vs-rest formula (`_predict_proba_lr`) on the same scores.
+    """
+    out = {"predict": est.predict(X)}
+    if not net.is_classifier:
+        return out
+    legacy = net.meta.get("legacy")
+    if legacy:
+        final = est.steps[-1][1] if isinstance(est, Pipeline) else est
+        Xt = est[:-1].transform(X) if isinstance(est, Pipeline) else X
+        if legacy == "ovr":
+            out["predict_proba"] = final._predict_proba_lr(Xt)
+        else:
+            d = final.decision_function(Xt)
+            out["predict_proba"] = softmax(np.c_[-d, d])
+    else:
+        out["predict_proba"] = est.predict_proba(X)
+    return out
 
 
 @dataclass(frozen=True)

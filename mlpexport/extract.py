@@ -19,7 +19,6 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
-from sklearn.utils.extmath import softmax
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import UnsupportedModelError
@@ -433,27 +432,3 @@ def describe(est, _depth=0) -> str:
         tr = est.transformer_ if hasattr(est, "transformer_") else est.transformer
         return f"TransformedTargetRegressor({describe(reg, _depth + 1)}, {_name(tr)})"
     return _name(est)
-
-
-def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
-    """scikit-learn's own predict (and predict_proba) on X: what every export must match.
-
-    For a legacy one-vs-rest LogisticRegression, today's scikit-learn computes softmax
-    probabilities the writing version never did; the reference then is scikit-learn's
-    own one-vs-rest formula (`_predict_proba_lr`) on the same scores.
-    """
-    out = {"predict": est.predict(X)}
-    if not net.is_classifier:
-        return out
-    legacy = net.meta.get("legacy")
-    if legacy:
-        final = est.steps[-1][1] if isinstance(est, Pipeline) else est
-        Xt = est[:-1].transform(X) if isinstance(est, Pipeline) else X
-        if legacy == "ovr":
-            out["predict_proba"] = final._predict_proba_lr(Xt)
-        else:
-            d = final.decision_function(Xt)
-            out["predict_proba"] = softmax(np.c_[-d, d])
-    else:
-        out["predict_proba"] = est.predict_proba(X)
-    return out

@@ -12,7 +12,8 @@ sys.path.insert(0, os.path.join(ROOT, "fixtures"))
 
 from mlpexport.check import errors  # noqa: E402
 from mlpexport.data import draw_rows  # noqa: E402
-from mlpexport.extract import extract, sklearn_outputs  # noqa: E402
+from mlpexport.extract import extract
+from mlpexport.check import sklearn_outputs  # noqa: E402
 from zoo import ZOO, get  # noqa: E402
 
 REQUIRE_OCTAVE = os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1"

@@ -47,7 +47,7 @@ def test_the_recipes_cover_every_zoo_model():
 def test_installed_sklearn_still_gives_the_golden_outputs(recipe):
     est, net = loaded(recipe)
     X, want = golden(recipe)
-    from mlpexport.extract import sklearn_outputs
+    from mlpexport.check import sklearn_outputs
     assert_matches(sklearn_outputs(est, X, net), want, 1e-9, recipe["name"])
 
 
