@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from . import __version__
+from . import supported
 from .errors import MlpexportError, UsageError
 from .targets import TARGETS
 
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("dataset", metavar="DATASET",
                    help="sine, relu, identity, cubic, quadratic, diabetes, linnerud, iris, wine, "
                         "breast_cancer, digits, or a .csv file (with --target)")
-    t.add_argument("--model", choices=("mlp-regressor", "mlp-classifier", "logistic"),
+    t.add_argument("--model", choices=supported.train_models(),
                    help="default: chosen from the target as scikit-learn's type_of_target does "
                         "(classes: mlp-classifier, numbers: mlp-regressor); printed when chosen")
     t.add_argument("--hidden", default="100", help="hidden layer widths, e.g. 11,10 (default: %(default)s)")

@@ -21,11 +21,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from . import supported
 from .errors import UnsupportedModelError
 from .network import HIDDEN_ACTIVATIONS, Affine, Clip, Dense, Head, Network
-
-SUPPORTED_MODELS = ("MLPRegressor", "MLPClassifier", "LogisticRegression",
-                    "LogisticRegressionCV", "SGDClassifier(loss='log_loss')")
 
 
 class LegacyModelWarning(UserWarning):
@@ -216,8 +214,7 @@ def _input_range(est, n_features):
 def model(est) -> dict:
     """layers, head, classes and notes of a fitted final estimator."""
     raise UnsupportedModelError(
-        f"{_name(est)} is not supported; mlpexport exports {', '.join(SUPPORTED_MODELS)}, "
-        f"optionally behind {', '.join(SUPPORTED_STEPS)} steps in a Pipeline.")
+        f"{_name(est)} is not supported; mlpexport exports {supported.summary()}.")
 
 
 def _mlp_layers(est):

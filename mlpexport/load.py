@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import supported
 from .errors import ModelFileError, UnsafeModelError
 
 MAX_FILE_BYTES = 512 * 2**20  # the model file on disk
@@ -46,24 +47,7 @@ MAX_PICKLE_OPS = 1_000_000
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".sav", ".joblib")
 MODEL_SUFFIXES = (".skops", *PICKLE_SUFFIXES)
 
-ESTIMATORS = {
-    ("sklearn.neural_network._multilayer_perceptron", "MLPRegressor"),
-    ("sklearn.neural_network._multilayer_perceptron", "MLPClassifier"),
-    ("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer"),
-    ("sklearn.neural_network._stochastic_optimizers", "SGDOptimizer"),
-    ("sklearn.linear_model._logistic", "LogisticRegression"),
-    ("sklearn.linear_model._logistic", "LogisticRegressionCV"),
-    ("sklearn.linear_model._stochastic_gradient", "SGDClassifier"),
-    ("sklearn.linear_model._sgd_fast", "Log"),  # SGDClassifier's loss, scikit-learn < 1.4
-    ("sklearn._loss._loss", "CyHalfBinomialLoss"),  # SGDClassifier's loss, newer
-    ("sklearn.preprocessing._data", "StandardScaler"),
-    ("sklearn.preprocessing._data", "MinMaxScaler"),
-    ("sklearn.preprocessing._data", "MaxAbsScaler"),
-    ("sklearn.preprocessing._data", "RobustScaler"),
-    ("sklearn.preprocessing._label", "LabelBinarizer"),
-    ("sklearn.pipeline", "Pipeline"),
-    ("sklearn.compose._target", "TransformedTargetRegressor"),
-}
+ESTIMATORS = supported.classes()  # every supported class and the parts they hold
 # A sparsified LogisticRegression (`.sparsify()`) keeps coef_ as this exact class;
 # extract validates its index arrays before using them.
 SPARSE = {("scipy.sparse._csr", "csr_matrix")}
@@ -112,10 +96,7 @@ LEGACY = {
          "the bare '_loss' module name some scikit-learn 1.6-1.8 builds record"),
     ("scipy.sparse.csr", "csr_matrix"): (("scipy.sparse._csr", "csr_matrix"), "scipy < 1.8"),
 }
-SUPPORTED = ("MLPRegressor, MLPClassifier, LogisticRegression, LogisticRegressionCV and "
-             "SGDClassifier(loss='log_loss'), optionally behind StandardScaler, MinMaxScaler, "
-             "MaxAbsScaler, RobustScaler or 'passthrough' steps in a Pipeline or inside a "
-             "TransformedTargetRegressor")
+SUPPORTED = supported.summary()
 _SUPPORTED_NAMES = {n for _, n in ESTIMATORS}
 
 

@@ -29,9 +29,6 @@ TOYS = ("sine", "relu", "identity", "cubic", "quadratic")
 BUNDLED_REGRESSION = ("diabetes", "linnerud")
 BUNDLED_CLASSIFICATION = ("iris", "wine", "breast_cancer", "digits")
 DATASETS = TOYS + BUNDLED_REGRESSION + BUNDLED_CLASSIFICATION
-MODELS = ("mlp-regressor", "mlp-classifier", "logistic")
-SCALERS = ("standard", "minmax", "maxabs", "robust", "none")
-ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""What mlpexport exports: the one list of supported scikit-learn classes.
+
+Everything that names supported estimators derives from `SUPPORTED` below: the safe
+loader's allowlist of estimator classes (load.py), the refusal messages (load.py,
+extract.py), `train --model`'s choices (train.py, cli.py) and the README's "Supported
+models" table (tests/test_supported.py checks that the README shows `readme_table()`).
+
+Plain strings only (no scikit-learn import): the command line's help and the loader read
+it before anything heavy is imported. Supporting a new class is one entry here plus its
+rule in extract.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Roles: what a class is to a model. "part" is an object a supported class holds (an
+# optimizer, a loss, a label binarizer): trusted by the loader, never listed to users.
+MODEL, STEP, TARGET, PART = "model", "step", "target transform", "part"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str          # the class as users write it
+    module: str        # where today's scikit-learn defines it (the name pickles record)
+    role: str          # MODEL, STEP, TARGET or PART
+    family: str = ""   # the README table's row
+    detail: str = ""   # shown after the name in the README table
+    train: str = ""    # `mlpexport train --model` name, if train can fit it
+
+    @property
+    def shown(self) -> str:
+        return f"`{self.name}`" + (f" ({self.detail})" if self.detail else "")
+
+
+_MLP = "sklearn.neural_network._multilayer_perceptron"
+_LOGISTIC = "sklearn.linear_model._logistic"
+_SCALERS = "sklearn.preprocessing._data"
+
+SUPPORTED = (
+    Entry("MLPRegressor", _MLP, MODEL, "multilayer perceptrons",
+          'single/multi-output; `loss="squared_error"` and `"poisson"`', train="mlp-regressor"),
+    Entry("MLPClassifier", _MLP, MODEL, "multilayer perceptrons",
+          "binary, multiclass, multilabel; numeric, bool or string labels",
+          train="mlp-classifier"),
+    Entry("LogisticRegression", _LOGISTIC, MODEL, "logistic models",
+          "binary, multinomial, and the one-vs-rest models older scikit-learn wrote",
+          train="logistic"),
+    Entry("LogisticRegressionCV", _LOGISTIC, MODEL, "logistic models"),
+    Entry("SGDClassifier", "sklearn.linear_model._stochastic_gradient", MODEL,
+          "logistic models", '`loss="log_loss"`'),
+    Entry("StandardScaler", _SCALERS, STEP, "preprocessing", "all `with_mean`/`with_std`"),
+    Entry("MinMaxScaler", _SCALERS, STEP, "preprocessing", "incl. `clip=True`"),
+    Entry("MaxAbsScaler", _SCALERS, STEP, "preprocessing", "incl. `clip`"),
+    Entry("RobustScaler", _SCALERS, STEP, "preprocessing"),
+    Entry("Pipeline", "sklearn.pipeline", STEP, "preprocessing",
+          'of the steps above and `"passthrough"`, before the model'),
+    Entry("TransformedTargetRegressor", "sklearn.compose._target", TARGET, "target transforms",
+          "whose `transformer` is one of the scalers above"),
+    Entry("AdamOptimizer", "sklearn.neural_network._stochastic_optimizers", PART),
+    Entry("SGDOptimizer", "sklearn.neural_network._stochastic_optimizers", PART),
+    Entry("Log", "sklearn.linear_model._sgd_fast", PART),  # SGDClassifier's loss, sklearn < 1.4
+    Entry("CyHalfBinomialLoss", "sklearn._loss._loss", PART),  # SGDClassifier's loss, newer
+    Entry("LabelBinarizer", "sklearn.preprocessing._label", PART),  # MLPClassifier's
+)
+
+
+def classes(*roles: str) -> set[tuple[str, str]]:
+    """(module, name) of every supported class (of the given roles): the loader's allowlist."""
+    return {(e.module, e.name) for e in SUPPORTED if not roles or e.role in roles}
+
+
+def names(*roles: str) -> list[str]:
+    """Class names users write, in the registry's order (of the given roles)."""
+    return [e.name for e in SUPPORTED if e.role in (roles or (MODEL, STEP, TARGET))]
+
+
+def summary() -> str:
+    """One sentence for refusal messages: the models, then the steps around them."""
+    models = names(MODEL)
+    steps = [n for n in names(STEP) if n != "Pipeline"]
+    return (f"{', '.join(models[:-1])} and {models[-1]}, optionally behind "
+            f"{', '.join(steps)} or 'passthrough' steps in a Pipeline or inside a "
+            f"{' or '.join(names(TARGET))}")
+
+
+def train_models() -> tuple[str, ...]:
+    """`mlpexport train --model` choices."""
+    return tuple(e.train for e in SUPPORTED if e.train)
+
+
+def readme_table() -> str:
+    """The README's "Supported models" table, one row per family in registry order."""
+    rows: dict[str, list[str]] = {}
+    for e in SUPPORTED:
+        if e.role != PART:
+            rows.setdefault(e.family, []).append(e.shown)
+    lines = ["| family | estimators |", "|---|---|"]
+    lines += [f"| {family} | {', '.join(shown)} |" for family, shown in rows.items()]
+    return "\n".join(lines)
