@@ -27,7 +27,7 @@ def _pyplot():
     return plt
 
 
-def _png(fig, size) -> bytes:
+def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     fig.clf()
@@ -57,7 +57,7 @@ def parity_png(samples: dict, size=(900, 600)) -> bytes:
     hx.set_title("absolute errors")
     hx.legend()
     fig.tight_layout()
-    return _png(fig, size)
+    return _png(fig)
 
 
 def units_png(net: Network, X, size=(900, 600)) -> bytes:
@@ -100,4 +100,4 @@ def units_png(net: Network, X, size=(900, 600)) -> bytes:
         ax.set_ylabel("hidden units (layers separated by white lines)")
     ax.set_title(f"{net.meta.get('source', 'model')}: what the hidden units compute")
     fig.tight_layout()
-    return _png(fig, size)
+    return _png(fig)
