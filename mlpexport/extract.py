@@ -342,7 +342,14 @@ def _classifier(est, heads=("decision", "decision")):
     function (z > 0 for two classes, else the first argmax), as LinearClassifierMixin.
     heads: the head kinds for two classes and for more."""
     _fitted(est, "coef_")
-    layer = _linear(est)
+    coef = _param(est, "coef_")
+    if coef.ndim == 1:  # RidgeClassifier keeps two classes' coef_ as (features,)
+        coef = coef.reshape(1, -1)
+    if coef.ndim != 2:
+        raise UnsupportedModelError(f"{_shown(est)}.coef_ has shape {coef.shape}, not "
+                                    f"(classes, features).")
+    b = np.broadcast_to(_param(est, "intercept_").reshape(-1), (coef.shape[0],)).copy()
+    layer = Dense(coef.T, b, "identity")
     classes = np.asarray(est.classes_)
     binarizer = getattr(est, "_label_binarizer", None)  # RidgeClassifier's
     if str(getattr(binarizer, "y_type_", "")).startswith("multilabel"):

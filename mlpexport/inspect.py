@@ -157,7 +157,7 @@ def warnings_for(net: Network, X, layers: list[LayerReport]) -> list[str]:
             out.append(f"layer {r.index} has a single unit: everything after it sees one "
                        f"number, and a single ReLU that starts on its dead side never learns.")
     first = evaluate(net, X)
-    pred = first.get("predict_proba", first["predict"])
+    pred = first.get("predict_proba", first.get("decision_function", first["predict"]))
     if np.asarray(pred).dtype.kind in "f" and len(X) > 1 and np.ptp(np.asarray(pred), axis=0).max() == 0:
         out.append("the output is constant on the data.")
     return out

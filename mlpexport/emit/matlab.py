@@ -433,7 +433,7 @@ def run_many(jobs, timeout=600) -> list[dict]:
             args += [os.path.abspath(directory), name]
         proc = run_octave_script(RUNNER, tmp, args, timeout)
         results = []
-        for i, (_, name, _) in enumerate(jobs, start=1):
+        for i, (directory, name, _) in enumerate(jobs, start=1):
             err = os.path.join(tmp, f"err{i}.mat")
             if os.path.exists(err):
                 e = loadmat(err)
