@@ -348,8 +348,11 @@ def _classifier(est, heads=("decision", "decision")):
     if coef.ndim != 2:
         raise UnsupportedModelError(f"{_shown(est)}.coef_ has shape {coef.shape}, not "
                                     f"(classes, features).")
-    b = np.broadcast_to(_param(est, "intercept_").reshape(-1), (coef.shape[0],)).copy()
-    layer = Dense(coef.T, b, "identity")
+    b = _param(est, "intercept_").reshape(-1)
+    if b.size not in (1, coef.shape[0]):
+        raise UnsupportedModelError(f"{_shown(est)} has {coef.shape[0]} score columns but "
+                                    f"{b.size} intercepts; the model file is inconsistent.")
+    layer = Dense(coef.T, np.broadcast_to(b, (coef.shape[0],)).copy(), "identity")
     classes = np.asarray(est.classes_)
     binarizer = getattr(est, "_label_binarizer", None)  # RidgeClassifier's
     if str(getattr(binarizer, "y_type_", "")).startswith("multilabel"):
