@@ -170,3 +170,24 @@ def test_train_refuses_what_a_linear_baseline_cannot_fit(tmp_path, capsys):
     assert main(["train", "linnerud", "--model", "poisson", "-o", str(path), "--quiet"]) == 2
     assert "one target column" in capsys.readouterr().err
     assert not path.exists()
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".skops"])
+def test_an_unknown_part_is_refused_naming_the_model(suffix, tmp_path, monkeypatch):
+    """A loss object of another scikit-learn (a class mlpexport does not trust) inside an
+    SGDClassifier: the refusal names the SGDClassifier, not only the internal class."""
+    import sklearn.linear_model._sgd_fast as sgd_fast
+    from mlpexport.errors import UnsafeModelError
+    from mlpexport.train import model_bytes
+
+    class FutureLoss:
+        pass
+    FutureLoss.__module__, FutureLoss.__qualname__ = sgd_fast.__name__, "FutureLoss"
+    monkeypatch.setattr(sgd_fast, "FutureLoss", FutureLoss, raising=False)
+    est = copy.deepcopy(case("sgd_hinge")[0])
+    est.loss_function_ = FutureLoss()
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(model_bytes(est, str(path)))
+    with pytest.raises(UnsafeModelError, match=r"^this SGDClassifier holds an object mlpexport "
+                                               r"does not know \(FutureLoss from"):
+        load(str(path))
