@@ -167,9 +167,10 @@ def test_units_plot(model, tmp_path):
     _png_ok(png, (640, 480))
 
 
-def test_parity_plot(tmp_path):
+@pytest.mark.parametrize("name", ["multiclass_str", "lin_linear_svc_multi"])  # string labels
+def test_parity_plot(name, tmp_path):
     import make
-    recipe = next(r for r in make.recipes() if r["name"] == "multiclass_str")
+    recipe = next(r for r in make.recipes() if r["name"] == name)
     png = tmp_path / "parity.png"
     assert main(["check", make.model_path(recipe), "--to", "numpy,onnx", "--plot", str(png)]) == 0
     _png_ok(png, (900, 600))
