@@ -386,9 +386,11 @@ def _decision_classifier(est):
     return _classifier(est)
 
 
-for _cls in (_lm.RidgeClassifier, _lm.RidgeClassifierCV, _lm.Perceptron,
-             _lm.PassiveAggressiveClassifier, _svm.LinearSVC):
-    model.register(_cls)(_decision_classifier)
+for _cls in (_lm.RidgeClassifier, _lm.RidgeClassifierCV, _lm.Perceptron, _svm.LinearSVC,
+             # deprecated in scikit-learn 1.8, to be removed in 1.10
+             getattr(_lm, "PassiveAggressiveClassifier", None)):
+    if _cls is not None:
+        model.register(_cls)(_decision_classifier)
 
 
 def _linear_regressor(est, out="identity"):
