@@ -48,7 +48,8 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 # ------------------------------------------------------------------ the oracle
 
 def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
-    """scikit-learn's own predict (and predict_proba) on X: what every export must match.
+    """scikit-learn's own predict (and predict_proba, decision_function, the ones the
+    model has) on X: what every export must match.
 
     For a legacy one-vs-rest LogisticRegression, today's scikit-learn computes softmax
     probabilities the writing version never did; the reference then is scikit-learn's
@@ -56,6 +57,10 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     """
     out = {"predict": est.predict(X)}
     if not net.is_classifier:
+        return out
+    if net.has_scores:
+        out["decision_function"] = est.decision_function(X)
+    if not net.has_proba:
         return out
     legacy = net.meta.get("legacy")
     if legacy:
@@ -335,13 +340,32 @@ def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
     return equal, note
 
 
-def compare(target, output, got, want, rtol, atol, proba=None, typical=None) -> Row:
+def compare(target, output, got, want, rtol, atol, proba=None, typical=None, scores=None,
+            scale_of_scores=None) -> Row:
     want = np.asarray(want)
     got = _fit_shape(got, want)
     row = Row(target, output, n=len(want), rtol=rtol, atol=atol)
     if got.shape != want.shape:
         row.status, row.note = FAIL, f"shape {got.shape}, scikit-learn gives {want.shape}"
         return row
+    if output == "predict" and proba is None and scores is not None:  # decision only
+        equal, row.type_note = labels_equal(got, want)
+        row_ok = equal.reshape(len(want), -1).all(axis=1)
+        row.equal = int(row_ok.sum())
+        row.labels_agree = row.equal / max(row.n, 1)
+        bad = ~row_ok
+        if bad.any():  # a tie: the deciding scores within rtol of their typical size
+            d = np.asarray(scores, dtype=np.float64)
+            scale = typical_scale(d) if scale_of_scores is None else scale_of_scores
+            d = d / np.maximum(scale, np.finfo(float).tiny)
+            if d.ndim == 1:
+                margin = np.abs(d[bad])
+            else:
+                top = np.sort(d[bad], axis=1)
+                margin = top[:, -1] - top[:, -2]
+            row.ties = int((margin <= rtol).sum())
+        row.differ = int(bad.sum())
+        return _label_verdict(row)
     if output == "predict" and proba is not None:  # classifier labels
         equal, row.type_note = labels_equal(got, want)
         row_ok = equal.reshape(len(want), -1).all(axis=1)
@@ -389,11 +413,15 @@ def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None) -> 
     rows = []
     for output, ref in want.items():
         if output not in got:
+            if output == "decision_function" and "predict_proba" in got:
+                continue  # written before exports had decision_function: nothing to compare
             rows.append(Row(target, output, status=FAIL, note="missing from the export",
                             rtol=rtol, atol=atol))
             continue
         rows.append(compare(target, output, got[output], ref, rtol, atol,
-                            want.get("predict_proba"), (typical or {}).get(output)))
+                            want.get("predict_proba"), (typical or {}).get(output),
+                            want.get("decision_function"),
+                            (typical or {}).get("decision_function")))
     return rows
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import sklearn
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.exceptions import NotFittedError
+from sklearn import linear_model as _lm
+from sklearn import svm as _svm
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
@@ -319,16 +321,124 @@ def _(est: LogisticRegression):  # also LogisticRegressionCV, a subclass
     return dict(layers=[layer], head=Head("softmax", "logit"), classes=classes, notes=notes)
 
 
+# SGDClassifier's losses (and the names older scikit-learn gave some of them): those
+# with predict_proba, and the ones whose model only has a decision function.
+SGD_PROBA_LOSSES = {"log_loss": ("logistic", "ovr"), "log": ("logistic", "ovr"),
+                    "modified_huber": ("huber-binary", "huber-ovr")}
+SGD_DECISION_LOSSES = ("hinge", "squared_hinge", "perceptron", "squared_error", "squared_loss",
+                       "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+
+
+def _shown(est) -> str:
+    """The estimator as the user wrote it, for refusals: SGDClassifier(loss='hinge')."""
+    loss = getattr(est, "loss", None)
+    if isinstance(est, SGDClassifier) and isinstance(loss, str):
+        return f"{_name(est)}(loss={loss[:40]!r})"
+    return _name(est)
+
+
+def _classifier(est, heads=("decision", "decision")):
+    """A linear classifier: coef_ (1 or n_classes, features), labels from its decision
+    function (z > 0 for two classes, else the first argmax), as LinearClassifierMixin.
+    heads: the head kinds for two classes and for more."""
+    _fitted(est, "coef_")
+    coef = _param(est, "coef_")
+    if coef.ndim == 1:  # RidgeClassifier keeps two classes' coef_ as (features,)
+        coef = coef.reshape(1, -1)
+    if coef.ndim != 2:
+        raise UnsupportedModelError(f"{_shown(est)}.coef_ has shape {coef.shape}, not "
+                                    f"(classes, features).")
+    b = _param(est, "intercept_").reshape(-1)
+    if b.size not in (1, coef.shape[0]):
+        raise UnsupportedModelError(f"{_shown(est)} has {coef.shape[0]} score columns but "
+                                    f"{b.size} intercepts; the model file is inconsistent.")
+    layer = Dense(coef.T, np.broadcast_to(b, (coef.shape[0],)).copy(), "identity")
+    classes = np.asarray(est.classes_)
+    binarizer = getattr(est, "_label_binarizer", None)  # RidgeClassifier's
+    if str(getattr(binarizer, "y_type_", "")).startswith("multilabel"):
+        raise UnsupportedModelError(f"{_shown(est)} fitted on multilabel targets is not "
+                                    f"supported; fit it on one label per row.")
+    width = layer.W.shape[1]
+    if len(classes) == 2 and width == 1:
+        head = Head(heads[0], "logit")
+    elif len(classes) > 2 and width == len(classes):
+        head = Head(heads[1], "logit")
+    else:
+        raise UnsupportedModelError(
+            f"{_shown(est)} has {width} score columns for {len(classes)} classes; a fitted "
+            f"linear classifier has one for two classes, else one per class.")
+    return dict(layers=[layer], head=head, classes=classes, notes=_training_notes(est))
+
+
 @model.register
 def _(est: SGDClassifier):
+    loss = est.loss
+    if isinstance(loss, str) and loss in SGD_PROBA_LOSSES:
+        return _classifier(est, SGD_PROBA_LOSSES[loss])
+    if isinstance(loss, str) and loss in SGD_DECISION_LOSSES:
+        return _classifier(est)
+    raise UnsupportedModelError(
+        f"{_shown(est)} is not supported; mlpexport knows the losses "
+        f"{', '.join(sorted({*SGD_PROBA_LOSSES, *SGD_DECISION_LOSSES}))}.")
+
+
+def _decision_classifier(est):
+    return _classifier(est)
+
+
+for _cls in (_lm.RidgeClassifier, _lm.RidgeClassifierCV, _lm.Perceptron, _svm.LinearSVC,
+             # deprecated in scikit-learn 1.8, to be removed in 1.10
+             getattr(_lm, "PassiveAggressiveClassifier", None)):
+    if _cls is not None:
+        model.register(_cls)(_decision_classifier)
+
+
+def _linear_regressor(est, out="identity"):
+    """A linear model's predict: X @ coef_ + intercept_ (then the GLM's inverse link).
+    coef_ of one dimension predicts (n,), of two (n, n_targets), as predict does."""
     _fitted(est, "coef_")
-    if est.loss not in ("log_loss", "log"):
+    coef = _param(est, "coef_")
+    if coef.ndim not in (1, 2) or coef.size == 0:
+        raise UnsupportedModelError(f"{_name(est)}.coef_ has shape {coef.shape}, not "
+                                    f"(features,) or (targets, features).")
+    W = coef.reshape(-1, 1) if coef.ndim == 1 else coef.T
+    b = _param(est, "intercept_")
+    if b.size not in (1, W.shape[1]):
+        raise UnsupportedModelError(f"{_name(est)}.intercept_ has {b.size} values for "
+                                    f"{W.shape[1]} outputs.")
+    b = np.broadcast_to(b.reshape(-1), (W.shape[1],)).copy()
+    return dict(layers=[Dense(W, b, "identity")], head=Head(out), classes=None,
+                notes=_training_notes(est), flat=coef.ndim == 1)
+
+
+for _cls in (_lm.LinearRegression, _lm.Ridge, _lm.RidgeCV, _lm.Lasso, _lm.LassoCV,
+             _lm.ElasticNet, _lm.ElasticNetCV, _lm.Lars, _lm.LassoLars, _lm.BayesianRidge,
+             _lm.ARDRegression, _lm.HuberRegressor, _lm.QuantileRegressor, _lm.SGDRegressor,
+             _svm.LinearSVR, _lm.MultiTaskLasso, _lm.MultiTaskLassoCV, _lm.MultiTaskElasticNet,
+             _lm.MultiTaskElasticNetCV):
+    model.register(_cls)(_linear_regressor)
+
+
+def _glm(est):
+    """PoissonRegressor, GammaRegressor, TweedieRegressor: predict is the inverse link of
+    X @ coef_ + intercept_, the link the fitted model holds (Tweedie's link='auto' is
+    identity for power <= 0, else log)."""
+    from sklearn._loss.link import IdentityLink, LogLink
+    _fitted(est, "coef_")
+    link = getattr(getattr(est, "_base_loss", None), "link", None)
+    if isinstance(link, LogLink):
+        out = "exp"
+    elif isinstance(link, IdentityLink):
+        out = "identity"
+    else:
         raise UnsupportedModelError(
-            f"SGDClassifier(loss={est.loss!r}) is not supported; only loss='log_loss' is a "
-            f"logistic model.")
-    classes = np.asarray(est.classes_)
-    head = Head("logistic", "logit") if len(classes) == 2 else Head("ovr", "logit")
-    return dict(layers=[_linear(est)], head=head, classes=classes, notes=_training_notes(est))
+            f"{_name(est)} has a link function mlpexport does not know ({type(link).__name__}); "
+            f"supported: identity, log.")
+    return _linear_regressor(est, out)
+
+
+for _cls in (_lm.PoissonRegressor, _lm.GammaRegressor, _lm.TweedieRegressor):
+    model.register(_cls)(_glm)
 
 
 # ----------------------------------------------------------------------- wrappers
@@ -383,6 +493,8 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
     scalers, target = [], []
     final, flat = _unwrap(est, scalers, target, True)
     parts = model(final)
+    if not target:  # a TransformedTargetRegressor decides the shape of predict itself
+        flat = parts.get("flat", True)
     if target and parts["classes"] is not None:
         raise UnsupportedModelError("TransformedTargetRegressor must wrap a regressor.")
     layers = parts["layers"]

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .network import (Add, Argmax, BinaryProba, ClassLookup, Clip, ClipTo, Dense, Div, ExpOut,
-                      Gemm, IdentityOut, Mul, MultilabelDecision, Network, OvrProba, Relu, Score,
-                      Sigmoid, SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, evaluate, hidden,
+from .network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip, ClipTo, Dense,
+                      Div, ExpOut, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
+                      MultilabelDecision, Network, OvrProba, Relu, Score, Scores, Sigmoid,
+                      SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, evaluate, hidden,
                       spelled)
 
 SATURATION = 0.01  # tanh / logistic within 1 % of a bound counts as saturated
@@ -32,6 +33,11 @@ NUMPY = {
                "zero = s[:, 0] == 0  # every class underflowed: uniform",
                "P[zero] = 1", "s[zero] = P.shape[1]", "proba = P / s"],
     SigmoidProba: ["proba = 1 / (1 + np.exp(-Z))"],
+    HuberBinaryProba: ["p = (np.clip(Z[:, 0], -1, 1) + 1) / 2", "proba = np.stack([1 - p, p], axis=1)"],
+    HuberOvrProba: ["P = (np.clip(Z, -1, 1) + 1) / 2", "s = P.sum(axis=1, keepdims=True)",
+                    "zero = s[:, 0] == 0  # every class at -1: uniform",
+                    "P[zero] = 1", "s[zero] = P.shape[1]", "proba = P / s"],
+    Scores: "scores = Z", BinaryScores: "scores = Z[:, {op.column}]",
     Threshold: lambda op, i: ([], {L: "(Z[:, 0] > 0)", P_: "(p > 0.5)"}[op.on] + ".astype(int)"),
     Argmax: lambda op, i: ([], {L: "Z", P_: "proba"}[op.on] + ".argmax(axis=1)"),
     ClassLookup: lambda op, i: ([f"label = classes[{i}]"], None),
@@ -51,6 +57,11 @@ MATLAB = {
                "zero = (s == 0);  % every class underflowed: uniform",
                "P(zero, :) = 1;", "s(zero) = size(P, 2);", "proba = P ./ s;"],
     SigmoidProba: ["proba = 1 ./ (1 + exp(-Z));"],
+    HuberBinaryProba: ["p = (min(max(Z, -1), 1) + 1) / 2;", "proba = [1 - p, p];"],
+    HuberOvrProba: ["P = (min(max(Z, -1), 1) + 1) / 2;", "s = sum(P, 2);",
+                    "zero = (s == 0);  % every class at -1: uniform",
+                    "P(zero, :) = 1;", "s(zero) = size(P, 2);", "proba = P ./ s;"],
+    Scores: "scores = Z;", BinaryScores: lambda op: f"scores = Z(:, {op.column + 1});",
     Threshold: lambda op, i: ([], {L: "(Z > 0)", P_: "(p > 0.5)"}[op.on] + " + 1"),
     Argmax: lambda op, i: ([f"[~, idx] = max({ {L: 'Z', P_: 'proba'}[op.on]}, [], 2);"], "idx"),
     ClassLookup: lambda op, i: ([f"label = classes({i});"], None),
@@ -66,7 +77,11 @@ def formula(net: Network, language: str = "numpy") -> list[str]:
     prog = net.program()
     lines = [table["start"]]
     lines += [table[type(op)].format(op=op) for op in (*prog.inputs, *prog.layers)]
-    lines += table[type(prog.output)]
+    if prog.output is not None:
+        lines += table[type(prog.output)]
+    if prog.scores is not None:  # decision_function
+        row = table[type(prog.scores)]
+        lines.append(row(prog.scores) if callable(row) else row.format(op=prog.scores))
     index = None
     for op in prog.decide:
         more, index = table[type(op)](op, index)
@@ -142,7 +157,7 @@ def warnings_for(net: Network, X, layers: list[LayerReport]) -> list[str]:
             out.append(f"layer {r.index} has a single unit: everything after it sees one "
                        f"number, and a single ReLU that starts on its dead side never learns.")
     first = evaluate(net, X)
-    pred = first.get("predict_proba", first["predict"])
+    pred = first.get("predict_proba", first.get("decision_function", first["predict"]))
     if np.asarray(pred).dtype.kind in "f" and len(X) > 1 and np.ptp(np.asarray(pred), axis=0).max() == 0:
         out.append("the output is constant on the data.")
     return out

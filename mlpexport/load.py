@@ -98,6 +98,17 @@ LEGACY = {
 }
 SUPPORTED = supported.summary()
 _SUPPORTED_NAMES = {n for _, n in ESTIMATORS}
+_MODELS = supported.classes(supported.MODEL)
+# Where the objects a model holds live (losses, links): an unknown class there is a part
+# of the model the user wrote (another scikit-learn's loss), so refusals name the model.
+_PART_MODULES = {m for m, _ in supported.classes(supported.PART)} | {"_loss"}
+
+
+def _part_refusal(model, module, name, refused):
+    return UnsafeModelError(
+        f"this {model} holds an object mlpexport does not know ({name} from {module}, e.g. "
+        f"a loss or link of another scikit-learn version), so the model file was {refused}. "
+        f"mlpexport exports {SUPPORTED}.")
 
 
 # ------------------------------------------------------------------ size limits
@@ -367,6 +378,10 @@ def allowed_global(module: str, name: str, ctx: _Context | None = None):
         raise UnsafeModelError(
             f"the model file refers to {name} in module {module}, a path no scikit-learn "
             f"version mlpexport knows of used, so it was refused without running any of it.")
+    if (module, name) in _MODELS:
+        ctx.model = name  # the outermost model: a pickle names a class before what it holds
+    if (module, name) not in ALLOWED and module in _PART_MODULES and getattr(ctx, "model", None):
+        raise _part_refusal(ctx.model, module, name, "refused without running any of it")
     if (module, name) not in ALLOWED and module.split(".")[0] == "sklearn" and name[:1].isupper():
         raise UnsafeModelError(
             f"{name} ({module}) is not supported, so the model file was refused without "
@@ -569,6 +584,12 @@ def _skops_refusal(path, zf, untrusted, trusted_names):
     if not refused:
         return None
     sklearn_types = [t for t in refused if t.split(".")[0] == "sklearn"]
+    models = [t for t in names if tuple(t.rsplit(".", 1)) in _MODELS]
+    part = next((t for t in sklearn_types if t.rsplit(".", 1)[0] in _PART_MODULES), None)
+    if models and part:
+        module, _, name = part.rpartition(".")
+        return _part_refusal(models[0].rpartition(".")[2], module, name,
+                             "refused without loading it")
     if sklearn_types:
         # An estimator mlpexport cannot export: trusting its types would not help.
         module, _, name = sklearn_types[0].rpartition(".")

@@ -9,6 +9,9 @@ the last label (typed ops, below):
     layers   Gemm (Z @ W + b), then Relu | Tanh | Sigmoid                   Z -> Z
     output   IdentityOut | ExpOut             (regressors)                 Z -> Y
              BinaryProba | SoftmaxProba | OvrProba | SigmoidProba           Z -> P
+             HuberBinaryProba | HuberOvrProba  (SGD modified_huber)
+             none: a classifier without predict_proba (LinearSVC, Perceptron, ...)
+    scores   Scores | BinaryScores   (decision_function of linear models)    Z -> D
     target   Sub | Div | Mul | Add (inverse of a target scaler)            Y -> Y
     decide   Threshold | Argmax, then ClassLookup; or MultilabelDecision   Z, P -> labels
 
@@ -27,7 +30,11 @@ import numpy as np
 from scipy.special import expit
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-CLASSIFIER_HEADS = ("logistic", "softmax", "ovr", "multilabel")
+CLASSIFIER_HEADS = ("logistic", "softmax", "ovr", "multilabel",
+                    # linear classifiers: labels from the decision function; "decision" has
+                    # no probabilities, the modified-Huber heads have scikit-learn's formula
+                    "decision", "huber-binary", "huber-ovr")
+BINARY_HEADS = ("logistic", "huber-binary")  # one score column, two probability columns
 AFFINE_PARTS = ("center", "scale", "factor", "offset")  # subtract, divide, multiply, add
 
 
@@ -76,7 +83,9 @@ class Head:
     """How the last layer's output becomes predictions.
 
     kind: identity/exp (regressors); logistic (binary, one column), softmax,
-    ovr (sigmoid per class divided by the row sum), multilabel (sigmoid per column).
+    ovr (sigmoid per class divided by the row sum), multilabel (sigmoid per column);
+    decision (no probabilities: one column for two classes, else one per class),
+    huber-binary / huber-ovr (SGDClassifier(loss="modified_huber")'s probabilities).
     decide: "proba" when labels come from probabilities (MLPClassifier: p > 0.5,
     argmax of softmax), "logit" when they come from raw scores (linear models:
     z > 0, argmax of z).
@@ -110,7 +119,27 @@ class Network:
     @property
     def n_proba(self) -> int:
         """Columns of predict_proba: two for a binary logistic head, else one per output."""
-        return 2 if self.head.kind == "logistic" else self.n_outputs
+        if not self.has_proba:
+            return 0
+        return 2 if self.head.kind in BINARY_HEADS else self.n_outputs
+
+    @property
+    def has_proba(self) -> bool:
+        """The model has predict_proba."""
+        return self.is_classifier and self.head.kind != "decision"
+
+    @property
+    def has_scores(self) -> bool:
+        """The model has decision_function: classifiers that decide on raw scores (linear
+        models), not on probabilities (MLPClassifier)."""
+        return self.is_classifier and self.head.decide == "logit" and self.head.kind != "multilabel"
+
+    def outputs(self) -> list[str]:
+        """scikit-learn's names of what the model computes, as every export offers them."""
+        if not self.is_classifier:
+            return ["predict"]
+        return (["predict"] + (["predict_proba"] if self.has_proba else [])
+                + (["decision_function"] if self.has_scores else []))
 
     def program(self) -> "Program":
         """The whole computation as typed ops, from X to the last label (see `Program`)."""
@@ -275,6 +304,33 @@ class SigmoidProba(Op):
     """P = sigmoid(Z) per column (multilabel)."""
 
 
+@dataclass(frozen=True)
+class HuberBinaryProba(Op):
+    """p = (clip(Z[:, 0], -1, 1) + 1) / 2; P = [1 - p, p] (SGDClassifier's modified_huber,
+    two classes)."""
+
+
+@dataclass(frozen=True)
+class HuberOvrProba(Op):
+    """P = (clip(Z, -1, 1) + 1) / 2, divided by its row sum; a row that is all 0 becomes
+    uniform (SGDClassifier's modified_huber, three or more classes)."""
+
+
+# Scores ops: Z -> D, scikit-learn's decision_function.
+@dataclass(frozen=True)
+class Scores(Op):
+    """D = Z, one column per class (n, k)."""
+
+
+@dataclass(frozen=True)
+class BinaryScores(Op):
+    """D = Z[:, column], shape (n,): two classes have one score, the positive class's
+    (column is 0 for a one-column model; 1 for the [-z, z] model older scikit-learn wrote
+    for a binary multinomial LogisticRegression)."""
+
+    column: int
+
+
 # Decision ops: (Z, P) -> labels.
 class Score(enum.Enum):
     """What a decision reads: the raw scores Z (linear models decide on z > 0, argmax
@@ -311,17 +367,21 @@ class MultilabelDecision(Op):
 @dataclass(frozen=True)
 class Program:
     """A Network's computation in stages, each a tuple of ops:
-    inputs (X -> Z), layers (Z -> raw output Z), output (Z -> Y or P, one op),
-    target (Y -> Y: the inverse of a target scaler), decide (Z, P -> labels)."""
+    inputs (X -> Z), layers (Z -> raw output Z), output (Z -> Y or P, one op; None for
+    a classifier without probabilities), target (Y -> Y: the inverse of a target
+    scaler), decide (Z, P -> labels), scores (Z -> D, decision_function; None when the
+    model has none)."""
 
     inputs: tuple
     layers: tuple
-    output: Op
+    output: Op | None
     target: tuple = ()
     decide: tuple = ()
+    scores: Op | None = None
 
     def __iter__(self):
-        return iter((*self.inputs, *self.layers, self.output, *self.target, *self.decide))
+        ops = (*self.inputs, *self.layers, self.output, *self.target, *self.decide, self.scores)
+        return iter(op for op in ops if op is not None)
 
 
 def _affine_ops(step):
@@ -332,7 +392,8 @@ def _affine_ops(step):
 
 
 OUTPUT_OPS = {"identity": IdentityOut(), "exp": ExpOut(), "logistic": BinaryProba(),
-              "softmax": SoftmaxProba(), "ovr": OvrProba(), "multilabel": SigmoidProba()}
+              "softmax": SoftmaxProba(), "ovr": OvrProba(), "multilabel": SigmoidProba(),
+              "decision": None, "huber-binary": HuberBinaryProba(), "huber-ovr": HuberOvrProba()}
 
 
 def program(net: Network) -> Program:
@@ -346,17 +407,21 @@ def program(net: Network) -> Program:
     on = Score(net.head.decide)
     if kind == "multilabel":
         decide = (MultilabelDecision(),)
-    elif kind == "logistic":
+    elif kind in BINARY_HEADS or (kind == "decision" and net.n_outputs == 1):
         decide = (Threshold(on), ClassLookup())
-    elif kind in ("softmax", "ovr"):
+    elif kind in ("softmax", "ovr", "decision", "huber-ovr"):
         decide = (Argmax(on), ClassLookup())
     else:
         decide = ()
+    scores = None
+    if net.has_scores:  # two classes: the positive class's score, as scikit-learn's (n,)
+        two = net.classes is not None and len(net.classes) == 2
+        scores = BinaryScores(net.n_outputs - 1) if two else Scores()
     return Program(
         inputs=tuple(op for step in net.inputs for op in _affine_ops(step)),
         layers=tuple(layers), output=OUTPUT_OPS[kind],
         target=tuple(op for step in net.target for op in _affine_ops(step)),
-        decide=decide)
+        decide=decide, scores=scores)
 
 
 _SPELLING = {Sub: "sub", Div: "div", Mul: "mul", Add: "add", ClipTo: "clip", Gemm: "dense"}
@@ -396,6 +461,24 @@ def _binary(Z):
     return np.stack([1 - p, p], axis=1)
 
 
+def _huber(Z):
+    return (np.clip(Z, -1, 1) + 1) / 2
+
+
+def _huber_binary(Z):
+    p = _huber(Z[:, 0])
+    return np.stack([1 - p, p], axis=1)
+
+
+def _huber_ovr(Z):
+    P = _huber(Z)
+    s = P.sum(axis=1, keepdims=True)
+    zero = s[:, 0] == 0  # every class at -1 or below: uniform, as scikit-learn does
+    P[zero] = 1
+    s[zero] = P.shape[1]
+    return P / s
+
+
 # op type -> function (op, arrays, value) -> value
 FORWARD = {
     Sub: lambda op, a, Z: Z - a[op.array],
@@ -409,7 +492,10 @@ FORWARD = {
     Sigmoid: lambda op, a, Z: expit(Z),
 }
 OUTPUT = {IdentityOut: lambda Z: Z, ExpOut: np.exp, BinaryProba: _binary,
-          SoftmaxProba: _softmax, OvrProba: _ovr, SigmoidProba: expit}
+          SoftmaxProba: _softmax, OvrProba: _ovr, SigmoidProba: expit,
+          HuberBinaryProba: _huber_binary, HuberOvrProba: _huber_ovr}
+# op type -> function (op, Z) -> decision_function
+SCORES = {Scores: lambda op, Z: Z, BinaryScores: lambda op, Z: Z[:, op.column]}
 
 
 def _score(on, Z, P):
@@ -452,15 +538,21 @@ def logits(net: Network, X) -> np.ndarray:
 
 
 def evaluate(net: Network, X) -> dict[str, np.ndarray]:
-    """Reference outputs: {"predict": ..., "predict_proba": ...} as scikit-learn gives them."""
+    """Reference outputs: {"predict": ..., "predict_proba": ..., "decision_function": ...}
+    as scikit-learn gives them (the ones the model has: `Network.outputs()`)."""
     prog = net.program()
     Z = logits(net, X)
     with np.errstate(over="ignore", invalid="ignore"):
-        out = OUTPUT[type(prog.output)](Z)
+        out = None if prog.output is None else OUTPUT[type(prog.output)](Z)
         if not net.is_classifier:
             Y = _run(prog.target, net.arrays(), out)
             return {"predict": Y[:, 0] if net.flat and Y.shape[1] == 1 else Y}
         labels = None
         for op in prog.decide:
             labels = DECIDE[type(op)](op, Z, out, labels, net.classes)
-        return {"predict": labels, "predict_proba": out}
+        result = {"predict": labels}
+        if out is not None:
+            result["predict_proba"] = out
+        if prog.scores is not None:
+            result["decision_function"] = SCORES[type(prog.scores)](prog.scores, Z)
+        return result

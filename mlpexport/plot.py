@@ -40,7 +40,8 @@ def parity_png(samples: dict, size=(900, 600)) -> bytes:
     plt = _pyplot()
     fig, (ax, hx) = plt.subplots(1, 2, figsize=(size[0] / 100, size[1] / 100))
     for target, (got, want) in samples.items():
-        key = "predict_proba" if "predict_proba" in want else "predict"
+        # the numbers behind the labels: probabilities, else the scores (LinearSVC, ...)
+        key = next(k for k in ("predict_proba", "decision_function", "predict") if k in want)
         w = np.asarray(want[key], dtype=np.float64).ravel()
         g = np.asarray(got[key], dtype=np.float64).ravel()
         ax.scatter(w, g, s=6, alpha=0.6, label=target)

@@ -35,6 +35,9 @@ class Entry:
 _MLP = "sklearn.neural_network._multilayer_perceptron"
 _LOGISTIC = "sklearn.linear_model._logistic"
 _SCALERS = "sklearn.preprocessing._data"
+_LINEAR = "linear models and GLMs"
+_CD = "sklearn.linear_model._coordinate_descent"
+_GLM = "sklearn.linear_model._glm.glm"
 
 SUPPORTED = (
     Entry("MLPRegressor", _MLP, MODEL, "multilayer perceptrons",
@@ -47,7 +50,7 @@ SUPPORTED = (
           train="logistic"),
     Entry("LogisticRegressionCV", _LOGISTIC, MODEL, "logistic models"),
     Entry("SGDClassifier", "sklearn.linear_model._stochastic_gradient", MODEL,
-          "logistic models", '`loss="log_loss"`'),
+          "logistic models", 'every `loss`; `predict_proba` for `"log_loss"` and `"modified_huber"`'),
     Entry("StandardScaler", _SCALERS, STEP, "preprocessing", "all `with_mean`/`with_std`"),
     Entry("MinMaxScaler", _SCALERS, STEP, "preprocessing", "incl. `clip=True`"),
     Entry("MaxAbsScaler", _SCALERS, STEP, "preprocessing", "incl. `clip`"),
@@ -61,6 +64,49 @@ SUPPORTED = (
     Entry("Log", "sklearn.linear_model._sgd_fast", PART),  # SGDClassifier's loss, sklearn < 1.4
     Entry("CyHalfBinomialLoss", "sklearn._loss._loss", PART),  # SGDClassifier's loss, newer
     Entry("LabelBinarizer", "sklearn.preprocessing._label", PART),  # MLPClassifier's
+    # linear models and GLMs: predict is X @ coef_ + intercept_ (GLMs: its inverse link);
+    # classifiers decide on that score, as scikit-learn's decision_function
+    Entry("LinearRegression", "sklearn.linear_model._base", MODEL, _LINEAR, "single/multi-output",
+          train="linear"),
+    Entry("Ridge", "sklearn.linear_model._ridge", MODEL, _LINEAR, train="ridge"),
+    Entry("RidgeCV", "sklearn.linear_model._ridge", MODEL, _LINEAR),
+    Entry("Lasso", _CD, MODEL, _LINEAR),
+    Entry("LassoCV", _CD, MODEL, _LINEAR),
+    Entry("ElasticNet", _CD, MODEL, _LINEAR),
+    Entry("ElasticNetCV", _CD, MODEL, _LINEAR),
+    Entry("MultiTaskLasso", _CD, MODEL, _LINEAR),
+    Entry("MultiTaskLassoCV", _CD, MODEL, _LINEAR),
+    Entry("MultiTaskElasticNet", _CD, MODEL, _LINEAR),
+    Entry("MultiTaskElasticNetCV", _CD, MODEL, _LINEAR),
+    Entry("Lars", "sklearn.linear_model._least_angle", MODEL, _LINEAR),
+    Entry("LassoLars", "sklearn.linear_model._least_angle", MODEL, _LINEAR),
+    Entry("BayesianRidge", "sklearn.linear_model._bayes", MODEL, _LINEAR, "no `return_std`"),
+    Entry("ARDRegression", "sklearn.linear_model._bayes", MODEL, _LINEAR, "no `return_std`"),
+    Entry("HuberRegressor", "sklearn.linear_model._huber", MODEL, _LINEAR),
+    Entry("QuantileRegressor", "sklearn.linear_model._quantile", MODEL, _LINEAR),
+    Entry("SGDRegressor", "sklearn.linear_model._stochastic_gradient", MODEL, _LINEAR, "every `loss`"),
+    Entry("LinearSVR", "sklearn.svm._classes", MODEL, _LINEAR),
+    Entry("PoissonRegressor", _GLM, MODEL, _LINEAR, train="poisson"),
+    Entry("GammaRegressor", _GLM, MODEL, _LINEAR),
+    Entry("TweedieRegressor", _GLM, MODEL, _LINEAR, 'every `power`; `link="auto"`, `"identity"`, `"log"`'),
+    Entry("RidgeClassifier", "sklearn.linear_model._ridge", MODEL, _LINEAR,
+          "binary, multiclass; `decision_function`, no `predict_proba`"),
+    Entry("RidgeClassifierCV", "sklearn.linear_model._ridge", MODEL, _LINEAR),
+    Entry("LinearSVC", "sklearn.svm._classes", MODEL, _LINEAR, "incl. `crammer_singer`",
+          train="linear-svc"),
+    Entry("Perceptron", "sklearn.linear_model._perceptron", MODEL, _LINEAR),
+    Entry("PassiveAggressiveClassifier", "sklearn.linear_model._passive_aggressive", MODEL, _LINEAR),
+    # what these hold: SGD's loss objects (_sgd_fast in every version, _loss's Cython losses
+    # in newer ones), the GLMs' loss and link objects
+    *(Entry(n, "sklearn.linear_model._sgd_fast", PART) for n in (
+        "Hinge", "ModifiedHuber", "SquaredHinge", "EpsilonInsensitive",
+        "SquaredEpsilonInsensitive", "SquaredLoss", "Huber")),
+    *(Entry(n, "sklearn._loss._loss", PART) for n in (
+        "CyHalfSquaredError", "CyHuberLoss", "CyHalfPoissonLoss", "CyHalfGammaLoss",
+        "CyHalfTweedieLoss", "CyHalfTweedieLossIdentity")),
+    *(Entry(n, "sklearn._loss.loss", PART) for n in (
+        "HalfPoissonLoss", "HalfGammaLoss", "HalfTweedieLoss", "HalfTweedieLossIdentity")),
+    *(Entry(n, "sklearn._loss.link", PART) for n in ("Interval", "LogLink", "IdentityLink")),
 )
 
 

@@ -164,14 +164,26 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+# --model kinds by task (the names come from supported.py's `train` fields)
+REGRESSORS = ("mlp-regressor", "linear", "ridge", "poisson")
+CLASSIFIERS = ("mlp-classifier", "logistic", "linear-svc")
+ONE_TARGET = ("logistic", "poisson", "linear-svc")  # fit one target column only
+TARGET_SCALED = ("mlp-regressor", "linear", "ridge")  # may sit in a TransformedTargetRegressor
+
+
 def build(kind: str, hidden, activation, scaler, max_iter, seed, target_scaler="none"):
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor, Ridge
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+    from sklearn.svm import LinearSVC
 
-    if kind == "logistic":
-        model = LogisticRegression(max_iter=max_iter)
+    linear = {"logistic": lambda: LogisticRegression(max_iter=max_iter),
+              "linear": LinearRegression, "ridge": Ridge,
+              "poisson": lambda: PoissonRegressor(max_iter=max_iter),
+              "linear-svc": lambda: LinearSVC(max_iter=max_iter, random_state=seed)}
+    if kind in linear:
+        model = linear[kind]()
     else:
         cls = MLPRegressor if kind == "mlp-regressor" else MLPClassifier
         model = cls(hidden_layer_sizes=hidden, activation=activation, max_iter=max_iter,
@@ -182,8 +194,9 @@ def build(kind: str, hidden, activation, scaler, max_iter, seed, target_scaler="
     pipeline = make_pipeline(*steps, model)
     if target_scaler == "none":
         return pipeline
-    if kind != "mlp-regressor":
-        raise UsageError(f"--target-scaler applies to regressors only; --model {kind} is a classifier.")
+    if kind not in TARGET_SCALED:
+        raise UsageError(f"--target-scaler applies to regressors ({', '.join(TARGET_SCALED)}) only, not "
+                         f"--model {kind}.")
     from sklearn.compose import TransformedTargetRegressor
     return TransformedTargetRegressor(pipeline, transformer=scalers[target_scaler]())
 
@@ -226,31 +239,35 @@ def train(dataset: Dataset, kind: str, hidden=(100,), activation="relu", scaler=
 
     check_options(seed, test_size)
     X, y = dataset.X, dataset.y
-    if kind in ("mlp-classifier", "logistic") and dataset.task != "classification":
+    if kind in CLASSIFIERS and dataset.task != "classification":
         raise UsageError(f"--model {kind} needs class labels; this data set is a regression task.")
-    if kind == "mlp-regressor" and y.dtype.kind not in "biuf":
-        raise UsageError("--model mlp-regressor needs a numeric target; this one holds text labels.")
-    if kind == "logistic" and y.ndim != 1:
-        raise UsageError("--model logistic fits one target column only.")
-    if target_scaler != "none" and kind != "mlp-regressor":
-        raise UsageError(f"--target-scaler applies to regressors only; --model {kind} is a classifier.")
+    if kind in REGRESSORS and y.dtype.kind not in "biuf":
+        raise UsageError(f"--model {kind} needs a numeric target; this one holds text labels.")
+    if kind in ONE_TARGET and y.ndim != 1:
+        raise UsageError(f"--model {kind} fits one target column only.")
+    if kind == "poisson" and (np.asarray(y, dtype=np.float64) < 0).any():
+        raise UsageError("--model poisson needs a target that is never negative (counts, rates).")
+    if target_scaler != "none" and kind not in TARGET_SCALED:
+        raise UsageError(f"--target-scaler applies to regressors ({', '.join(TARGET_SCALED)}) only, not "
+                         f"--model {kind}.")
     try:
         Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, random_state=seed)
     except ValueError as exc:  # too few rows for this --test-size
         raise InputError(f"{len(X)} rows cannot be split into training and held-out rows: "
                          f"{str(exc).splitlines()[0]}") from None
-    if kind != "mlp-regressor" and ytr.ndim == 1 and len(np.unique(ytr)) < 2:
+    if kind in CLASSIFIERS and ytr.ndim == 1 and len(np.unique(ytr)) < 2:
         # MLPClassifier would fit a one-class model that predicts a constant
         raise InputError(f"the training share of {len(X)} rows holds only one class; use more rows "
                          "or another --seed or --test-size.")
     est = build(kind, hidden, activation, scaler, max_iter, seed, target_scaler)
     pipeline = est.regressor if target_scaler != "none" else est
     model = pipeline.steps[-1][1]
-    if progress is not None and kind != "logistic":
+    iterations_shown = progress is not None and kind.startswith("mlp")  # MLPs print epochs
+    if iterations_shown:
         model.verbose = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        if progress is not None and kind != "logistic":
+        if iterations_shown:
             with contextlib.redirect_stdout(progress):
                 _fit(est, Xtr, ytr)
             progress.close_line()
@@ -259,8 +276,9 @@ def train(dataset: Dataset, kind: str, hidden=(100,), activation="relu", scaler=
             _fit(est, Xtr, ytr)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     fitted = est.regressor_ if target_scaler != "none" else est
-    n_iter = int(np.max(getattr(fitted.steps[-1][1], "n_iter_", 0)))
-    metric = "accuracy" if kind != "mlp-regressor" else "R^2"
+    n_iter = getattr(fitted.steps[-1][1], "n_iter_", None)  # None: a closed-form solver
+    n_iter = int(np.max(n_iter)) if n_iter is not None else 0
+    metric = "accuracy" if kind in CLASSIFIERS else "R^2"
     return Result(est, float(est.score(Xtr, ytr)), float(est.score(Xte, yte)), metric, converged, n_iter)
 
 

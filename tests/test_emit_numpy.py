@@ -26,6 +26,8 @@ def test_float64_parity(name, tmp_path):
     got = {"predict": mod.predict(X)}
     if hasattr(mod, "predict_proba"):
         got["predict_proba"] = mod.predict_proba(X)
+    if hasattr(mod, "decision_function"):
+        got["decision_function"] = mod.decision_function(X)
     assert_matches(got, want, 1e-12, name)
     # same shape and dtype kind as predict: (n,) / (n, k), labels from classes_
     assert got["predict"].shape == want["predict"].shape
@@ -42,6 +44,8 @@ def test_float32_parity(name, tmp_path):
     got = {"predict": mod.predict(X)}
     if hasattr(mod, "predict_proba"):
         got["predict_proba"] = mod.predict_proba(X).astype(np.float64)
+    if hasattr(mod, "decision_function"):
+        got["decision_function"] = mod.decision_function(X).astype(np.float64)
     want = reference(est, net, X)
     keep = clear_rows(want, 1e-4)
     got = {k: v[keep] for k, v in got.items()}
@@ -159,10 +163,15 @@ def test_model_object_equals_sklearn_row_by_row(name, tmp_path):
         for k, v in out.items():
             want[k][i] = v[0]
     m = mod.Model()
-    if net.is_classifier:
+    if net.has_scores:  # decision_function: scikit-learn's shape, (n,) for two classes
+        got = np.array([np.array(m.decision_function(X[i]), copy=True) for i in rows])
+        assert_matches({"decision_function": got.reshape(want["decision_function"][rows].shape)},
+                       {"decision_function": want["decision_function"][rows]}, 1e-12, name)
+    if net.is_classifier and net.has_proba:
         got = np.vstack([m.predict_proba(X[i]).copy() for i in rows])
         assert_matches({"predict_proba": got}, {"predict_proba": want["predict_proba"][rows]},
                        1e-12, name)
+    if net.is_classifier:
         for i in rows[:20]:  # labels: exactly scikit-learn's predict on the one row
             sk = est.predict(X[i].reshape(1, -1))
             for x in (X[i], X[i:i + 1]):  # one sample as a vector and as a 1 x F matrix

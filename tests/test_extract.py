@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LinearRegression, SGDClassifier
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import RidgeClassifier, SGDClassifier
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -89,11 +90,19 @@ def test_target_transform_and_2d_single_output():
 
 
 
+def _sgd_with_loss(loss):
+    """An SGDClassifier whose loss mlpexport does not know (a newer scikit-learn's)."""
+    est = SGDClassifier(loss="hinge").fit(X, y > 0)
+    est.loss = loss
+    return est
+
+
 @pytest.mark.parametrize("est,message", [
-    (LinearRegression().fit(X, y), "LinearRegression is not supported"),
+    (DummyRegressor().fit(X, y), "DummyRegressor is not supported"),
     (make_pipeline(PCA(2), MLPRegressor(max_iter=5)).fit(X, y), "step 'pca' \\(PCA\\)"),
     (MLPRegressor(), "not fitted"),
-    (SGDClassifier(loss="hinge").fit(X, y > 0), "loss='hinge'"),
+    (_sgd_with_loss("new_loss"), "SGDClassifier\\(loss='new_loss'\\) is not supported"),
+    (RidgeClassifier().fit(X, np.c_[y > 0, y > 1]), "RidgeClassifier fitted on multilabel"),
     (TransformedTargetRegressor(MLPRegressor(max_iter=5), func=np.log1p, inverse_func=np.expm1,
                                 check_inverse=False).fit(X, np.abs(y)), "FunctionTransformer"),
     ({"not": "a model"}, "dict is not supported"),
@@ -122,7 +131,7 @@ def test_unknown_activation_and_inconsistent_shapes_are_refused():
 
 def test_refusal_lists_what_is_supported():
     with pytest.raises(UnsupportedModelError) as info:
-        extract(make_pipeline(StandardScaler(), LinearRegression()).fit(X, y))
+        extract(make_pipeline(StandardScaler(), DummyRegressor()).fit(X, y))
     for name in ("MLPRegressor", "MLPClassifier", "LogisticRegression", "SGDClassifier"):
         assert name in str(info.value)
 

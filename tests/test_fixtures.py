@@ -60,8 +60,10 @@ def test_numpy_and_onnx_exports_reproduce_golden(recipe, tmp_path):
     emit.write_all(emit.render_all(net, "m", ["numpy", "onnx"], "float64"), str(tmp_path), force=True)
     mod = npx.load_module(str(tmp_path), "m")
     got = {"predict": mod.predict(X)}
-    if net.is_classifier:
+    if net.has_proba:
         got["predict_proba"] = mod.predict_proba(X)
+    if net.has_scores:
+        got["decision_function"] = mod.decision_function(X)
     assert_matches(got, want, 1e-9, recipe["name"])
     assert_matches(onnx_target.run(str(tmp_path), "m", X), want, 1e-9, recipe["name"])
 

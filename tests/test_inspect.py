@@ -63,7 +63,9 @@ def test_identity_fixture_failure_is_visible():
 
 FORMULA_CASES = ["reg_classic", "reg_poisson", "reg_minmax_clip_chain", "ttr_standard",
                  "clf_binary_int", "clf_multi_str", "clf_multilabel", "lr_binary",
-                 "lr_multinomial", "sgd_multiclass", "reg_multi_tanh"]
+                 "lr_multinomial", "sgd_multiclass", "reg_multi_tanh", "sgd_hinge",
+                 "sgd_modified_huber", "sgd_modified_huber_binary", "lin_linear_svc_binary",
+                 "glm_tweedie_auto_log"]
 
 
 @pytest.mark.parametrize("name", FORMULA_CASES)
@@ -74,8 +76,10 @@ def test_numpy_formula_reproduces_predict(name):
         exec("\n".join(formula(net, "numpy")), namespace)
     want = reference(est, net, X)
     got = {"predict": namespace["label"] if net.is_classifier else namespace["y"]}
-    if net.is_classifier:
+    if net.has_proba:
         got["predict_proba"] = namespace["proba"]
+    if net.has_scores:
+        got["decision_function"] = namespace["scores"]
     assert_matches(got, want, 1e-12, name)
 
 
@@ -90,10 +94,10 @@ def test_matlab_formula_reproduces_predict_in_octave(tmp_path):
         savemat(d / "X.mat", {"X": X}, format="5")
         out = d / "out.mat"
         body = "\n".join(formula(net, "matlab"))
-        result = "label, proba" if net.is_classifier else "y"
+        saved = ["label"] if net.is_classifier else ["y"]
+        saved += (["proba"] if net.has_proba else []) + (["scores"] if net.has_scores else [])
         script.append(f"clear; load('{d / (name + '.mat')}'); load('{d / 'X.mat'}');\n{body}\n"
-                      f"save('-v6', '{out}', '{result.split(', ')[0]}'"
-                      + (", 'proba');" if net.is_classifier else ");"))
+                      f"save('-v6', '{out}', " + ", ".join(f"'{v}'" for v in saved) + ");")
         cases.append((name, est, net, X, out))
     proc = matlab.run_octave_script("\n".join(script), str(tmp_path))
     for name, est, net, X, out in cases:
@@ -101,7 +105,9 @@ def test_matlab_formula_reproduces_predict_in_octave(tmp_path):
         m = loadmat(out)
         want = reference(est, net, X)
         if net.is_classifier:
-            got = {"predict": matlab._labels(m["label"]), "predict_proba": m["proba"]}
+            got = {"predict": matlab._labels(m["label"])}
+            got.update({k: m[v] for k, v in (("predict_proba", "proba"),
+                                             ("decision_function", "scores")) if v in m})
         else:
             got = {"predict": m["y"]}
         assert_matches(got, want, 1e-9, name)
@@ -161,9 +167,10 @@ def test_units_plot(model, tmp_path):
     _png_ok(png, (640, 480))
 
 
-def test_parity_plot(tmp_path):
+@pytest.mark.parametrize("name", ["multiclass_str", "lin_linear_svc_multi"])  # string labels
+def test_parity_plot(name, tmp_path):
     import make
-    recipe = next(r for r in make.recipes() if r["name"] == "multiclass_str")
+    recipe = next(r for r in make.recipes() if r["name"] == name)
     png = tmp_path / "parity.png"
     assert main(["check", make.model_path(recipe), "--to", "numpy,onnx", "--plot", str(png)]) == 0
     _png_ok(png, (900, 600))
@@ -191,6 +198,7 @@ def test_formulas_keep_the_one_vs_rest_underflow_guard():
     namespace = {**net.arrays(), "classes": net.classes, "np": np, "X": X}
     with np.errstate(over="ignore", invalid="ignore"):
         exec("\n".join(formula(net, "numpy")), namespace)
-    assert_matches({"predict": namespace["label"], "predict_proba": namespace["proba"]},
+    assert_matches({"predict": namespace["label"], "predict_proba": namespace["proba"],
+                    "decision_function": namespace["scores"]},
                    want, 1e-12, "ovr formula")
     assert "s(zero) = size(P, 2);" in formula(net, "matlab")

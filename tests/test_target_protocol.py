@@ -19,8 +19,9 @@ import pytest
 from conftest import ALL, assert_matches, case, reference
 from mlpexport import emit
 from mlpexport.errors import ExportError, UsageError
-from mlpexport.network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
-                               IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
+from mlpexport.network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
+                               ExpOut, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
+                               MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid,
                                SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, digest)
 
 # ------------------------------------------------------------------ the target module
@@ -54,6 +55,11 @@ SYNTAX = {
     OvrProba: ["q = [_sigmoid(v) for v in z]", "t = sum(q)",
                "proba = [v / t for v in q] if t else [1 / len(q)] * len(q)"],
     SigmoidProba: ["proba = [_sigmoid(v) for v in z]"],
+    HuberBinaryProba: ["p = (min(max(z[0], -1.0), 1.0) + 1) / 2", "proba = [1 - p, p]"],
+    HuberOvrProba: ["q = [(min(max(v, -1.0), 1.0) + 1) / 2 for v in z]", "t = sum(q)",
+                    "proba = [v / t for v in q] if t else [1 / len(q)] * len(q)"],
+    Scores: ["scores = z"],
+    BinaryScores: ["scores = z[{op.column}]"],
 }
 DECIDE = {  # op type -> (op, index expression so far) -> (lines, index expression)
     Threshold: lambda op, i: ([], f"int({THRESHOLD[op.on]})"),
@@ -88,14 +94,18 @@ def render(net, name, *, dtype="float64", **options):
     prog = net.program()
     arrays = net.arrays()
     body = ["z = list(x)"] + [_line(op, opts) for op in (*prog.inputs, *prog.layers)]
-    body += SYNTAX[type(prog.output)]
+    body += SYNTAX[type(prog.output)] if prog.output is not None else ["proba = None"]
+    if prog.scores is not None:
+        body += [line.format(op=prog.scores) for line in SYNTAX[type(prog.scores)]]
+    else:
+        body += ["scores = None"]
     if prog.target:
         body += ["z = y"] + [_line(op, opts) for op in prog.target] + ["y = z"]
     index = None
     for op in prog.decide:
         more, index = DECIDE[type(op)](op, index)
         body += more
-    result = ("label, proba" if net.is_classifier
+    result = ("label, proba, scores" if net.is_classifier
               else "y[0]" if net.flat and net.n_outputs == 1 else "y")
     meta = emit.meta_record(net, name, dtype, arrays, options)
     weights = {k: v.tolist() for k, v in arrays.items()}
@@ -122,9 +132,13 @@ def runner(directory, name):
         rows = [module.predict_row(x) for x in np.asarray(X, dtype=np.float64).tolist()]
         if module.classes is None:
             return {"predict": np.array(rows)}
-        labels = [label for label, _ in rows]
-        return {"predict": np.array(labels, dtype=object if isinstance(labels[0], str) else None),
-                "predict_proba": np.array([proba for _, proba in rows])}
+        labels = [label for label, _, _ in rows]
+        out = {"predict": np.array(labels, dtype=object if isinstance(labels[0], str) else None)}
+        if rows[0][1] is not None:
+            out["predict_proba"] = np.array([proba for _, proba, _ in rows])
+        if rows[0][2] is not None:
+            out["decision_function"] = np.array([scores for _, _, scores in rows])
+        return out
     return run_rows
 
 

@@ -211,6 +211,7 @@ def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict
         "classes_kind": kind,
         "classes": None if net.classes is None else [
             v.item() if hasattr(v, "item") else v for v in net.classes],
+        "outputs": net.outputs(),  # scikit-learn's names of what the export computes
     }
 
 

@@ -24,9 +24,10 @@ import numpy as np
 
 from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
-from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
-                       IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
-                       SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
+from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
+                       Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
+                       MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid, SigmoidProba,
+                       SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".m", ".mat")
 
@@ -86,6 +87,19 @@ OUTPUTS = {
                "P(zero, :) = 1;",
                "s(zero) = size(P, 2);",
                "proba = bsxfun(@rdivide, P, s);"],
+    HuberBinaryProba: ["p = (min(max(Z, -1), 1) + 1) / 2;        % modified Huber",
+                       "proba = [1 - p, p];"],
+    HuberOvrProba: ["P = (min(max(Z, -1), 1) + 1) / 2;        % modified Huber per class ...",
+                    "s = sum(P, 2);                         % ... divided by the row sum",
+                    "zero = (s == 0);                       % every class at -1: uniform",
+                    "P(zero, :) = 1;",
+                    "s(zero) = size(P, 2);",
+                    "proba = bsxfun(@rdivide, P, s);"],
+}
+# decision_function: the raw output Z -> scores (two classes: one column).
+SCORES = {
+    Scores: lambda op: "scores = Z;",
+    BinaryScores: lambda op: f"scores = Z(:, {op.column + 1});",
 }
 # Decisions: op -> (lines, the 1-based class index they leave, as an expression).
 SCORE = {Score.LOGITS: "Z", Score.PROBA: "proba"}
@@ -107,8 +121,19 @@ def _forward(ops, width=40):
     return lines
 
 
+def _outputs(net):
+    """NAME.m's output arguments, in order: y; [label, proba]; [label, scores] for a
+    classifier without probabilities; [label, proba, scores] for one with both."""
+    if not net.is_classifier:
+        return ["y"]
+    return (["label"] + (["proba"] if net.has_proba else [])
+            + (["scores"] if net.has_scores else []))
+
+
 def _head(net, prog):
-    lines = list(OUTPUTS[type(prog.output)])
+    lines = [] if prog.output is None else list(OUTPUTS[type(prog.output)])
+    if prog.scores is not None:
+        lines.append(f"{SCORES[type(prog.scores)](prog.scores):<40}% decision_function")
     index = None
     for op in prog.decide:
         more, index = DECIDE[type(op)](op, index)
@@ -158,15 +183,24 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
     _check_names(net, name)
     prog = net.program()
     f = net.n_features
-    outs = "[label, proba]" if net.is_classifier else "y"
+    names = _outputs(net)
+    outs = names[0] if len(names) == 1 else f"[{', '.join(names)}]"
     cast = "double" if dtype == "float64" else "single"
     h = header(net, name, dtype)
-    if net.is_classifier:
-        usage = [f"[label, proba] = {name}(X) returns the predicted labels (N x 1"
+    if net.is_classifier and not (net.has_proba and net.has_scores):
+        usage = [f"{outs} = {name}(X) returns the predicted labels (N x 1"
                  + (", a cell array of char)" if classes_for_storage(net)[1] != "number" else ")")
                  if any(isinstance(op, ClassLookup) for op in prog.decide) else
-                 f"[label, proba] = {name}(X) returns 0/1 labels (N x {net.n_outputs})",
-                 "and the class probabilities, as scikit-learn's predict and predict_proba."]
+                 f"{outs} = {name}(X) returns 0/1 labels (N x {net.n_outputs})",
+                 "and the class probabilities, as scikit-learn's predict and predict_proba."
+                 if net.has_proba else
+                 "and the scores, as scikit-learn's predict and decision_function (N x 1 for "
+                 "two classes)."]
+    elif net.is_classifier:
+        usage = [f"{outs} = {name}(X) returns the predicted labels (N x 1"
+                 + (", a cell array of char)" if classes_for_storage(net)[1] != "number" else ")"),
+                 "the class probabilities and the scores, as scikit-learn's predict,",
+                 "predict_proba and decision_function (scores: N x 1 for two classes)."]
     else:
         usage = [f"y = {name}(X) returns the predictions (N x {net.n_outputs} double), as "
                  "scikit-learn's predict."]
@@ -285,6 +319,9 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
         stored["test_predict"] = predict.astype(object) if predict.dtype.kind in "OUS" else predict
         if "predict_proba" in outputs:
             stored["test_proba"] = np.asarray(outputs["predict_proba"], dtype=np.float64)
+        elif "decision_function" in outputs:  # a classifier without probabilities
+            scores = np.asarray(outputs["decision_function"], dtype=np.float64)
+            stored["test_scores"] = scores.reshape(len(scores), -1)
     buf = io.BytesIO()
     savemat(buf, stored, format="5", oned_as="row")
     files = {f"{name}.m": render_m(net, name, dtype, None, meta["export_id"]).encode(),
@@ -332,7 +369,10 @@ for i = 1:(numel(args) - 1) / 2
   clear('-f', name);  % an export of the same name run before is cached, with its weights
   try
     d = load(fullfile(tmp, sprintf('in%d.mat', i)));
-    if nargout(name) > 1
+    if nargout(name) > 2
+      [a, b, c] = feval(name, d.X);
+      save('-v6', fullfile(tmp, sprintf('out%d.mat', i)), 'a', 'b', 'c');
+    elseif nargout(name) > 1
       [a, b] = feval(name, d.X);
       save('-v6', fullfile(tmp, sprintf('out%d.mat', i)), 'a', 'b');
     else
@@ -393,7 +433,7 @@ def run_many(jobs, timeout=600) -> list[dict]:
             args += [os.path.abspath(directory), name]
         proc = run_octave_script(RUNNER, tmp, args, timeout)
         results = []
-        for i, (_, name, _) in enumerate(jobs, start=1):
+        for i, (directory, name, _) in enumerate(jobs, start=1):
             err = os.path.join(tmp, f"err{i}.mat")
             if os.path.exists(err):
                 e = loadmat(err)
@@ -409,10 +449,28 @@ def run_many(jobs, timeout=600) -> list[dict]:
                                     f"{': ' + _died(proc) if proc.stderr.strip() else ''}.")
             m = loadmat(out)
             if "b" in m:
-                results.append({"predict": _labels(m["a"]), "predict_proba": m["b"]})
+                second = _second_output(directory, name)
+                got = {"predict": _labels(m["a"]), second: m["b"]}
+                if "c" in m:
+                    got["decision_function"] = m["c"]
+                results.append(got)
             else:
                 results.append({"predict": m["a"]})
         return results
+
+
+FUNCTION_LINE = re.compile(r"^function \[label, (proba|scores)\b")
+
+
+def _second_output(directory, name) -> str:
+    """What NAME.m's second output is (the .m is read as data): proba, or the scores of
+    a classifier without probabilities."""
+    try:
+        with open(os.path.join(directory, f"{name}.m"), encoding="utf-8", errors="replace") as f:
+            found = FUNCTION_LINE.match(f.readline())
+    except OSError:
+        found = None
+    return "decision_function" if found and found.group(1) == "scores" else "predict_proba"
 
 
 def _text(v) -> str:
@@ -450,7 +508,7 @@ def stamp(directory, name) -> Stamp:
     fingerprint, stored_digest = str(meta["fingerprint"]), str(meta["digest"])
     dtype = str(meta["dtype"]) if "dtype" in fields else "float64"
     mat_id = str(meta["export_id"]) if "export_id" in fields else None
-    skip = {"classes", "meta", "test_X", "test_predict", "test_proba"}
+    skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores"}
     arrays = {k: np.asarray(v) for k, v in loadmat(path).items()
               if not k.startswith("__") and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}

@@ -2,7 +2,7 @@ function ok = mlpexport_verify(name, rtol)
 %MLPEXPORT_VERIFY  Check an mlpexport MATLAB export against scikit-learn's own outputs.
 %   mlpexport_verify('NAME') runs NAME.m on the test rows stored in NAME.mat
 %   (test_X) and compares with the outputs scikit-learn gave for them when the
-%   model was exported (test_predict, test_proba). Labels must be identical;
+%   model was exported (test_predict, test_proba or test_scores). Labels must be identical;
 %   numbers must agree within rtol relative to max(|value|, median |value| of
 %   the column) -- the same measure `mlpexport check` uses.
 %   ok = mlpexport_verify('NAME', rtol) returns true/false instead of raising
@@ -42,6 +42,18 @@ if isfield(d, 'test_proba')
         failures{end + 1} = sprintf('labels: %d of %d differ (first: row %d)', sum(~same), numel(same), find(~same, 1));
     end
     fprintf('%s: %d rows, probabilities max rel error %.3g, labels %d/%d equal\n', ...
+            name, size(d.test_X, 1), err, sum(same), numel(same));
+elseif isfield(d, 'test_scores')  % a classifier without probabilities
+    [label, scores] = f(d.test_X);
+    [err, where] = relative_error(scores, d.test_scores);
+    if err > rtol
+        failures{end + 1} = sprintf('scores: max relative error %.3g > %g (row %d)', err, rtol, where);
+    end
+    same = labels_equal(label, d.test_predict);
+    if ~all(same)
+        failures{end + 1} = sprintf('labels: %d of %d differ (first: row %d)', sum(~same), numel(same), find(~same, 1));
+    end
+    fprintf('%s: %d rows, scores max rel error %.3g, labels %d/%d equal\n', ...
             name, size(d.test_X, 1), err, sum(same), numel(same));
 else
     y = f(d.test_X);

@@ -22,9 +22,10 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError
-from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
-                       IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
-                       SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
+from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
+                       Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
+                       MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid, SigmoidProba,
+                       SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".py", ".npz")
 
@@ -71,6 +72,24 @@ PROBA = {
                "    P[zero] = 1",
                "    s[zero] = P.shape[-1]",
                "np.divide(P, s, out=P)"],
+    HuberBinaryProba: ["np.clip(Z, -1, 1, out=P[..., 1:])            # modified Huber: (clip(z) + 1) / 2",
+                       "np.add(P[..., 1:], _ONE, out=P[..., 1:])",
+                       "np.divide(P[..., 1:], 2, out=P[..., 1:])",
+                       "np.subtract(_ONE, P[..., 1:], out=P[..., :1])"],
+    HuberOvrProba: ["np.clip(Z, -1, 1, out=P)                   # modified Huber: (clip(z) + 1) / 2 ...",
+                    "np.add(P, _ONE, out=P)",
+                    "np.divide(P, 2, out=P)",
+                    "np.sum(P, axis=-1, keepdims=True, out=s)    # ... divided by the row sum",
+                    "if not s.all():                             # every class at -1: uniform",
+                    "    zero = s[..., 0] == 0",
+                    "    P[zero] = 1",
+                    "    s[zero] = P.shape[-1]",
+                    "np.divide(P, s, out=P)"],
+}
+# decision_function: an expression of a block's raw output Z.
+SCORES = {
+    Scores: lambda op: "Z",
+    BinaryScores: lambda op: f"Z[..., {op.column}]",
 }
 # Decisions: an expression of a block's raw output Z, probabilities P and the index so far.
 SCORE = {Score.LOGITS: "Z", Score.PROBA: "P"}
@@ -153,13 +172,17 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             cls += "    classes_ = classes_.astype(object)\n"
     st = stages(prog)
     buf_names = ", ".join(n for n, _ in st)
-    extra = ", P, s" if net.is_classifier else ""
+    extra = ", P, s" if net.has_proba else ""
     usage = [f"    import {name}",
              f"    {name}.predict(X)            # X: (n_samples, {net.n_features}) real numbers"]
-    if net.is_classifier:
+    if net.has_proba:
         usage.append(f"    {name}.predict_proba(X)")
+    if net.has_scores:
+        usage.append(f"    {name}.decision_function(X)")
+    first = ("predict_proba" if net.has_proba else "decision_function" if net.is_classifier
+             else "predict")
     usage += [f"    m = {name}.Model()           # real-time: one per thread, no allocations",
-              f"    m.{'predict_proba' if net.is_classifier else 'predict'}(x)        # x: one sample; returns m's own buffer"]
+              f"    m.{first}(x)        # x: one sample; returns m's own buffer"]
     if net.is_classifier:
         usage.append(f"    m.predict(x)              # its label, shape (1,) as scikit-learn's")
     parts = [f'"""{doc}\n\nUsage:\n' + "\n".join(usage)
@@ -181,12 +204,12 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
     parts.append(VALIDATE.replace("NAME", name))
     parts.append(SIGMOID)
     widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
-    if net.is_classifier:
+    if net.has_proba:
         widths += f", np.empty(rows + ({n_proba},), DTYPE), np.empty(rows + (1,), DTYPE)"
     parts.append(
         "def _buffers(n):\n"
         f'    """Scratch arrays for n rows (n=None: one row as 1-D vectors): {buf_names}, one\n'
-        "    per stage of the forward pass" + ("; P, s for the probabilities" if net.is_classifier else "")
+        "    per stage of the forward pass" + ("; P, s for the probabilities" if net.has_proba else "")
         + '."""\n'
         "    rows = () if n is None else (n,)\n"
         f"    return ({widths})\n")
@@ -196,7 +219,9 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         f"    {buf_names}{extra} = buf\n"
         + _indent(forward_lines(prog)) + "\n")
     parts.append(BLOCKS)
-    if net.is_classifier:
+    if net.is_classifier and not net.has_proba:
+        parts.append(_decision_only(net, prog, k))
+    elif net.is_classifier:
         parts.append("def _proba(Z, P, s):\n"
                      '    """Class probabilities of raw outputs Z, written into P."""\n'
                      + _indent(PROBA[type(prog.output)]) + "\n    return P\n")
@@ -222,7 +247,12 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    for i, Xb, buf in _blocks(X):\n"
             "        _proba(_forward(Xb, buf), out[i:i + len(Xb)], buf[-1])\n"
             "    return out\n")
-        parts.append(MODEL_CLASSIFIER.replace("__WIDTH__", str(n_proba)).replace("__LABEL__", label))
+        if prog.scores is not None:
+            parts.append(_decision_function(prog))
+        model_class = MODEL_CLASSIFIER.replace("__WIDTH__", str(n_proba)).replace("__LABEL__", label)
+        if prog.scores is not None:
+            model_class += MODEL_SCORES.replace("__SCORES__", SCORES[type(prog.scores)](prog.scores))
+        parts.append(model_class)
     else:
         parts.append(
             "def _output(Z, Y):\n"
@@ -240,6 +270,39 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         parts.append(MODEL_REGRESSOR.replace("__WIDTH__", str(k)).replace(
             "__RESULT__", "self._out[..., 0] if rows is not None else self._out" if flat else "self._out"))
     return "\n\n".join(parts)
+
+
+def _decision_function(prog):
+    scores = prog.scores
+    width = "len(X)" if isinstance(scores, BinaryScores) else "(len(X), Z_WIDTH)"
+    return ("def decision_function(X):\n"
+            '    """Scores, as scikit-learn\'s decision_function (two classes: one column, (n,))."""\n'
+            "    X = _validate(X)\n"
+            f"    out = np.empty({width}, DTYPE)\n"
+            "    for i, Xb, buf in _blocks(X):\n"
+            "        Z = _forward(Xb, buf)\n"
+            f"        out[i:i + len(Xb)] = {SCORES[type(scores)](scores)}\n"
+            "    return out\n").replace("Z_WIDTH", str(_last_width(prog)))
+
+
+def _last_width(prog):
+    return [op for op in prog.layers if isinstance(op, Gemm)][-1].n_out
+
+
+def _decision_only(net, prog, k):
+    """predict and decision_function of a classifier without probabilities, and its Model."""
+    label = label_expr(prog)
+    return ("def predict(X):\n"
+            '    """Predicted labels, as scikit-learn\'s predict (from the decision function)."""\n'
+            "    X = _validate(X)\n"
+            "    out = np.empty(len(X), dtype=classes_.dtype)\n"
+            "    for i, Xb, buf in _blocks(X):\n"
+            "        Z = _forward(Xb, buf)\n"
+            f"        out[i:i + len(Xb)] = {label}\n"
+            "    return out\n\n\n"
+            + _decision_function(prog) + "\n\n"
+            + MODEL_DECISION.replace("__WIDTH__", str(k)).replace("__LABEL__", label)
+            .replace("__SCORES__", SCORES[type(prog.scores)](prog.scores)))
 
 
 BLOCKS = '''def _blocks(X):
@@ -316,6 +379,35 @@ MODEL_CLASSIFIER = '''class Model:
         P = _proba(Z, self._out, self._buf[-1])
         if self.rows is None:  # one sample: labels of shape (1,), as scikit-learn's predict
             Z, P = Z[np.newaxis], P[np.newaxis]
+        return __LABEL__
+'''
+
+MODEL_SCORES = '''
+    def decision_function(self, x):
+        """Scores, as scikit-learn's decision_function: a view of m's own buffer."""
+        Z = _forward(self._load(x), self._buf)
+        return __SCORES__
+'''
+
+MODEL_DECISION = '''class Model:
+    """Allocation-free scores for real-time loops. One Model per thread.
+
+    m = Model()              # buffers for one sample (Model(rows=n): n at a time)
+    d = m.decision_function(x)  # x: n_features_in_ values -> d: its scores (one value
+                             # for two classes), a view of m's own buffer, overwritten
+                             # by the next call
+    m.predict(x)             # labels, as scikit-learn's predict: shape (1,) for one
+                             # sample (these allocate: they are objects of classes_)
+    """
+''' + MODEL_INIT + MODEL_LOAD + '''
+    def decision_function(self, x):
+        Z = _forward(self._load(x), self._buf)
+        return __SCORES__
+
+    def predict(self, x):
+        Z = _forward(self._load(x), self._buf)
+        if self.rows is None:  # one sample: labels of shape (1,), as scikit-learn's predict
+            Z = Z[np.newaxis]
         return __LABEL__
 '''
 
@@ -411,6 +503,8 @@ def runner(directory, name, isolated=False, timeout=None):
         out = {"predict": module.predict(X)}
         if hasattr(module, "predict_proba"):
             out["predict_proba"] = module.predict_proba(X)
+        if hasattr(module, "decision_function"):
+            out["decision_function"] = module.decision_function(X)
         return out
     return run_rows
 
@@ -429,8 +523,14 @@ def _isolated_runner(directory, name, timeout):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{name}.npz in {directory} is not a readable mlpexport export "
                           f"({type(exc).__name__}: {exc}).") from None
+    known = ("predict", "predict_proba", "decision_function")
+    expected = meta.get("outputs")
+    if not (isinstance(expected, list) and "predict" in expected
+            and all(isinstance(o, str) and o in known for o in expected)):
+        # written before "outputs" was recorded (or not by mlpexport: then the run fails)
+        expected = ("predict", "predict_proba") if classes is not None else ("predict",)
     return sandbox.IsolatedRunner(
-        path, expected=("predict", "predict_proba") if classes is not None else ("predict",),
+        path, expected=tuple(expected),
         object_labels=meta.get("classes_kind") == "object", max_width=width,
         timeout=sandbox.TIMEOUT if timeout is None else timeout)
 

@@ -4,7 +4,10 @@ Graph: X [N, F] -> Sub/Div/Mul/Add (scalers; divided like scikit-learn, never
 multiplied by a reciprocal), Clip -> MatMul + Add per layer (Mul + Add for one input), Relu/Tanh/1/(1+exp(-Z)) ->
 head -> outputs. Regressors: `variable` [N, n_outputs]. Classifiers: `label` [N]
 ([N, k] multilabel) gathered from a constant tensor of the classes, and
-`probabilities` [N, n_classes]. Opset OPSET, float64 unless --dtype float32.
+`probabilities` [N, n_classes] when the model has predict_proba, and `scores` (its
+decision_function: [N] for two classes, else [N, n_classes]) when it has one: a
+LinearSVC has `label` + `scores`, a LogisticRegression `label` + `probabilities` +
+`scores`. Opset OPSET, float64 unless --dtype float32.
 """
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeMissing
-from ..network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
-                       IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
-                       SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold)
+from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
+                       Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
+                       MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid, SigmoidProba,
+                       SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".onnx",)
 
@@ -116,8 +120,32 @@ def _ovr(g, Z, out):
     return g.node("Div", [P, s], out=out)
 
 
+def _huber(g, Z):
+    """(clip(Z, -1, 1) + 1) / 2, in scikit-learn's order of operations."""
+    clipped = g.node("Clip", [Z, g.const("minus_one", -1.0), g.const("one", 1.0)])
+    return g.node("Div", [g.node("Add", [clipped, g.const("one", 1.0)]), g.const("two", 2.0)])
+
+
+def _huber_binary(g, Z, out):
+    g.positive = p = _huber(g, Z)
+    g.node("Concat", [g.node("Sub", [g.const("one", 1.0), p]), p], out=out, axis=1)
+    return out
+
+
+def _huber_ovr(g, Z, out):
+    """Modified-Huber scores over the row sum; all-zero rows become uniform."""
+    P = _huber(g, Z)
+    s = g.node("ReduceSum", [P, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
+    zero = g.node("Equal", [s, g.const("zero", 0.0)])
+    P = g.node("Where", [zero, g.const("one", 1.0), P])
+    s = g.node("Where", [zero, g.const("n_classes", float(g.n_outputs)), s])
+    return g.node("Div", [P, s], out=out)
+
+
 # op type -> builder (graph, Z, output name or None) -> Y or P
 OUTPUT_OPS = {
+    HuberBinaryProba: _huber_binary,
+    HuberOvrProba: _huber_ovr,
     IdentityOut: lambda g, Z, out: Z,
     ExpOut: lambda g, Z, out: g.node("Exp", [Z]),
     BinaryProba: _binary,
@@ -157,6 +185,15 @@ DECIDE = {
 }
 
 
+# op type -> builder (graph, op, Z) -> the `scores` output (decision_function)
+SCORES = {
+    Scores: lambda g, op, Z: g.node("Identity", [Z], out="scores"),
+    BinaryScores: lambda g, op, Z: g.node(
+        "Gather", [Z, g.const(f"column{op.column}", op.column, dtype=np.int64)], out="scores",
+        axis=1),
+}
+
+
 def _classes_tensor(net, g):
     from onnx import TensorProto, helper
     classes, kind = classes_for_storage(net)
@@ -175,8 +212,14 @@ def _head(g, net, prog, Z, with_label):
         Y = _steps(g, prog.target, OUTPUT_OPS[type(prog.output)](g, Z, None))
         g.node("Identity", [Y], out="variable")
         return [("variable", g.onnx_dtype, ["N", k])]
-    P = OUTPUT_OPS[type(prog.output)](g, Z, "probabilities")
-    outputs = [("probabilities", g.onnx_dtype, ["N", net.n_proba])]
+    P, outputs = None, []
+    if prog.output is not None:
+        P = OUTPUT_OPS[type(prog.output)](g, Z, "probabilities")
+        outputs.append(("probabilities", g.onnx_dtype, ["N", net.n_proba]))
+    if prog.scores is not None:
+        SCORES[type(prog.scores)](g, prog.scores, Z)
+        outputs.append(("scores", g.onnx_dtype,
+                        ["N"] if isinstance(prog.scores, BinaryScores) else ["N", k]))
     if not with_label:
         return outputs
     index = None
@@ -222,7 +265,8 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     return {f"{name}.onnx": build(net, name, dtype, with_label=not opts.onnx_no_label).SerializeToString()}
 
 
-OUTPUTS = {"variable": "predict", "label": "predict", "probabilities": "predict_proba"}
+OUTPUTS = {"variable": "predict", "label": "predict", "probabilities": "predict_proba",
+           "scores": "decision_function"}
 
 
 def runner(directory, name, runtime="onnxruntime"):

@@ -71,6 +71,8 @@ for line in sys.stdin:
         out = {"predict": module.predict(X)}
         if hasattr(module, "predict_proba"):
             out["predict_proba"] = module.predict_proba(X)
+        if hasattr(module, "decision_function"):
+            out["decision_function"] = module.decision_function(X)
         out = {k: np.asarray(v) for k, v in out.items()}
         for k, v in out.items():
             if v.dtype.kind == "O":  # text labels (classes_ kept as objects): store as text
