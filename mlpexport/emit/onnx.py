@@ -110,14 +110,18 @@ def _binary(g, Z, out):
     return out
 
 
-def _ovr(g, Z, out):
-    """Sigmoid per class over the row sum; all-zero rows become uniform."""
-    P = _sigmoid(g, Z)
+def _over_row_sum(g, P, out):
+    """P over its row sum; rows that sum to 0 become uniform (scikit-learn's one-vs-rest)."""
     s = g.node("ReduceSum", [P, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
     zero = g.node("Equal", [s, g.const("zero", 0.0)])
     P = g.node("Where", [zero, g.const("one", 1.0), P])
     s = g.node("Where", [zero, g.const("n_classes", float(g.n_outputs)), s])
     return g.node("Div", [P, s], out=out)
+
+
+def _ovr(g, Z, out):
+    """Sigmoid per class over the row sum; all-zero rows become uniform."""
+    return _over_row_sum(g, _sigmoid(g, Z), out)
 
 
 def _huber(g, Z):
@@ -134,12 +138,7 @@ def _huber_binary(g, Z, out):
 
 def _huber_ovr(g, Z, out):
     """Modified-Huber scores over the row sum; all-zero rows become uniform."""
-    P = _huber(g, Z)
-    s = g.node("ReduceSum", [P, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
-    zero = g.node("Equal", [s, g.const("zero", 0.0)])
-    P = g.node("Where", [zero, g.const("one", 1.0), P])
-    s = g.node("Where", [zero, g.const("n_classes", float(g.n_outputs)), s])
-    return g.node("Div", [P, s], out=out)
+    return _over_row_sum(g, _huber(g, Z), out)
 
 
 # op type -> builder (graph, Z, output name or None) -> Y or P
