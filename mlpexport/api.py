@@ -118,11 +118,16 @@ def _named(to, targets) -> tuple:
 
 
 def _required(to, targets) -> tuple:
-    """Targets whose runtime must be present: named explicitly, or MATLAB when
-    MLPEXPORT_REQUIRE_OCTAVE=1 (CI). Others are SKIP when their runtime is missing."""
+    """Targets whose runtime must be present: named explicitly, or those whose target
+    module's REQUIRE_ENV variable is "1" (CI sets MLPEXPORT_REQUIRE_OCTAVE and
+    MLPEXPORT_REQUIRE_CC). Others are SKIP when their runtime is missing."""
+    from . import emit
+
     explicit = list(_named(to, targets))
-    if os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1" and "matlab" in targets:
-        explicit.append("matlab")
+    for t in targets:
+        env = getattr(emit.target(t), "REQUIRE_ENV", None)
+        if env and os.environ.get(env) == "1" and t not in explicit:
+            explicit.append(t)
     return tuple(explicit)
 
 

@@ -8,4 +8,5 @@ TARGETS = {
     "numpy": "mlpexport.emit.numpy",
     "onnx": "mlpexport.emit.onnx",
     "matlab": "mlpexport.emit.matlab",
+    "c": "mlpexport.emit.c",
 }

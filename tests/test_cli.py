@@ -14,7 +14,7 @@ from mlpexport import emit
 from mlpexport.cli import main
 from mlpexport.errors import ExportError
 
-FILES = {"m.py", "m.npz", "m.onnx", "m.m", "m.mat"}
+FILES = {"m.py", "m.npz", "m.onnx", "m.m", "m.mat", "m.h", "m.c"}
 
 
 @pytest.fixture
@@ -128,6 +128,7 @@ def test_check_against_stale_export_exits_1(model, tmp_path):
 def test_matlab_requested_without_octave_is_an_error(model, tmp_path):
     env = dict(os.environ, PATH=os.path.dirname(sys.executable))
     env.pop("MLPEXPORT_REQUIRE_OCTAVE", None)  # CI sets it; this test is about its absence
+    env.pop("MLPEXPORT_REQUIRE_CC", None)
     proc = cli("check", model, "--to", "matlab", env=env)
     assert proc.returncode == 2 and "octave-cli was not found" in proc.stderr
     proc = cli("check", model, env=env)  # 'all': MATLAB skipped, said so
@@ -391,15 +392,19 @@ def test_junit_one_suite_per_model_one_case_per_export_and_output(two_models, ca
 
 
 def test_junit_marks_a_runtime_that_is_not_installed_skipped(model, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))  # no octave-cli
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))  # no octave-cli, no cc
     monkeypatch.delenv("MLPEXPORT_REQUIRE_OCTAVE", raising=False)
+    monkeypatch.delenv("MLPEXPORT_REQUIRE_CC", raising=False)
+    monkeypatch.delenv("CC", raising=False)
     junit = tmp_path / "j.xml"
     assert main(["check", str(model), "--junit", str(junit)]) == 0
     suite = _junit(junit).find("testsuite")
     skipped = suite.find("testcase[@classname='m.matlab']/skipped")
     assert skipped is not None and "octave-cli" in skipped.get("message")
-    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
-    assert int(suite.get("tests")) == 5  # numpy, onnx x (predict, predict_proba) + matlab
+    skipped = suite.find("testcase[@classname='m.c']/skipped")
+    assert skipped is not None and "C compiler" in skipped.get("message")
+    assert suite.get("skipped") == "2" and suite.get("failures") == "0"
+    assert int(suite.get("tests")) == 6  # numpy, onnx x (predict, predict_proba) + matlab + c
 
 
 @pytest.mark.parametrize("args,message", [

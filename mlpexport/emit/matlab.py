@@ -30,6 +30,7 @@ from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip
                        SoftmaxProba, Sub, Tanh, Threshold)
 
 FILES = (".m", ".mat")
+REQUIRE_ENV = "MLPEXPORT_REQUIRE_OCTAVE"  # "1": a missing Octave is an error, not a SKIP
 
 
 @dataclass(frozen=True)
