@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import uuid
+from string import Template  # the module's fixed parts, with $placeholders
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,7 +202,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         f"with np.load(os.path.join(_HERE, {name + '.npz'!r}), allow_pickle=False) as _w:\n"
         f"{loads}\n{cls}"
         f"del _w\n")
-    parts.append(VALIDATE.replace("NAME", name))
+    parts.append(Template(VALIDATE).substitute(name=name))
     parts.append(SIGMOID)
     widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
     if net.has_proba:
@@ -249,9 +250,9 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    return out\n")
         if prog.scores is not None:
             parts.append(_decision_function(prog))
-        model_class = MODEL_CLASSIFIER.replace("__WIDTH__", str(n_proba)).replace("__LABEL__", label)
+        model_class = Template(MODEL_CLASSIFIER).substitute(width=n_proba, label=label)
         if prog.scores is not None:
-            model_class += MODEL_SCORES.replace("__SCORES__", SCORES[type(prog.scores)](prog.scores))
+            model_class += Template(MODEL_SCORES).substitute(scores=SCORES[type(prog.scores)](prog.scores))
         parts.append(model_class)
     else:
         parts.append(
@@ -267,14 +268,14 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    for i, Xb, buf in _blocks(X):\n"
             "        _output(_forward(Xb, buf), out[i:i + len(Xb)])\n"
             f"    return {'out[:, 0]' if flat else 'out'}\n")
-        parts.append(MODEL_REGRESSOR.replace("__WIDTH__", str(k)).replace(
-            "__RESULT__", "self._out[..., 0] if rows is not None else self._out" if flat else "self._out"))
+        parts.append(Template(MODEL_REGRESSOR).substitute(
+            width=k, result="self._out[..., 0] if rows is not None else self._out" if flat else "self._out"))
     return "\n\n".join(parts)
 
 
 def _decision_function(prog):
     scores = prog.scores
-    width = "len(X)" if isinstance(scores, BinaryScores) else "(len(X), Z_WIDTH)"
+    width = "len(X)" if isinstance(scores, BinaryScores) else f"(len(X), {_last_width(prog)})"
     return ("def decision_function(X):\n"
             '    """Scores, as scikit-learn\'s decision_function (two classes: one column, (n,))."""\n'
             "    X = _validate(X)\n"
@@ -282,7 +283,7 @@ def _decision_function(prog):
             "    for i, Xb, buf in _blocks(X):\n"
             "        Z = _forward(Xb, buf)\n"
             f"        out[i:i + len(Xb)] = {SCORES[type(scores)](scores)}\n"
-            "    return out\n").replace("Z_WIDTH", str(_last_width(prog)))
+            "    return out\n")
 
 
 def _last_width(prog):
@@ -301,8 +302,8 @@ def _decision_only(net, prog, k):
             f"        out[i:i + len(Xb)] = {label}\n"
             "    return out\n\n\n"
             + _decision_function(prog) + "\n\n"
-            + MODEL_DECISION.replace("__WIDTH__", str(k)).replace("__LABEL__", label)
-            .replace("__SCORES__", SCORES[type(prog.scores)](prog.scores)))
+            + Template(MODEL_DECISION).substitute(width=k, label=label,
+                                                  scores=SCORES[type(prog.scores)](prog.scores)))
 
 
 BLOCKS = '''def _blocks(X):
@@ -325,7 +326,7 @@ MODEL_INIT = '''
         self._flat = self._x.reshape(-1)
         self._zeros = np.zeros(self._flat.shape, DTYPE)
         self._buf = _buffers(rows)
-        self._out = np.empty(shape + (__WIDTH__,), DTYPE)
+        self._out = np.empty(shape + ($width,), DTYPE)
 '''
 
 MODEL_LOAD = '''
@@ -354,7 +355,7 @@ MODEL_REGRESSOR = '''class Model:
     y = m.predict(x)         # x: n_features_in_ values -> y: (n_outputs,) values;
                              # y is m's own buffer, overwritten by the next call
     """
-''' + MODEL_INIT + '''        self._result = __RESULT__
+''' + MODEL_INIT + '''        self._result = $result
 ''' + MODEL_LOAD + '''
     def predict(self, x):
         _output(_forward(self._load(x), self._buf), self._out)
@@ -379,14 +380,14 @@ MODEL_CLASSIFIER = '''class Model:
         P = _proba(Z, self._out, self._buf[-1])
         if self.rows is None:  # one sample: labels of shape (1,), as scikit-learn's predict
             Z, P = Z[np.newaxis], P[np.newaxis]
-        return __LABEL__
+        return $label
 '''
 
 MODEL_SCORES = '''
     def decision_function(self, x):
         """Scores, as scikit-learn's decision_function: a view of m's own buffer."""
         Z = _forward(self._load(x), self._buf)
-        return __SCORES__
+        return $scores
 '''
 
 MODEL_DECISION = '''class Model:
@@ -402,13 +403,13 @@ MODEL_DECISION = '''class Model:
 ''' + MODEL_INIT + MODEL_LOAD + '''
     def decision_function(self, x):
         Z = _forward(self._load(x), self._buf)
-        return __SCORES__
+        return $scores
 
     def predict(self, x):
         Z = _forward(self._load(x), self._buf)
         if self.rows is None:  # one sample: labels of shape (1,), as scikit-learn's predict
             Z = Z[np.newaxis]
-        return __LABEL__
+        return $label
 '''
 
 
@@ -429,7 +430,7 @@ VALIDATE = '''def _validate(X):
             f"X.reshape(1, -1).")
     if X.shape[1] != n_features_in_:
         raise ValueError(
-            f"X has {X.shape[1]} features, but NAME is expecting {n_features_in_} "
+            f"X has {X.shape[1]} features, but $name is expecting {n_features_in_} "
             f"features as input.")
     if X.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}); at least 1 is required.")
