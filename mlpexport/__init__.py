@@ -42,14 +42,15 @@ __all__ = ["convert", "check", "inspect", "MlpexportError", "UsageError", "Unsaf
 
 
 class _Package(_types.ModuleType):
-    """`check` and `inspect` are both functions of the API and submodules
-    (mlpexport/check.py, mlpexport/inspect.py). Importing a submodule sets it as an
-    attribute of the package, which would replace the function the first time anything
-    runs `from .check import ...`; the function is kept. The modules stay importable by
+    """`check` is both a function of the API and a submodule (mlpexport/check.py).
+    Importing a submodule sets it as an attribute of the package, which would replace
+    the function the first time anything runs `from .check import ...`; the function is
+    kept. (`inspect`'s module is mlpexport/inspection.py, so it never shadows the
+    standard library's `inspect`.) The modules stay importable by
     their full names (`from mlpexport.check import Report`)."""
 
     def __setattr__(self, attr, value):
-        if attr in ("check", "inspect") and isinstance(value, _types.ModuleType):
+        if attr == "check" and isinstance(value, _types.ModuleType):
             return
         super().__setattr__(attr, value)
 

@@ -288,7 +288,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
 
 
 def _prune(net, rows, note):
-    from .inspect import n_params, prune, unit_activity
+    from .inspection import n_params, prune, unit_activity
 
     X = rows.X
     dead = [r.dead for r in unit_activity(net, X)]
@@ -375,7 +375,7 @@ def inspect(model, *, data=None, trust_pickle=False) -> dict:
 def _inspect(model, *, data, trust_pickle, note=_quiet):
     """(report dict, Network, rows): the CLI draws its plot from the same rows."""
     from .data import draw_rows
-    from .inspect import report
+    from .inspection import report
 
     m = _load(model, trust_pickle=trust_pickle, note=note)
     rows = _rows(data, m.net, drawn=None if data is not None else draw_rows(m.net, n=1000)[:1000])

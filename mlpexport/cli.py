@@ -218,7 +218,7 @@ def _check_models(args, models) -> int:
 
 def cmd_inspect(args) -> int:
     from . import api
-    from .inspect import text
+    from .inspection import text
 
     _plot_target(args)
     size = None

@@ -214,10 +214,11 @@ def test_inspect_is_the_inspect_json_content(tmp_path, capsys):
 def test_package_attributes_stay_the_api_functions_after_submodule_imports():
     script = ("import mlpexport, sys\n"
               "from mlpexport.check import Report\n"
-              "from mlpexport.inspect import report, text\n"
-              "import mlpexport.inspect, mlpexport.check\n"
+              "from mlpexport.inspection import report, text\n"
+              "import mlpexport.inspection, mlpexport.check\n"
               "assert callable(report) and Report.__name__ == 'Report'\n"
-              "assert sys.modules['mlpexport.inspect'].report is report\n"
+              "assert sys.modules['mlpexport.inspection'].report is report\n"
+              "import inspect; assert inspect.__file__ != mlpexport.inspection.__file__\n"
               "print(mlpexport.check.__module__, mlpexport.inspect.__module__)")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -11,7 +11,7 @@ from conftest import assert_matches, case, need_octave, network, reference
 from mlpexport import emit
 from mlpexport.cli import main
 from mlpexport.emit import matlab
-from mlpexport.inspect import formula, report, text, unit_activity
+from mlpexport.inspection import formula, report, text, unit_activity
 
 
 def positive_input_model(first_weights, first_bias):
