@@ -23,7 +23,7 @@ from mlpexport import emit
 from mlpexport.emit import c as c_target, numpy as npx
 from mlpexport.extract import extract
 
-LOOP = r"""
+LOOP = r"""#define _POSIX_C_SOURCE 199309L  /* clock_gettime under -std=c99 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -87,7 +87,7 @@ def bench(n_features, hidden, n_out):
     ctypes_call()
     c_err = rel(y if n_out > 1 else y[:, 0], want)
     model = npx.load_module(d, "m").Model()
-    model_err = rel(model.predict(x[0]), want[0])
+    model_err = rel(np.reshape(model.predict(x[0]), np.shape(want)), want)
     session = ort_session(to_onnx(est, x.astype(np.float64)).SerializeToString())
     feed = {session.get_inputs()[0].name: x}
     ort_err = rel(session.run(None, feed)[0].reshape(np.shape(want)), want)
