@@ -54,6 +54,10 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     probabilities the writing version never did; the reference then is scikit-learn's
     own one-vs-rest formula (`_predict_proba_lr`) on the same scores.
     """
+    names = net.meta.get("feature_names")
+    if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
+        import pandas as pd  # a model fitted on named columns may select them by name
+        X = pd.DataFrame(X, columns=names)
     out = {"predict": est.predict(X)}
     if not net.is_classifier:
         return out
