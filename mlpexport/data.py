@@ -77,7 +77,7 @@ class NpyRows:
 def _finite(X, nan_ok):
     """Per column: no infinity, and no NaN unless nan_ok says an imputer fills it there."""
     ok = np.isfinite(X)
-    if nan_ok is not None:
+    if nan_ok is not None and X.ndim == 2 and X.shape[1] == len(nan_ok):  # else: width refused later
         ok |= np.isnan(X) & np.asarray(nan_ok, dtype=bool)
     return ok.all(axis=0)
 

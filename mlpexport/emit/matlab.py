@@ -50,6 +50,7 @@ BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear do
             "iscellstr ischar isempty isequal isfield isfinite islogical isnan isnumeric isreal "
             "istable isvector load logical mat2str max median mfilename min nargin nargout "
             "ndims numel ones repmat reshape rmpath save single size sprintf str2func strcmp "
+            "prod power isinf "
             "struct sum table2struct tanh which zeros").split()
 # Functions mlpexport itself writes: the verifier, and the inline export's subfunction.
 OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
