@@ -166,7 +166,7 @@ def _array(data, net):
     if X.shape[1] != net.n_features:
         raise DataError(f"the data have {X.shape[1]} columns but the model expects "
                         f"{net.n_features} features.")
-    finite = np.isfinite(X).all(axis=0)
+    finite = (np.isfinite(X) | (np.isnan(X) & net.nan_columns())).all(axis=0)  # imputed: NaN ok
     if not finite.all():
         j = int(np.argmin(finite))
         raise DataError(f"column {repr(names[j]) if names else j + 1} of the data contains NaN "
@@ -184,7 +184,7 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
     if _is_path(data):
         path = os.fsdecode(data)
         X = read_data(path, net.n_features, stream=stream,
-                      feature_names=net.meta.get("feature_names"))
+                      feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns())
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
     return _Rows(X, f"{len(X)} given rows")

@@ -55,6 +55,10 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     probabilities the writing version never did; the reference then is scikit-learn's
     own one-vs-rest formula (`_predict_proba_lr`) on the same scores.
     """
+    names = net.meta.get("feature_names")
+    if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
+        import pandas as pd  # a model fitted on named columns may select them by name
+        X = pd.DataFrame(X, columns=names)
     out = {"predict": est.predict(X)}
     if not net.is_classifier:
         return out
@@ -550,9 +554,12 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
                        options=options, files=files, chunk=chunk)
 
 
-def _rows_of(X, start, stop):
+def _rows_of(X, start, stop, nan_ok=None):
     Xc = np.asarray(X[start:stop], dtype=np.float64)
-    if not np.isfinite(Xc).all():
+    ok = np.isfinite(Xc)
+    if nan_ok is not None:
+        ok |= np.isnan(Xc) & nan_ok  # an imputer fills NaN in these columns
+    if not ok.all():
         raise InputError(f"the data contain NaN or infinite values (rows {start}..{stop - 1}).")
     return Xc
 
@@ -578,7 +585,8 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             rows.append(r)
         else:
             runners[t] = r
-    Xs = _rows_of(X, 0, SAMPLE)  # the first rows: they set each column's typical scale
+    nan_ok = net.nan_columns()
+    Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
     sample = sklearn_outputs(est, Xs, net)
     typical = {k: typical_scale(np.asarray(v, dtype=np.float64))
                for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
@@ -588,7 +596,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
         if stop <= len(Xs):  # rows and scikit-learn's outputs are already at hand
             Xc, want = Xs[start:stop], {k: v[start:stop] for k, v in sample.items()}
         else:
-            Xc = _rows_of(X, start, stop)
+            Xc = _rows_of(X, start, stop, nan_ok)
             want = sklearn_outputs(est, Xc, net)
         for t, run in list(runners.items()):
             try:

@@ -74,8 +74,16 @@ class NpyRows:
         return out
 
 
+def _finite(X, nan_ok):
+    """Per column: no infinity, and no NaN unless nan_ok says an imputer fills it there."""
+    ok = np.isfinite(X)
+    if nan_ok is not None and X.ndim == 2 and X.shape[1] == len(nan_ok):  # else: width refused later
+        ok |= np.isnan(X) & np.asarray(nan_ok, dtype=bool)
+    return ok.all(axis=0)
+
+
 def read_data(path: str, n_features: int | None = None, *, stream: bool = False,
-              feature_names=None):
+              feature_names=None, nan_ok=None):
     """A 2-D float array from a .npy or .csv file (numeric, optional header row; with the
     model's feature_names a CSV header picks the columns by name, see csv_rows).
 
@@ -87,7 +95,7 @@ def read_data(path: str, n_features: int | None = None, *, stream: bool = False,
     if ext not in (".npy", ".csv"):
         raise InputError(f"{path}: data must be a .npy or .csv file.")
     if ext == ".csv":
-        return _check_rows(path, csv_rows(path, feature_names), n_features)
+        return _check_rows(path, csv_rows(path, feature_names, nan_ok=nan_ok), n_features)
     X = NpyRows(path)  # validates the header against the file size first
     if X.dtype.kind not in "biuf":
         raise InputError(f"{path} holds {X.dtype} values; it must be numeric (not complex, "
@@ -99,7 +107,7 @@ def read_data(path: str, n_features: int | None = None, *, stream: bool = False,
         X = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise InputError(f"{path} is not a readable .npy file ({type(exc).__name__}: {exc}).") from None
-    finite = np.isfinite(X).all(axis=0)
+    finite = _finite(X, nan_ok)
     if not finite.all():
         raise InputError(f"{path}: column {int(np.argmin(finite)) + 1} contains NaN or infinite values.")
     return X
@@ -187,7 +195,7 @@ class DataNote(UserWarning):
     """Something the user should know about their data file (e.g. columns ignored)."""
 
 
-def csv_rows(path: str, feature_names=None) -> np.ndarray:
+def csv_rows(path: str, feature_names=None, *, nan_ok=None) -> np.ndarray:
     """The numbers of a CSV file for check --data: a first row that is not all numbers is a
     header (named in errors about its columns). With the model's `feature_names` and a
     header, the columns are picked by name, in the model's order, as scikit-learn matches
@@ -205,7 +213,7 @@ def csv_rows(path: str, feature_names=None) -> np.ndarray:
     if bad is not None:
         i, j = bad
         raise InputError(f"{path} line {lines[i]}: {rows[i][j]!r} is not a number.")
-    finite = np.isfinite(X).all(axis=0)
+    finite = _finite(X, nan_ok)
     if not finite.all():
         j = int(np.argmin(finite))
         name = repr(header[j]) if header else str(j + 1)

@@ -25,7 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import supported
 from .errors import UnsupportedModelError
-from .network import HIDDEN_ACTIVATIONS, Affine, Clip, Dense, Head, Network
+from .network import (HIDDEN_ACTIVATIONS, Affine, Clip, Dense, Head, Impute, Indicate, Network,
+                      Poly, Select)
 
 
 class LegacyModelWarning(UserWarning):
@@ -208,6 +209,190 @@ def _input_range(est, n_features):
     if loc is None or spread is None or not (np.isfinite(loc).all() and np.isfinite(spread).all()):
         return None, None  # only a hint for drawing test rows: without it, check uses its own
     return loc, np.where(spread > 0, spread, 1.0)
+
+
+# ------------------------------------------------------- width-changing steps
+# Imputers, polynomial features, feature selectors and ColumnTransformers become Select
+# (take columns), Impute, Indicate and Poly steps on one matrix. Each rule below maps a
+# fitted transformer on `width` input columns to (steps, output width).
+
+def _names():
+    count = iter(range(1, 10**9))
+    return lambda: f"p{next(count)}"
+
+
+def _imputer_steps(est, width, new):
+    _fitted(est, "statistics_")
+    mv = est.missing_values
+    if not (isinstance(mv, float) and np.isnan(mv)):
+        raise UnsupportedModelError(
+            f"SimpleImputer(missing_values={mv!r}) is not supported; only missing_values=np.nan.")
+    stats = np.array(est.statistics_, dtype=np.float64)
+    if stats.shape != (width,):
+        raise UnsupportedModelError(f"SimpleImputer.statistics_ has shape {stats.shape}, but "
+                                    f"{width} columns reach it.")
+    kept = np.flatnonzero(~np.isnan(stats))  # all-missing columns in training are dropped
+    flagged = []
+    if getattr(est, "add_indicator", False):
+        flagged = [int(i) for i in np.asarray(est.indicator_.features_)]
+        if any(not 0 <= i < width for i in flagged):
+            raise UnsupportedModelError("SimpleImputer's indicator flags columns it does not have.")
+    fill = _values("SimpleImputer.statistics_", stats[kept])
+    steps = []
+    if len(kept) != width or flagged:
+        steps.append(Select(new(), tuple(int(i) for i in kept) + tuple(flagged)))
+    if flagged:
+        steps.append(Indicate(new(), np.r_[np.zeros(len(kept)), np.ones(len(flagged))]))
+    steps.append(Impute(new(), np.r_[fill, np.full(len(flagged), np.nan)]))
+    return steps, len(kept) + len(flagged)
+
+
+def _poly_steps(est, width, new):
+    _fitted(est, "n_output_features_")
+    powers = _values("PolynomialFeatures.powers_", est.powers_)
+    if powers.ndim != 2 or powers.shape[1] != width or (powers < 0).any() or (powers % 1).any() \
+            or powers.max(initial=0) > 64:
+        raise UnsupportedModelError(f"PolynomialFeatures.powers_ (shape {powers.shape}) does not "
+                                    f"fit {width} input columns.")
+    return [Poly(new(), powers)], powers.shape[0]
+
+
+def _selector_steps(est, width, new):
+    try:
+        mask = np.asarray(est.get_support(), dtype=bool)
+    except Exception:  # an unfitted or malformed selector: scikit-learn raises many kinds
+        raise UnsupportedModelError(f"{_name(est)} has no fitted support mask; fit it before "
+                                    f"exporting.") from None
+    if mask.shape != (width,):
+        raise UnsupportedModelError(f"{_name(est)} selects among {mask.size} columns, but "
+                                    f"{width} reach it.")
+    return [Select(new(), tuple(int(i) for i in np.flatnonzero(mask)))], int(mask.sum())
+
+
+def _ct_columns(ct, columns, width):
+    """A ColumnTransformer branch's columns as indices into X."""
+    idx = np.arange(width)
+    if isinstance(columns, str) or (isinstance(columns, (list, tuple, np.ndarray)) and len(columns)
+                                    and all(isinstance(c, str) for c in columns)):
+        names = getattr(ct, "feature_names_in_", None)
+        if names is None:
+            raise UnsupportedModelError("a ColumnTransformer selects columns by name but was not "
+                                        "fitted on named columns.")
+        names = [str(n) for n in names]
+        wanted = [columns] if isinstance(columns, str) else list(columns)
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise UnsupportedModelError(f"the ColumnTransformer's column {missing[0]!r} is not "
+                                        f"among its input features.")
+        return [names.index(c) for c in wanted]
+    if callable(columns):
+        raise UnsupportedModelError("a ColumnTransformer branch chooses its columns with a "
+                                    "function; only names, indices, slices or masks are supported.")
+    try:
+        picked = idx[columns]
+    except Exception:
+        raise UnsupportedModelError("a ColumnTransformer branch's columns are not names, indices, "
+                                    "a slice or a boolean mask.") from None
+    return [int(i) for i in np.atleast_1d(picked)]
+
+
+def _embed(step, off, w, total, new):
+    """A branch step on columns off..off+w of a `total`-wide matrix (identity elsewhere),
+    and the branch's new width."""
+    before, after = np.arange(off), np.arange(off + w, total)
+    if isinstance(step, Select):
+        idx = tuple(int(i) for i in np.r_[before, off + np.asarray(step.indices, int), after])
+        return [Select(new(), idx)], len(step.indices)
+    if isinstance(step, Poly):
+        n_out = step.powers.shape[0]
+        P = np.zeros((total - w + n_out, total))
+        P[np.arange(off), np.arange(off)] = 1
+        P[off:off + n_out, off:off + w] = step.powers
+        P[off + n_out + np.arange(len(after)), after] = 1
+        return [Poly(new(), P)], n_out
+    if isinstance(step, Clip):
+        raise UnsupportedModelError("a clipping scaler inside a ColumnTransformer is not supported.")
+
+    def pad(arr, value):
+        return None if arr is None else np.r_[np.full(off, value), arr, np.full(len(after), value)]
+    if isinstance(step, Affine):
+        return [Affine(new(), pad(step.center, 0.0), pad(step.scale, 1.0), pad(step.factor, 1.0),
+                       pad(step.offset, 0.0))], w
+    if isinstance(step, Impute):
+        return [Impute(new(), pad(step.fill, np.nan))], w
+    return [Indicate(new(), pad(step.mask, 0.0))], w
+
+
+def _ct_steps(ct, width, new):
+    _fitted(ct, "transformers_")
+    branches = []  # (input columns, fitted transformer or "passthrough")
+    for entry in ct.transformers_:
+        if not (isinstance(entry, (list, tuple)) and len(entry) == 3):
+            raise UnsupportedModelError("the ColumnTransformer's transformers_ are malformed.")
+        _, trans, columns = entry
+        if isinstance(trans, str) and trans == "drop":
+            continue
+        cols = _ct_columns(ct, columns, width)
+        if not cols:
+            continue  # scikit-learn skips a branch with no columns
+        branches.append((cols, trans))
+    steps = [Select(new(), tuple(c for cols, _ in branches for c in cols))]
+    total, off = steps[0].indices.__len__(), 0
+    for cols, trans in branches:
+        w = len(cols)
+        if isinstance(trans, str) and trans == "passthrough":
+            off += w
+            continue
+        local, w_out = _transform_steps(trans, w, new)
+        for step in local:
+            embedded, w_new = _embed(step, off, w, total, new)
+            steps += embedded
+            total += w_new - w
+            w = w_new
+        off += w
+    return steps, total
+
+
+def _transform_steps(est, width, new):
+    """(steps, output width) of one fitted transformer, or a Pipeline of them."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_selection import SelectorMixin
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import PolynomialFeatures
+    if est is None or (isinstance(est, str) and est == "passthrough"):
+        return [], width
+    if isinstance(est, Pipeline):
+        steps = []
+        for _, step in _steps(est):
+            more, width = _transform_steps(step, width, new)
+            steps += more
+        return steps, width
+    if isinstance(est, ColumnTransformer):
+        return _ct_steps(est, width, new)
+    if isinstance(est, SimpleImputer):
+        return _imputer_steps(est, width, new)
+    if isinstance(est, PolynomialFeatures):
+        return _poly_steps(est, width, new)
+    if isinstance(est, SelectorMixin):
+        return _selector_steps(est, width, new)
+    if _name(est) == "FunctionTransformer" and getattr(est, "func", 0) is None:
+        return [], width  # how a fitted ColumnTransformer stores "passthrough"
+    steps = input_steps(est, new())
+    for step in steps:
+        for _, arr_name, arr in (step.parts() if isinstance(step, Affine) else ()):
+            if arr.shape != (width,):
+                raise UnsupportedModelError(
+                    f"{_name(est)} has {arr.shape} values but {width} columns reach it; the "
+                    f"pipeline's steps do not fit together.")
+    return steps, width
+
+
+def _is_new_step(step):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_selection import SelectorMixin
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import PolynomialFeatures
+    return isinstance(step, (ColumnTransformer, SelectorMixin, SimpleImputer, PolynomialFeatures))
 
 
 # ------------------------------------------------------------------------ models
@@ -464,7 +649,7 @@ def _unwrap(est, scalers, target, flat):
             for step_name, step in steps[:-1]:
                 if step is None or (isinstance(step, str) and step == "passthrough"):
                     continue
-                if not isinstance(step, SCALERS):
+                if not (isinstance(step, SCALERS) or _is_new_step(step)):
                     raise UnsupportedModelError(
                         f"Pipeline step {step_name!r} ({_name(step)}) is not supported; supported "
                         f"steps: {', '.join(SUPPORTED_STEPS)}.")
@@ -500,10 +685,27 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
     layers = parts["layers"]
     n_features = layers[0].W.shape[0]
     names = ["x"] if len(scalers) == 1 else [f"x{i}" for i in range(1, len(scalers) + 1)]
-    inputs = [s for scaler, name in zip(scalers, names) for s in input_steps(scaler, name)]
+    widened = any(_is_new_step(s) for s in scalers)
+    if widened:
+        # Steps that change the width: X's width is what the first step was fitted on.
+        width = getattr(scalers[0], "n_features_in_", None)
+        if not isinstance(width, (int, np.integer)) or not 0 < width <= 10**6:
+            raise UnsupportedModelError(f"{_name(scalers[0])} does not record how many input "
+                                        f"features it was fitted on (n_features_in_).")
+        new, inputs, out = _names(), [], int(width)
+        for scaler in scalers:
+            more, out = _transform_steps(scaler, out, new)
+            inputs += more
+        if out != n_features:
+            raise UnsupportedModelError(
+                f"the preprocessing steps give {out} columns but the model's first layer takes "
+                f"{n_features}; the pipeline's steps do not fit together.")
+        n_features = int(width)
+    else:
+        inputs = [s for scaler, name in zip(scalers, names) for s in input_steps(scaler, name)]
     tnames = ["y"] if len(target) == 1 else [f"y{i}" for i in range(1, len(target) + 1)]
     targets = [s for scaler, name in zip(target, tnames) for s in inverse_steps(scaler, name)]
-    for step in (*inputs, *targets):
+    for step in ((*inputs, *targets) if not widened else targets):
         if isinstance(step, Affine):
             width = n_features if step in inputs else layers[-1].W.shape[1]
             for _, arr_name, arr in step.parts():
@@ -516,7 +718,8 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
         raise UnsupportedModelError(
             f"{_name(est)} declares {declared} input features but its first layer has "
             f"{n_features}.")
-    loc, spread = _input_range(scalers[0], n_features) if scalers else (None, None)
+    loc, spread = (_input_range(scalers[0], n_features) if scalers and not widened
+                   else (None, None))
     meta = dict(parts["notes"])
     meta["source"] = describe(est)
     meta["sklearn_version"] = saved_version or sklearn.__version__

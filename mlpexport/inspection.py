@@ -7,11 +7,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip, ClipTo, Dense,
-                      Div, ExpOut, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
-                      MultilabelDecision, Network, OvrProba, Relu, Score, Scores, Sigmoid,
-                      SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, evaluate, hidden,
-                      spelled)
+from .network import (Add, Affine, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip, ClipTo,
+                      Dense, Div, evaluate, ExpOut, FillNaN, Gemm, hidden, HuberBinaryProba,
+                      HuberOvrProba, IdentityOut, Impute, Indicate, MarkNaN, Mul,
+                      MultilabelDecision, Network, OvrProba, Poly, PolyTerms, Relu, Score, Scores,
+                      Select, Sigmoid, SigmoidProba, SoftmaxProba, spelled, Sub, Take, Tanh,
+                      Threshold)
 
 SATURATION = 0.01  # tanh / logistic within 1 % of a bound counts as saturated
 
@@ -42,6 +43,9 @@ NUMPY = {
     Argmax: lambda op, i: ([], {L: "Z", P_: "proba"}[op.on] + ".argmax(axis=1)"),
     ClassLookup: lambda op, i: ([f"label = classes[{i}]"], None),
     MultilabelDecision: lambda op, i: (["label = (proba > 0.5).astype(int)"], None),
+    Take: "Z = Z[:, {op.indices}]", FillNaN: "Z = np.where(np.isnan(Z), {op.fill}, Z)",
+    MarkNaN: "Z = np.where({op.mask} == 1, np.isnan(Z), Z)",
+    PolyTerms: "Z = np.prod(Z[:, None, :] ** {op.powers}, axis=2)",
     "start": "Z = X", "end": "",
 }
 MATLAB = {
@@ -66,6 +70,10 @@ MATLAB = {
     Argmax: lambda op, i: ([f"[~, idx] = max({ {L: 'Z', P_: 'proba'}[op.on]}, [], 2);"], "idx"),
     ClassLookup: lambda op, i: ([f"label = classes({i});"], None),
     MultilabelDecision: lambda op, i: (["label = double(proba > 0.5);"], None),
+    Take: lambda op: f"Z = Z(:, [{' '.join(str(i + 1) for i in op.indices)}]);",
+    FillNaN: "m = isnan(Z); F = repmat({op.fill}, size(Z, 1), 1); Z(m) = F(m);",
+    MarkNaN: "Z(:, {op.mask} == 1) = isnan(Z(:, {op.mask} == 1));",
+    PolyTerms: "Z = squeeze(prod(permute(Z, [1 3 2]) .^ permute({op.powers}, [3 1 2]), 3));",
     "start": "Z = X;", "end": ";",
 }
 
@@ -76,7 +84,8 @@ def formula(net: Network, language: str = "numpy") -> list[str]:
     table = NUMPY if language == "numpy" else MATLAB
     prog = net.program()
     lines = [table["start"]]
-    lines += [table[type(op)].format(op=op) for op in (*prog.inputs, *prog.layers)]
+    lines += [table[type(op)](op) if callable(table[type(op)]) else table[type(op)].format(op=op)
+              for op in (*prog.inputs, *prog.layers)]
     if prog.output is not None:
         lines += table[type(prog.output)]
     if prog.scores is not None:  # decision_function
@@ -193,6 +202,14 @@ def steps_summary(net: Network) -> list[str]:
     for step in net.inputs:
         if isinstance(step, Clip):
             out.append(f"clip to [{step.low:g}, {step.high:g}]")
+        elif isinstance(step, Select):
+            out.append(f"take {len(step.indices)} columns")
+        elif isinstance(step, Impute):
+            out.append(f"fill NaN in {int((~np.isnan(step.fill)).sum())} columns")
+        elif isinstance(step, Indicate):
+            out.append(f"{int(step.mask.sum())} missing-value indicators")
+        elif isinstance(step, Poly):
+            out.append(f"polynomial terms {step.powers.shape[1]} -> {step.powers.shape[0]}")
         else:
             parts = [f"{op} {name}" for op, name, _ in step.parts()]
             out.append(", ".join(parts) if parts else "passthrough")
@@ -208,6 +225,7 @@ def report(net: Network, X) -> dict:
         "n_features": net.n_features,
         "feature_names": m.get("feature_names"),
         "preprocessing": steps_summary(net),
+        "nan_columns": [int(j) for j in np.flatnonzero(net.nan_columns())],
         "layers": [
             {"index": r.index, "units": r.units, "activation": r.activation, "params": r.params,
              "dead": r.dead, "active_share": r.active_share, "saturated_share": r.saturated_share}
@@ -233,7 +251,8 @@ def text(rep: dict) -> str:
     lines.append(f"input: {n} feature{'s' if n != 1 else ''}{names}")
     for s in rep["preprocessing"]:
         lines.append(f"  preprocessing: {s}")
-    width = rep["n_features"]
+    first = (rep["layers"] or [rep["output"]])[0]
+    width = first["params"] // first["units"] - 1  # what reaches the first layer
     for layer in rep["layers"]:
         lines.append(f"  layer {layer['index']}: {width} -> {layer['units']} {layer['activation']}, "
                      f"{layer['params']} parameters")

@@ -65,7 +65,10 @@ NUMPY = {
     ("_codecs", "encode"),  # protocol 2 writes bytes as _codecs.encode(str, 'latin1')
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
 }
-ALLOWED = ESTIMATORS | SPARSE | NUMPY
+# A fitted ColumnTransformer keeps its output column ranges (output_indices_) as slices:
+# slice(start, stop, step) only stores its three arguments.
+PLAIN = {("builtins", "slice")}
+ALLOWED = ESTIMATORS | SPARSE | NUMPY | PLAIN
 
 _OLD_PATHS = "scikit-learn < 0.22 module paths"
 # Old (module, name) -> (the allowed pair it is today, which era wrote it). Exact pairs

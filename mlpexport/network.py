@@ -6,6 +6,7 @@ extract found them (scaler steps, dense layers, a head, a target inverse, classe
 the last label (typed ops, below):
 
     inputs   Sub | Div | Mul | Add (an Affine step's parts), ClipTo        X -> Z
+             Take | FillNaN | MarkNaN | PolyTerms (may change the width)
     layers   Gemm (Z @ W + b), then Relu | Tanh | Sigmoid                   Z -> Z
     output   IdentityOut | ExpOut             (regressors)                 Z -> Y
              BinaryProba | SoftmaxProba | OvrProba | SigmoidProba           Z -> P
@@ -70,6 +71,66 @@ class Clip:
 
 
 @dataclass(frozen=True, eq=False)
+class Select:
+    """Z = Z[:, indices]: pick, reorder or repeat columns (a ColumnTransformer's column
+    choice and branch order, a feature selector, a column an imputer also flags)."""
+
+    name: str
+    indices: tuple
+
+    def named(self):
+        return {}
+
+    def ops(self):
+        return [Take(tuple(int(i) for i in self.indices))]
+
+
+@dataclass(frozen=True, eq=False)
+class Impute:
+    """Z = where(isnan(Z), fill, Z) per column; a NaN in `fill` leaves that column alone."""
+
+    name: str
+    fill: np.ndarray
+
+    def named(self):
+        return {f"{self.name}_fill": self.fill}
+
+    def ops(self):
+        return [FillNaN(f"{self.name}_fill")]
+
+
+@dataclass(frozen=True, eq=False)
+class Indicate:
+    """Z = where(mask == 1, isnan(Z), Z) per column: the columns flagged by `mask` become
+    0/1 missing-value indicators (SimpleImputer(add_indicator=True))."""
+
+    name: str
+    mask: np.ndarray
+
+    def named(self):
+        return {f"{self.name}_mask": self.mask}
+
+    def ops(self):
+        return [MarkNaN(f"{self.name}_mask")]
+
+
+@dataclass(frozen=True, eq=False)
+class Poly:
+    """Z[:, k] = prod_j Z[:, j] ** powers[k, j]: PolynomialFeatures' terms in its column
+    order (a row with a single 1 copies a column)."""
+
+    name: str
+    powers: np.ndarray
+
+    def named(self):
+        return {f"{self.name}_powers": self.powers}
+
+    def ops(self):
+        n_out, n_in = self.powers.shape
+        return [PolyTerms(f"{self.name}_powers", int(n_in), int(n_out))]
+
+
+@dataclass(frozen=True, eq=False)
 class Dense:
     """Z = Z @ W + b, then `activation` (one of HIDDEN_ACTIVATIONS)."""
 
@@ -100,7 +161,7 @@ class Network:
     n_features: int
     layers: tuple[Dense, ...]
     head: Head
-    inputs: tuple[Affine | Clip, ...] = ()
+    inputs: tuple = ()  # Affine | Clip | Select | Impute | Indicate | Poly
     target: tuple[Affine, ...] = ()
     classes: np.ndarray | None = None
     flat: bool = True  # regressors: one output comes back as (n,), like predict
@@ -149,7 +210,9 @@ class Network:
         """Every parameter by the name the exports give it, as float64."""
         named = {}
         for step in (*self.inputs, *self.target):
-            if isinstance(step, Clip):
+            if hasattr(step, "named"):
+                named.update(step.named())
+            elif isinstance(step, Clip):
                 named[f"{step.name}_low"] = np.float64(step.low)
                 named[f"{step.name}_high"] = np.float64(step.high)
             else:
@@ -175,6 +238,24 @@ class Network:
             "target_steps": [spelled(op) for op in prog.target],
             "classes": None if self.classes is None else [_plain(c) for c in self.classes],
         }
+
+    def nan_columns(self) -> np.ndarray:
+        """Which input columns may hold NaN: those whose NaN never reaches the first layer
+        (an imputer fills it, or no step reads the column), as scikit-learn accepts them.
+        Found by running the input ops on rows of ones with one NaN each."""
+        n = self.n_features
+        ok = np.zeros(n, dtype=bool)
+        ops = self.program().inputs
+        if not any(isinstance(op, (Take, FillNaN)) for op in ops):
+            return ok  # every column reaches the first layer as it is
+        arrays = self.arrays()
+        for start in range(0, n, 256):
+            cols = np.arange(start, min(n, start + 256))
+            X = np.ones((len(cols), n))
+            X[np.arange(len(cols)), cols] = np.nan
+            with np.errstate(all="ignore"):
+                ok[cols] = ~np.isnan(_run(ops, arrays, X)).any(axis=1)
+        return ok
 
     @property
     def fingerprint(self) -> str:
@@ -242,6 +323,38 @@ class ClipTo(Op):
 
     low: str
     high: str
+
+
+@dataclass(frozen=True)
+class Take(Op):
+    """Z = Z[:, indices] (0-based; columns may repeat or be left out): the width changes."""
+
+    indices: tuple
+
+
+@dataclass(frozen=True)
+class FillNaN(Op):
+    """Z = where(isnan(Z), fill, Z), one fill value per column; a NaN fill value leaves
+    its column unchanged (so one array serves columns that are not imputed)."""
+
+    fill: str
+
+
+@dataclass(frozen=True)
+class MarkNaN(Op):
+    """Z = where(mask == 1, isnan(Z) as 0/1, Z), mask one 0/1 value per column."""
+
+    mask: str
+
+
+@dataclass(frozen=True)
+class PolyTerms(Op):
+    """Z = prod(Z[:, None, :] ** powers, axis=2): n_in -> n_out columns, powers an
+    (n_out, n_in) array of small non-negative integers (x ** 0 is 1, also for NaN)."""
+
+    powers: str
+    n_in: int
+    n_out: int
 
 
 @dataclass(frozen=True)
@@ -378,6 +491,7 @@ class Program:
     target: tuple = ()
     decide: tuple = ()
     scores: Op | None = None
+    n_features: int = 0  # the width of X, which input ops may change
 
     def __iter__(self):
         ops = (*self.inputs, *self.layers, self.output, *self.target, *self.decide, self.scores)
@@ -385,6 +499,8 @@ class Program:
 
 
 def _affine_ops(step):
+    if hasattr(step, "ops"):
+        return step.ops()
     if isinstance(step, Clip):
         return [ClipTo(f"{step.name}_low", f"{step.name}_high")]
     kinds = dict(sub=Sub, div=Div, mul=Mul, add=Add)
@@ -421,7 +537,7 @@ def program(net: Network) -> Program:
         inputs=tuple(op for step in net.inputs for op in _affine_ops(step)),
         layers=tuple(layers), output=OUTPUT_OPS[kind],
         target=tuple(op for step in net.target for op in _affine_ops(step)),
-        decide=decide, scores=scores)
+        decide=decide, scores=scores, n_features=net.n_features)
 
 
 _SPELLING = {Sub: "sub", Div: "div", Mul: "mul", Add: "add", ClipTo: "clip", Gemm: "dense"}
@@ -436,6 +552,14 @@ def spelled(op) -> list:
         return ["dense", op.W, op.b]
     if isinstance(op, ClipTo):
         return ["clip", op.low, op.high]
+    if isinstance(op, Take):
+        return ["take", list(op.indices)]
+    if isinstance(op, FillNaN):
+        return ["fillnan", op.fill]
+    if isinstance(op, MarkNaN):
+        return ["marknan", op.mask]
+    if isinstance(op, PolyTerms):
+        return ["poly", op.powers, op.n_in, op.n_out]
     return [_SPELLING[type(op)], op.array]
 
 
@@ -488,6 +612,10 @@ FORWARD = {
     ClipTo: lambda op, a, Z: np.minimum(np.maximum(Z, a[op.low]), a[op.high]),
     Gemm: lambda op, a, Z: Z @ a[op.W] + a[op.b],
     Relu: lambda op, a, Z: np.maximum(Z, 0),
+    Take: lambda op, a, Z: Z[:, list(op.indices)],
+    FillNaN: lambda op, a, Z: np.where(np.isnan(Z), a[op.fill], Z),
+    MarkNaN: lambda op, a, Z: np.where(a[op.mask] == 1, np.isnan(Z), Z),
+    PolyTerms: lambda op, a, Z: np.prod(Z[:, None, :] ** a[op.powers], axis=2),
     Tanh: lambda op, a, Z: np.tanh(Z),
     Sigmoid: lambda op, a, Z: expit(Z),
 }

@@ -55,6 +55,20 @@ SUPPORTED = (
     Entry("MinMaxScaler", _SCALERS, STEP, "preprocessing", "incl. `clip=True`"),
     Entry("MaxAbsScaler", _SCALERS, STEP, "preprocessing", "incl. `clip`"),
     Entry("RobustScaler", _SCALERS, STEP, "preprocessing"),
+    Entry("SimpleImputer", "sklearn.impute._base", STEP, "preprocessing",
+          "numeric; mean, median, most_frequent, constant; `add_indicator`, `keep_empty_features`"),
+    Entry("PolynomialFeatures", "sklearn.preprocessing._polynomial", STEP, "preprocessing",
+          "`degree`, `interaction_only`, `include_bias`"),
+    Entry("SelectKBest", "sklearn.feature_selection._univariate_selection", STEP, "feature selectors"),
+    Entry("SelectPercentile", "sklearn.feature_selection._univariate_selection", STEP,
+          "feature selectors"),
+    Entry("VarianceThreshold", "sklearn.feature_selection._variance_threshold", STEP,
+          "feature selectors"),
+    Entry("SelectFromModel", "sklearn.feature_selection._from_model", STEP, "feature selectors",
+          "around a supported model"),
+    Entry("ColumnTransformer", "sklearn.compose._column_transformer", STEP, "preprocessing",
+          'numeric columns by name, index, slice or mask; branches of the steps above, '
+          'a Pipeline of them, `"passthrough"`, `"drop"`; `remainder` drop/passthrough'),
     Entry("Pipeline", "sklearn.pipeline", STEP, "preprocessing",
           'of the steps above and `"passthrough"`, before the model'),
     Entry("TransformedTargetRegressor", "sklearn.compose._target", TARGET, "target transforms",
@@ -107,6 +121,16 @@ SUPPORTED = (
     *(Entry(n, "sklearn._loss.loss", PART) for n in (
         "HalfPoissonLoss", "HalfGammaLoss", "HalfTweedieLoss", "HalfTweedieLossIdentity")),
     *(Entry(n, "sklearn._loss.link", PART) for n in ("Interval", "LogLink", "IdentityLink")),
+    Entry("MissingIndicator", "sklearn.impute._base", PART),  # SimpleImputer(add_indicator=True)'s
+    # A fitted ColumnTransformer stores "passthrough" as FunctionTransformer(func=None); a
+    # func is a global the loader must trust separately (none is, today).
+    Entry("FunctionTransformer", "sklearn.preprocessing._function_transformer", PART),
+    # The scoring functions a univariate selector keeps (score_func): plain functions.
+    Entry("f_classif", "sklearn.feature_selection._univariate_selection", PART),
+    Entry("f_regression", "sklearn.feature_selection._univariate_selection", PART),
+    Entry("chi2", "sklearn.feature_selection._univariate_selection", PART),
+    Entry("mutual_info_classif", "sklearn.feature_selection._mutual_info", PART),
+    Entry("mutual_info_regression", "sklearn.feature_selection._mutual_info", PART),
 )
 
 

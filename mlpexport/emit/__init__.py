@@ -235,7 +235,18 @@ def header(net: Network, name: str, dtype: str) -> list[str]:
         f"Layers: {layers}. Arithmetic: {dtype}.",
         "Checked against scikit-learn's own predict when exported; re-check with",
         "    mlpexport check MODEL --against DIR",
+        *_nan_note(net),
     ]
+
+
+def _nan_note(net: Network) -> list[str]:
+    ok = net.nan_columns()
+    if not ok.any():
+        return []
+    cols = ", ".join(str(int(j)) for j in np.flatnonzero(ok))
+    return [f"NaN is accepted in input columns {cols} (0-based): an imputer fills them (or",
+            "no step reads them); elsewhere it is refused, naming the column (an ONNX graph",
+            "cannot refuse: there a NaN elsewhere gives that row meaningless, usually NaN, outputs)."]
 
 
 def check_outdir(outdir: str, flag: str = "-o") -> list[str]:

@@ -25,9 +25,9 @@ import numpy as np
 from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
-                       MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid, SigmoidProba,
-                       SoftmaxProba, Sub, Tanh, Threshold)
+                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
+                       MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
+                       SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".m", ".mat")
 REQUIRE_ENV = "MLPEXPORT_REQUIRE_OCTAVE"  # "1": a missing Octave is an error, not a SKIP
@@ -52,6 +52,7 @@ BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear do
             "iscellstr ischar isempty isequal isfield isfinite islogical isnan isnumeric isreal "
             "istable isvector load logical mat2str max median mfilename min nargin nargout "
             "ndims numel ones repmat reshape rmpath save single size sprintf str2func strcmp "
+            "prod power isinf "
             "struct sum table2struct tanh which zeros").split()
 # Functions mlpexport itself writes: the verifier, and the inline export's subfunction.
 OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
@@ -72,6 +73,15 @@ FORWARD = {
     Relu: ("Z(Z < 0) = 0;", "relu"),
     Tanh: ("Z = tanh(Z);", "tanh"),
     Sigmoid: ("Z = 1 ./ (1 + exp(-Z));", "logistic"),
+    # Input ops that change the width or read NaN (indices are 1-based here).
+    Take: (lambda op: f"Z = Z(:, [{' '.join(str(i + 1) for i in op.indices)}]);",
+           "columns, in this order"),
+    FillNaN: ("m = isnan(Z); F = repmat(w.{op.fill}, size(Z, 1), 1); Z(m) = F(m);",
+              "missing values -> {op.fill} (NaN there: kept)"),
+    MarkNaN: ("Z(:, w.{op.mask} == 1) = isnan(Z(:, w.{op.mask} == 1));", "missing-value indicators"),
+    PolyTerms: ("T = zeros(size(Z, 1), {op.n_out}, class(Z)); for k = 1:{op.n_out}, "
+                "T(:, k) = prod(bsxfun(@power, Z, w.{op.powers}(k, :)), 2); end; Z = T;",
+                "polynomial terms: {op.n_in} -> {op.n_out}"),
 }
 # The raw output Z -> predictions y or probabilities proba.
 OUTPUTS = {
@@ -118,7 +128,8 @@ def _forward(ops, width=40):
     lines = []
     for op in ops:
         line, text = FORWARD[type(op)]
-        lines.append(f"{line.format(op=op):<{width}}% {text.format(op=op)}")
+        code = line(op) if callable(line) else line.format(op=op)
+        lines.append(f"{code:<{width}}% {text.format(op=op)}")
     return lines
 
 
@@ -241,9 +252,7 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
         f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %s.', mat2str(size(X)));",
         "end",
         f"X = {cast}(X);",
-        "if ~all(isfinite(X(:)))",
-        f"    error('mlpexport:nonFinite', '{name}: X contains NaN or Inf.');",
-        "end",
+        *_finite_check(net, name),
         "",
         "% forward pass",
         "Z = X;",
@@ -259,6 +268,25 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
             lines.append(f"w.{k} = {_literal(v, cast)};")
         lines.append("end")
     return "\n".join(lines) + "\n"
+
+
+def _finite_check(net, name):
+    """Refuse NaN and Inf; NaN only in the columns no imputer fills (named by number:
+    feature names are model-file text and never become code)."""
+    ok = net.nan_columns()
+    if not ok.any():
+        return ["if ~all(isfinite(X(:)))",
+                f"    error('mlpexport:nonFinite', '{name}: X contains NaN or Inf.');",
+                "end"]
+    cols = " ".join(str(j + 1) for j in np.flatnonzero(~ok))
+    return [f"refused = any(isnan(X(:, [{cols}])), 1);     % NaN only where an imputer fills it",
+            "if any(refused)",
+            f"    cols = [{cols}];",
+            f"    error('mlpexport:nanColumn', '{name}: X contains NaN in column %d, which no imputer fills.', cols(find(refused, 1)));",
+            "end",
+            "if any(isinf(X(:)))",
+            f"    error('mlpexport:nonFinite', '{name}: X contains Inf.');",
+            "end"]
 
 
 def _literal(a, cast):

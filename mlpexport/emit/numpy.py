@@ -24,9 +24,9 @@ import numpy as np
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError
 from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
-                       MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid, SigmoidProba,
-                       SoftmaxProba, Sub, Tanh, Threshold)
+                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
+                       MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
+                       SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".py", ".npz")
 
@@ -112,17 +112,70 @@ def _elementwise(op, src, dst):
     return _comment(line.format(op=op, src=src, dst=dst), text.format(op=op))
 
 
+# Input ops that change the width, or need a copy first: (src, dst) -> line, comment.
+def _note(line, text):
+    return f"{line:<43} # {text}"
+
+
+WIDENING = {
+    Take: lambda op, src, dst: _note(f"np.take({src}, {list(op.indices)}, axis=-1, out={dst})",
+                                        "columns, in this order"),
+    PolyTerms: lambda op, src, dst: _note(
+        f"np.prod({src}[..., None, :] ** {op.powers}, axis=-1, out={dst})",
+        f"polynomial terms: {op.n_in} -> {op.n_out}"),
+}
+IN_PLACE = {
+    FillNaN: lambda op, z: _note(f"np.copyto({z}, {op.fill}, where=np.isnan({z}))",
+                                    f"missing values -> {op.fill} (NaN there: kept)"),
+    MarkNaN: lambda op, z: _note(f"np.copyto({z}, np.isnan({z}), where={op.mask} == 1)",
+                                    "missing-value indicators"),
+}
+
+
+def _input_plan(prog):
+    """(lines, buffers) of the input ops. Old-style programs (no width change) keep one
+    buffer Z0 of the first layer's width; each width change writes a new buffer."""
+    lines, bufs, src, width = [], [], "X", prog.n_features
+
+    def fresh(w):
+        name = "Z0" if not bufs else f"Z0_{len(bufs)}"
+        bufs.append((name, w))
+        return name
+    for op in prog.inputs:
+        if type(op) in WIDENING:
+            width = len(op.indices) if isinstance(op, Take) else op.n_out
+            dst = fresh(width)
+            lines.append(WIDENING[type(op)](op, src, dst))
+        elif type(op) in IN_PLACE:
+            if src == "X":  # never write into the caller's array
+                dst = fresh(width)
+                lines.append(f"np.copyto({dst}, X)")
+                src = dst
+            lines.append(IN_PLACE[type(op)](op, src))
+            dst = src
+        else:
+            dst = src if src != "X" else fresh(width)
+            lines.append(_elementwise(op, src, dst))
+        src = dst
+    return lines, bufs, src
+
+
 def stages(prog):
-    """Buffer names and widths of the forward pass: Z0 for the scaled input (when there
-    are input steps), Z1..ZL for the dense layers."""
+    """Buffer names and widths of the forward pass: Z0 (and Z0_1, ... when input steps
+    change the width) for the input steps, Z1..ZL for the dense layers."""
     dense = [op for op in prog.layers if isinstance(op, Gemm)]
-    out = [("Z0", dense[0].n_in)] if prog.inputs else []
+    if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
+        out = _input_plan(prog)[1]
+    else:
+        out = [("Z0", dense[0].n_in)] if prog.inputs else []
     return out + [(f"Z{i}", op.n_out) for i, op in enumerate(dense, start=1)]
 
 
 def forward_lines(prog):
     lines, src = [], "X"
-    for op in prog.inputs:
+    if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
+        lines, _, src = _input_plan(prog)
+    for op in (prog.inputs if src == "X" else ()):
         lines.append(_elementwise(op, src, "Z0"))
         src = "Z0"
     i = 0
@@ -202,7 +255,12 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         f"with np.load(os.path.join(_HERE, {name + '.npz'!r}), allow_pickle=False) as _w:\n"
         f"{loads}\n{cls}"
         f"del _w\n")
-    parts.append(Template(VALIDATE).substitute(name=name))
+    nan_ok = net.nan_columns()
+    validate = VALIDATE
+    if nan_ok.any():
+        parts.append(f"_NAN_OK = np.array({[bool(v) for v in nan_ok]!r})  # columns an imputer fills")
+        validate = VALIDATE.replace(VALIDATE_FINITE, VALIDATE_NAN)
+    parts.append(Template(validate).substitute(name=name))
     parts.append(SIGMOID)
     widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
     if net.has_proba:
@@ -441,6 +499,21 @@ VALIDATE = '''def _validate(X):
             raise ValueError("Input X contains NaN.")
         raise ValueError(f"Input X contains infinity or a value too large for {X.dtype!r}.")
     return X
+'''
+
+VALIDATE_FINITE = '''    if not np.isfinite(X).all():
+        if np.isnan(X).any():
+            raise ValueError("Input X contains NaN.")
+'''
+VALIDATE_NAN = '''    if not np.isfinite(X).all():
+        nan = np.isnan(X)
+        refused = (nan & ~_NAN_OK).any(axis=0)
+        if refused.any():  # NaN only where an imputer fills it
+            j = int(np.argmax(refused))
+            names = globals().get("feature_names_in_")
+            column = repr(names[j]) if names is not None else f"{j} (0-based)"
+            raise ValueError(f"Input X contains NaN in column {column}, which no imputer fills.")
+    if not (np.isfinite(X) | np.isnan(X)).all():
 '''
 
 SIGMOID = '''def _sigmoid(Z, out):

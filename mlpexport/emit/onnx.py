@@ -20,9 +20,9 @@ import numpy as np
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeMissing
 from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
-                       MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid, SigmoidProba,
-                       SoftmaxProba, Sub, Tanh, Threshold)
+                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
+                       MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
+                       SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".onnx",)
 
@@ -84,8 +84,30 @@ def _gemm(g, op, Z):
     return g.node("Add", [g.node("MatMul", [Z, op.W]), op.b])
 
 
+def _take(g, op, Z):
+    idx = g.const(f"take_{g.count + 1}", list(op.indices), dtype=np.int64)
+    return g.node("Gather", [Z, idx], axis=1)
+
+
+def _mark_nan(g, op, Z):
+    from onnx import TensorProto
+    flagged = g.node("Equal", [op.mask, g.const("one", 1.0)])
+    as_number = TensorProto.DOUBLE if g.np_dtype == np.float64 else TensorProto.FLOAT
+    return g.node("Where", [flagged, g.node("Cast", [g.node("IsNaN", [Z])], to=as_number), Z])
+
+
+def _poly(g, op, Z):
+    """prod over inputs of Z ** powers: [N, 1, n_in] ** [n_out, n_in] -> [N, n_out]."""
+    wide = g.node("Unsqueeze", [Z, g.const("axis1", [1], dtype=np.int64)])
+    return g.node("ReduceProd", [g.node("Pow", [wide, op.powers])], axes=[2], keepdims=0)
+
+
 # op type -> builder (graph, op, input tensor) -> output tensor
 FORWARD = {
+    Take: _take,
+    FillNaN: lambda g, op, Z: g.node("Where", [g.node("IsNaN", [Z]), op.fill, Z]),
+    MarkNaN: _mark_nan,
+    PolyTerms: _poly,
     Sub: lambda g, op, Z: g.node("Sub", [Z, op.array]),
     Div: lambda g, op, Z: g.node("Div", [Z, op.array]),
     Mul: lambda g, op, Z: g.node("Mul", [Z, op.array]),

@@ -1,0 +1,103 @@
+"""Real pipelines (issue 14): NaN accepted exactly where an imputer fills it, refused
+elsewhere naming the column; refusals of what the lowering does not cover. Parity of the
+zoo's pipelines in every target runs through conftest.ALL."""
+import pickle
+
+import numpy as np
+import pytest
+
+from conftest import case, get, network, reference, assert_matches
+from mlpexport import emit
+from mlpexport.emit import matlab
+from mlpexport.emit import numpy as npx
+from mlpexport.errors import UnsafeModelError, UnsupportedModelError
+
+
+def test_nan_columns_are_the_imputed_and_unread_ones():
+    _, net, _ = case("ct_dataframe")  # a, b, e imputed; c, d poly, f passthrough; g dropped
+    assert list(np.flatnonzero(net.nan_columns())) == [0, 1, 4, 6]
+    _, plain, _ = case("reg_classic")
+    assert not plain.nan_columns().any()
+    assert "NaN is accepted in input columns 0, 1, 4, 6" in " ".join(emit.header(net, "m", "float64"))
+
+
+def test_numpy_module_takes_nan_where_imputed_and_names_other_columns(tmp_path):
+    est, net, X = case("ct_dataframe")
+    emit.write_all(npx.render(net, "m"), str(tmp_path), force=True)
+    mod = npx.load_module(str(tmp_path), "m")
+    rows = np.ones((3, 7))
+    rows[0, [0, 1, 4, 6]] = np.nan
+    assert_matches({"predict": mod.predict(rows)}, reference(est, net, rows), 1e-12)
+    rows[1, 5] = np.nan  # f is passed through to the network
+    with pytest.raises(ValueError, match="NaN in column 'f'"):
+        mod.predict(rows)
+    with pytest.raises(ValueError, match="NaN in column 'f'"):
+        mod.Model().predict(rows[1])
+    rows[1, 5] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        mod.predict(rows)
+
+
+def test_octave_refuses_nan_in_a_column_no_imputer_fills(tmp_path):
+    from test_emit_matlab import octave_eval
+    est, net, _ = case("ct_dataframe")
+    emit.write_all(matlab.render(net, "m"), str(tmp_path), force=True)
+    code = ("addpath(args{1});\nX = ones(2, 7); X(1, [1 2 5 7]) = NaN;\ny = m(X);\n"
+            "printf('%.17g\\n', y);\nX(2, 6) = NaN;\n"
+            "try\n  m(X);\n  disp('NO ERROR');\ncatch err\n  disp(err.identifier);\n"
+            "  disp(err.message);\nend\n")
+    out = octave_eval(code, tmp_path, tmp_path).stdout.strip().splitlines()
+    rows = np.ones((2, 7))
+    rows[0, [0, 1, 4, 6]] = np.nan
+    got = np.array([float(v) for v in out[:2]])
+    assert_matches({"predict": got}, reference(est, net, rows), 1e-12)
+    assert out[2] == "mlpexport:nanColumn"
+    assert "column 6" in out[3]
+
+
+def test_api_check_accepts_nan_in_imputed_columns_only(tmp_path):
+    from mlpexport import api
+    from mlpexport.errors import DataError
+    est, net, X = case("ct_dataframe")
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps(est))
+    rows = X[:20].copy()
+    assert np.isnan(rows[:, 0]).any()
+    report = api.check(str(path), data=rows, to="numpy")
+    assert report.passed
+    rows[3, 5] = np.nan  # f is passed through to the network
+    with pytest.raises(DataError, match="'f'"):
+        api.check(str(path), data=rows, to="numpy")
+
+
+def _refused(est, X, y, match):
+    est.fit(X, y)
+    with pytest.raises(UnsupportedModelError, match=match):
+        network(est)
+
+
+def test_refusals_name_what_is_not_supported():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = X[:, 0] > 0
+    _refused(make_pipeline(SimpleImputer(missing_values=-1.0), LogisticRegression()), X, y,
+             "missing_values=-1.0")
+    ct = ColumnTransformer([("s", MinMaxScaler(clip=True), [0])], remainder="passthrough")
+    _refused(make_pipeline(ct, LogisticRegression()), X, y, "clipping scaler")
+    ct = ColumnTransformer([("s", MinMaxScaler(), ["a"])])
+    est = make_pipeline(ct, LogisticRegression()).fit(__import__("pandas").DataFrame(X, columns=list("abc")), y)
+    est[0].transformers_[0] = ("s", est[0].transformers_[0][1], ["zz"])  # an edited file
+    with pytest.raises(UnsupportedModelError, match="'zz' is not among"):
+        network(est)
+
+
+def test_scoring_functions_load_but_other_functions_do_not(tmp_path):
+    from mlpexport.load import allowed_global
+    assert allowed_global("sklearn.feature_selection._univariate_selection", "f_classif")
+    for module, name in [("os", "system"), ("builtins", "eval"), ("numpy", "load")]:
+        with pytest.raises(UnsafeModelError):
+            allowed_global(module, name)
