@@ -32,9 +32,9 @@ import numpy as np
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, plain, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
-                       MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid, SigmoidProba,
-                       SoftmaxProba, Sub, Tanh, Threshold, digest)
+                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
+                       MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
+                       SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold, digest)
 
 FILES = (".h", ".c")
 REQUIRE_ENV = "MLPEXPORT_REQUIRE_CC"  # "1": a missing compiler is an error, not a SKIP
@@ -57,6 +57,8 @@ ELEMENTWISE = {
     Div: ("{z}[j] = {z}[j] / {a};", "divide by {name}"),
     Mul: ("{z}[j] = {z}[j] * {a};", "multiply by {name}"),
     Add: ("{z}[j] = {z}[j] + {a};", "add {name}"),
+    FillNaN: ("{z}[j] = isnan({z}[j]) ? {a} : {z}[j];", "impute: NaN -> {name}"),
+    MarkNaN: ("{z}[j] = {a} == 1 ? (isnan({z}[j]) ? 1 : 0) : {z}[j];", "missing indicators where {name}"),
 }
 ACTIVATIONS = {
     Relu: ("{z}[j] = {z}[j] < 0 ? 0 : {z}[j];", "relu"),
@@ -114,6 +116,7 @@ PRELUDE = """\
 typedef {real} real_t;
 #define EXP {exp}
 #define TANH {tanh}
+#define POW {pow}
 
 /* out = in @ W + b for one row; W is n_in x n_out, row-major */
 static void dense(const real_t *in, const real_t *W, const real_t *b, size_t n_in,
@@ -126,14 +129,27 @@ static void dense(const real_t *in, const real_t *W, const real_t *b, size_t n_i
     for (j = 0; j < n_out; ++j) out[j] += b[j];
 }}
 
+"""
+ALL_FINITE = """\
 /* 1 when every value of X[0..n) is finite */
 static int all_finite(const double *X, size_t n)
-{{
+{
     size_t i;
     for (i = 0; i < n; ++i)
         if (!isfinite(X[i])) return 0;
     return 1;
-}}
+}
+"""
+# With an imputer: NaN is taken exactly in the columns it fills (nan_ok), never infinity.
+ALL_TAKEN = """\
+/* 1 when every value of X[0..n) is finite, or NaN in a column an imputer fills */
+static int all_finite(const double *X, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; ++i)
+        if (isinf(X[i]) || (isnan(X[i]) && !nan_ok[i %% %d])) return 0;
+    return 1;
+}
 """
 
 
@@ -160,6 +176,8 @@ def parse_c_string(literal: str) -> str:
 
 
 def _number(v, dtype) -> str:
+    if not np.isfinite(v):  # an imputer's "leave this column" fill value; math.h's macros
+        return "NAN" if np.isnan(v) else "INFINITY" if v > 0 else "-INFINITY"
     if dtype == "float32":
         return f"{np.float32(v)!s}f"
     return repr(float(v))
@@ -182,7 +200,11 @@ def _element(arrays, name):
 
 
 def _elementwise_line(op, z, n, arrays):
-    if isinstance(op, ClipTo):
+    if isinstance(op, (FillNaN, MarkNaN)):
+        form, text = ELEMENTWISE[type(op)]
+        name = op.fill if isinstance(op, FillNaN) else op.mask
+        line, text = form.format(z=z, a=_element(arrays, name)), text.format(name=name)
+    elif isinstance(op, ClipTo):
         line = (f"{z}[j] = {z}[j] < {op.low} ? {op.low} : {z}[j] > {op.high} ? {op.high} : {z}[j];")
         text = "clip"
     else:
@@ -192,17 +214,44 @@ def _elementwise_line(op, z, n, arrays):
 
 
 def forward_lines(prog, n_features, arrays):
-    """Body of `forward`: one row of X -> the last layer's raw output z."""
+    """Body of `forward`: one row of X -> the last layer's raw output z. Input ops that
+    change the width (Take, PolyTerms) write a new row x1, x2, ..."""
     dense_ops = [op for op in prog.layers if isinstance(op, Gemm)]
     widths = [n_features] + [op.n_out for op in dense_ops[:-1]]
-    lines = [f"    real_t z0[{n_features}];"]
-    lines += [f"    real_t z{i}[{w}];" for i, w in enumerate(widths[1:], start=1)]
-    lines += ["    size_t j;", "",
-              f"    for (j = 0; j < {n_features}; ++j) z0[j] = (real_t)x[j];"]
+    decls = [f"    real_t z0[{n_features}];"]
+    lines = [f"    for (j = 0; j < {n_features}; ++j) z0[j] = (real_t)x[j];"]
+    row, width, n_rows = "z0", n_features, 0
     for op in prog.inputs:
-        lines.append(_elementwise_line(op, "z0", n_features, arrays))
-    def buffer(i):  # z0 the input row, z1.. the hidden layers, z the last layer's output
-        return "z" if i == len(dense_ops) else f"z{i}"
+        if isinstance(op, Take):
+            n_rows += 1
+            new, width = f"x{n_rows}", len(op.indices)
+            decls.append(f"    static const int take{n_rows}[{width}] = {{"
+                         + ", ".join(str(int(i)) for i in op.indices) + "};")
+            decls.append(f"    real_t {new}[{width}];")
+            line = f"{new}[j] = {row}[take{n_rows}[j]];"
+            lines.append(f"    for (j = 0; j < {width}; ++j) {line:<46} /* pick columns */")
+            row = new
+        elif isinstance(op, PolyTerms):
+            n_rows += 1
+            new, width = f"x{n_rows}", op.n_out
+            decls.append(f"    real_t {new}[{width}];")
+            lines.append(f"    for (k = 0; k < {op.n_out}; ++k) {{  /* polynomial terms: prod of "
+                         f"{row}[j] ** {op.powers}[k][j] */")
+            lines.append(f"        p = 1;")
+            lines.append(f"        for (j = 0; j < {op.n_in}; ++j) p *= POW({row}[j], {op.powers}[k][j]);")
+            lines.append(f"        {new}[k] = p;")
+            lines.append("    }")
+            row = new
+        else:
+            lines.append(_elementwise_line(op, row, width, arrays))
+    decls += [f"    real_t z{i}[{w}];" for i, w in enumerate(widths[1:], start=1)]
+    decls.append("    size_t j;")
+    if any(isinstance(op, PolyTerms) for op in prog.inputs):
+        decls += ["    size_t k;", "    real_t p;"]
+    lines = decls + [""] + lines
+
+    def buffer(i):  # the input row, z1.. the hidden layers, z the last layer's output
+        return row if i == 0 else "z" if i == len(dense_ops) else f"z{i}"
 
     i = 0
     for op in prog.layers:
@@ -234,8 +283,8 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
     k = net.n_outputs
     classifier = net.is_classifier
     n_proba = net.n_proba if prog.output is not None else 0
-    real, exp_fn, tanh_fn = (("double", "exp", "tanh") if dtype == "float64"
-                             else ("float", "expf", "tanhf"))
+    real, exp_fn, tanh_fn, pow_fn = (("double", "exp", "tanh", "pow") if dtype == "float64"
+                                     else ("float", "expf", "tanhf", "powf"))
     top = "\n".join(f" * {_comment_text(line)}" for line in header(net, name, dtype))
     intro = f"/*\n{top}\n */"
 
@@ -277,9 +326,16 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
 
     # ------------------------------------------------------------------ the source
     c = [intro, f"/* export {meta['export_id']} */",
-         PRELUDE.format(name=name, real=real, exp=exp_fn, tanh=tanh_fn)]
+         PRELUDE.format(name=name, real=real, exp=exp_fn, tanh=tanh_fn, pow=pow_fn)]
     c.append("/* weights (float64: Python's shortest round-trip decimal; float32: numpy's) */")
     c += [_array(a_name, a, dtype) for a_name, a in arrays.items()]
+    nan_ok = net.nan_columns()
+    if nan_ok.any():
+        c.append(f"static const unsigned char nan_ok[{net.n_features}] = {{"
+                 + ", ".join(str(int(v)) for v in nan_ok) + "};  /* columns an imputer fills */")
+        c.append(ALL_TAKEN % net.n_features)
+    else:
+        c.append(ALL_FINITE)
     if classes is not None:
         c.append(f"const {ctype} {N}_CLASSES[{N}_N_CLASSES] = {{"
                  + ", ".join(_class_literal(v, kind) for v in classes) + "};")
