@@ -180,7 +180,7 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
 
     if data is None:
         X = draw_rows(net) if drawn is None else drawn
-        return _Rows(X, f"{len(X)} drawn rows")
+        return _Rows(X, f"{len(X)} drawn rows: pass --data for your own")
     if _is_path(data):
         path = os.fsdecode(data)
         X = read_data(path, net.n_features, stream=stream,
@@ -273,7 +273,8 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
         rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}")
         golden = draw_rows(net, n=24, seed=1)
     else:
-        rows, golden = _Rows(drawn, f"{len(drawn)} drawn rows"), draw_rows(net, n=24, seed=1)
+        rows = _Rows(drawn, f"{len(drawn)} drawn rows: pass --data for your own")
+        golden = draw_rows(net, n=24, seed=1)
     # golden rows are stored in the .mat for mlpexport_verify.m
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
     files = emit.render_all(net, name, targets, dtype, **options)

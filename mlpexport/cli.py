@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     _trust_option(c)
     c.add_argument("--prune-dead", action="store_true",
                    help="drop ReLU units never active on --data (proven on that data only)")
-    c.add_argument("--data", metavar="FILE", help="rows for --prune-dead (.npy or .csv)")
+    c.add_argument("--data", metavar="FILE",
+                   help="your own rows (.npy, or .csv matched to the model's feature names by "
+                        "its header) to prove parity on, besides drawn extremes; also the rows "
+                        "--prune-dead judges units on")
     _export_options(c)
 
     k = sub.add_parser("check", help="run exports and scikit-learn on the same rows and compare",
@@ -155,8 +158,6 @@ def _options(args) -> dict:
 def cmd_convert(args) -> int:
     from . import api
 
-    if args.data and not args.prune_dead:
-        raise UsageError("--data goes with --prune-dead in convert (use check --data to test rows).")
     report = api._convert(args.model, args.outdir, to=args.to, name=args.name, dtype=args.dtype,
                           data=args.data, force=args.force, prune_dead=args.prune_dead,
                           trust_pickle=args.trust_pickle, options=_options(args), note=_note,

@@ -449,3 +449,23 @@ def test_notes_say_which_old_names_a_file_used_and_which_csv_columns_were_ignore
     proc = cli("check", tmp_path / "named.pkl", "--to", "numpy", "--data", tmp_path / "rows.csv")
     assert proc.returncode == 0, proc.stderr
     assert "columns 'id' are not features of the model and were ignored" in proc.stderr
+
+
+def test_convert_proves_parity_on_the_users_rows(tmp_path, capsys):
+    """convert --data: the user's rows plus drawn extremes, and the report says so (#12)."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.neural_network import MLPRegressor
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(60, 20, size=(150, 3)), columns=["speed", "load", "temp"])
+    est = MLPRegressor(hidden_layer_sizes=(6,), max_iter=200, random_state=0).fit(df, df["speed"] / 10)
+    model = tmp_path / "car.pkl"
+    model.write_bytes(pickle.dumps(est))
+    shuffled = df[["temp", "speed", "load"]].assign(id=np.arange(150), price=1.0)
+    shuffled.to_csv(tmp_path / "car.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["convert", str(model), "-o", str(out), "--to", "numpy", "--data",
+                 str(tmp_path / "car.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "150 rows from car.csv" in text and "drawn" in text
+    assert main(["convert", str(model), "-o", str(out), "--to", "numpy", "--force"]) == 0
+    assert "pass --data" in capsys.readouterr().out.lower()

@@ -233,7 +233,8 @@ def _called(text):
 
 def test_reserved_names_cover_every_function_the_m_file_calls():
     variables = {"w", "X", "Z", "E", "P", "p", "s", "idx", "zero", "label", "proba", "y", "scores",
-                 "F", "T", "k", "refused", "cols"}  # the last five: input ops of pipelines
+                 "F", "T", "k", "refused", "cols",  # input ops of pipelines
+                 "M", "missing", "unexpected"}  # columns_by_name, for struct input
     for name in ALL:
         _, net, _ = case(name)
         for inline in ((False, True) if name in NUMERIC_LABELS else (False,)):
@@ -399,3 +400,58 @@ def test_a_folder_octave_cannot_add_is_refused_by_name(tmp_path):
     emit.write_all(matlab.render(net, "same"), str(d), force=True)
     with pytest.raises(RuntimeFailed, match="contains ':'"):
         matlab.run_many([(str(d), "same", X)])
+
+
+# --- a struct with one field per feature (#12) ------------------------------------------
+
+def _named_regressor(columns):
+    pd = pytest.importorskip("pandas")
+    from sklearn.neural_network import MLPRegressor
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(60, 20, size=(120, len(columns))), columns=columns)
+    est = MLPRegressor(hidden_layer_sizes=(6,), max_iter=200, random_state=0).fit(
+        df, df.iloc[:, 0] / 10 + rng.normal(size=120))
+    return est, df
+
+
+STRUCT_SCRIPT = """args = argv(); addpath(args{1}); d = load(args{2});
+y = m(d.S); msg = '';
+try
+  m(rmfield(d.S, d.drop));
+catch err
+  msg = err.message;
+end
+save('-v6', args{3}, 'y', 'msg');
+"""
+
+
+def test_struct_input_is_matched_by_field_name(tmp_path):
+    need_octave()
+    from scipy.io import loadmat, savemat
+    from mlpexport.extract import extract
+    est, df = _named_regressor(["speed", "load", "temp"])
+    emit.write_all(matlab.render(extract(est), "m"), str(tmp_path), force=True)
+    rows = df.iloc[:7]
+    shuffled = {c: rows[c].to_numpy().reshape(-1, 1) for c in ["temp", "speed", "load"]}
+    savemat(tmp_path / "in.mat", {"S": shuffled, "drop": "temp"})
+    proc = matlab.run_octave_script(STRUCT_SCRIPT, str(tmp_path),
+                                    args=(tmp_path, tmp_path / "in.mat", tmp_path / "out.mat"))
+    assert proc.returncode == 0, proc.stderr
+    out = loadmat(tmp_path / "out.mat")
+    assert_matches({"predict": out["y"][:, 0]}, {"predict": est.predict(rows)}, 1e-12, "struct")
+    assert "missing: temp" in str(out["msg"][0])
+
+
+def test_struct_input_refused_when_names_are_not_identifiers(tmp_path):
+    need_octave()
+    from scipy.io import loadmat, savemat
+    from mlpexport.extract import extract
+    est, df = _named_regressor(["a b", "c"])
+    files = matlab.render(extract(est), "m")
+    assert "a b" not in files["m.m"].decode()  # names are data, never text of the .m
+    emit.write_all(files, str(tmp_path), force=True)
+    savemat(tmp_path / "in.mat", {"S": {"c": np.ones((2, 1))}, "drop": "c"})
+    proc = matlab.run_octave_script(STRUCT_SCRIPT.replace("y = m(d.S); ", "y = 0; "), str(tmp_path),
+                                    args=(tmp_path, tmp_path / "in.mat", tmp_path / "out.mat"))
+    assert proc.returncode == 0, proc.stderr
+    assert "not all MATLAB identifiers" in str(loadmat(tmp_path / "out.mat")["msg"][0])

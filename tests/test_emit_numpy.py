@@ -352,3 +352,65 @@ def test_model_text_reaches_the_module_only_as_data(tmp_path, monkeypatch):
             meta = json.loads(str(w["mlpexport_meta"]))
         assert (meta["sklearn_version"], meta["model_file"]) == (version, model_file)  # kept exactly, as data
         assert not marker.exists()
+
+
+# --- named columns: a DataFrame or a dict, checked as scikit-learn checks them (#12) ---
+
+@pytest.fixture(scope="module")
+def named_model():
+    pd = pytest.importorskip("pandas")
+    from sklearn.neural_network import MLPRegressor
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(60, 20, size=(200, 3)), columns=["speed", "load", "temp"])
+    y = df["speed"] / 10 - df["load"] / 20 + rng.normal(size=200)
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(df, y)
+    return est, df
+
+
+def _sklearn_error(est, X):
+    with pytest.raises(ValueError) as e:
+        est.predict(X)
+    return str(e.value)
+
+
+def test_dataframe_and_dict_inputs_match_sklearn(named_model, tmp_path):
+    from mlpexport.extract import extract
+    est, df = named_model
+    mod = export(extract(est), tmp_path)
+    assert list(mod.feature_names_in_) == list(est.feature_names_in_)
+    want = est.predict(df)
+    assert_matches({"predict": mod.predict(df)}, {"predict": want}, 1e-12, "DataFrame")
+    shuffled = {name: df[name].to_numpy() for name in ["temp", "speed", "load"]}
+    assert_matches({"predict": mod.predict(shuffled)}, {"predict": want}, 1e-12, "dict")
+
+
+@pytest.mark.parametrize("change", ["reordered", "missing", "unexpected", "renamed"])
+def test_wrong_columns_raise_sklearns_error(named_model, tmp_path, change):
+    from mlpexport.extract import extract
+    est, df = named_model
+    mod = export(extract(est), tmp_path)
+    bad = {"reordered": df[["load", "speed", "temp"]],
+           "missing": df[["speed", "load"]],
+           "unexpected": df.assign(id=1.0),
+           "renamed": df.rename(columns={"temp": "Temp"})}[change]
+    with pytest.raises(ValueError) as e:
+        mod.predict(bad)
+    assert str(e.value) == _sklearn_error(est, bad)
+
+
+def test_dict_with_a_missing_or_extra_key_names_it(named_model, tmp_path):
+    from mlpexport.extract import extract
+    est, df = named_model
+    mod = export(extract(est), tmp_path)
+    cols = {name: df[name].to_numpy() for name in df.columns}
+    with pytest.raises(ValueError, match="yet now missing:\n- temp"):
+        mod.predict({k: v for k, v in cols.items() if k != "temp"})
+    with pytest.raises(ValueError, match="unseen at fit time:\n- id"):
+        mod.predict(dict(cols, id=np.zeros(len(df))))
+
+
+def test_a_dict_needs_a_model_fitted_with_names(tmp_path):
+    _, net, X = case("reg_classic")
+    mod = export(net, tmp_path)
+    with pytest.raises(ValueError, match="fitted without feature names"):
+        mod.predict({"a": X[:, 0]})

@@ -87,3 +87,20 @@ def test_nan_propagates_because_onnx_cannot_raise(tmp_path):
     X[0, 3] = np.nan
     out = sess.run(None, {"X": X})[0]
     assert np.isnan(out[0, 0]) and np.isfinite(out[1, 0])
+
+
+def test_feature_names_in_metadata_and_input_doc(tmp_path):
+    import json
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import LogisticRegression
+    from mlpexport.extract import extract
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a b", "naïve", "x\"y"])
+    est = LogisticRegression().fit(df, (df["a b"] > 0).astype(int))
+    model = onnx.load(write(extract(est), tmp_path) + "/m.onnx")
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["feature_names"]) == list(est.feature_names_in_)
+    assert "a b, naïve, x\"y" in model.graph.input[0].doc_string
+    _, net, _ = case("reg_classic")
+    plain = onnx.load(write(net, tmp_path) + "/m.onnx")
+    assert "feature_names" not in {p.key for p in plain.metadata_props}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -19,6 +20,7 @@ import pytest
 from conftest import ALL, assert_matches, case, reference
 from mlpexport import emit
 from mlpexport.errors import ExportError, UsageError
+from mlpexport.network import FillNaN, MarkNaN, PolyTerms, Take  # noqa: E402  pipelines' input ops
 from mlpexport.network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                                ExpOut, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
                                MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid,
@@ -43,6 +45,10 @@ SYNTAX = {
     Mul: "z = [v * c for v, c in zip(z, {op.array})]",
     Add: "z = [v + c for v, c in zip(z, {op.array})]",
     ClipTo: "z = [min(max(v, {op.low}), {op.high}) for v in z]",
+    Take: "z = [z[i] for i in {op.indices}]",
+    FillNaN: "z = [c if math.isnan(v) else v for v, c in zip(z, {op.fill})]",
+    MarkNaN: "z = [float(math.isnan(v)) if m == 1 else v for v, m in zip(z, {op.mask})]",
+    PolyTerms: "z = [math.prod(v ** p for v, p in zip(z, row)) for row in {op.powers}]",
     Gemm: "z = [sum(v * w for v, w in zip(z, col)) + c for col, c in zip(zip(*{op.W}), {op.b})]",
     Relu: "z = [max(v, 0.0) for v in z]",
     Tanh: "z = [math.tanh(v) for v in z]",
@@ -67,7 +73,8 @@ DECIDE = {  # op type -> (op, index expression so far) -> (lines, index expressi
     ClassLookup: lambda op, i: ([f"label = classes[{i}]"], None),
     MultilabelDecision: lambda op, i: (["label = [int(v > 0.5) for v in proba]"], None),
 }
-PRELUDE = '''import math
+PRELUDE = '''import json
+import math
 
 
 def _exp(v):
@@ -115,7 +122,8 @@ def render(net, name, *, dtype="float64", **options):
         f'"""{emit.header(net, name, dtype)[0]}"""', PRELUDE,
         f"FINGERPRINT = {meta['fingerprint']!r}",
         f"DIGEST = {meta['digest']!r}",
-        f"WEIGHTS = {weights!r}",
+        # JSON text (NaN, an imputer's "leave this column" fill, has no Python literal)
+        f"WEIGHTS = json.loads({json.dumps(weights)!r})",
         f"classes = {classes!r}",
         "globals().update(WEIGHTS)", "", "",
         "def predict_row(x):", *[f"    {line}" for line in body], f"    return {result}", ""])
@@ -148,7 +156,7 @@ def stamp(directory, name):
         text = f.read()
     fields = dict(re.findall(r"^(FINGERPRINT|DIGEST|WEIGHTS) = (.*)$", text, re.M))
     weights = {k: np.asarray(v, dtype=np.float64)
-               for k, v in ast.literal_eval(fields["WEIGHTS"]).items()}
+               for k, v in json.loads(ast.literal_eval(fields["WEIGHTS"][len("json.loads("):-1])).items()}
     return emit.Stamp(f"{name}_pylists.py", ast.literal_eval(fields["FINGERPRINT"]),
                       digest(weights) == ast.literal_eval(fields["DIGEST"]))
 

@@ -52,10 +52,11 @@ BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear do
             "iscellstr ischar isempty isequal isfield isfinite islogical isnan isnumeric isreal "
             "istable isvector load logical mat2str max median mfilename min nargin nargout "
             "ndims numel ones repmat reshape rmpath save single size sprintf str2func strcmp "
-            "prod power isinf "
+            "prod power isinf exist isstruct setdiff strjoin "
             "struct sum table2struct tanh which zeros").split()
 # Functions mlpexport itself writes: the verifier, and the inline export's subfunction.
 OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
+       "columns_by_name": "the name of the .m export's struct-input subfunction",
        "weights": "the name of the inline export's weights subfunction"}
 RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
             **{b: f"a MATLAB function the .m export calls ({b}.m would shadow it)"
@@ -189,6 +190,54 @@ def _check_names(net, name):
             raise ExportError(f"internal array names {args} are not MATLAB identifiers.")
 
 
+def _struct_names(net):
+    """Feature names a struct's fields can carry: valid MATLAB identifiers (ASCII, which
+    Octave reads from a .mat), else None."""
+    names = net.meta.get("feature_names")
+    if names and all(NAME_RE.fullmatch(str(n)) for n in names):
+        return [str(n) for n in names]
+    return None
+
+
+def _struct_input(net, name, inline):
+    """Lines that turn a struct of columns (a table in MATLAB) into X, checked by name."""
+    if not net.meta.get("feature_names"):
+        return []
+    take = ["% a struct with one field per feature (in MATLAB also a table): columns by name",
+            "if exist('istable') && istable(X)",
+            "    X = table2struct(X, 'ToScalar', true);",
+            "end"]
+    if inline or not _struct_names(net):
+        why = ("the inline export has no feature names (drop --matlab-inline)" if inline else
+               "the feature names of this model are not all MATLAB identifiers")
+        return take + ["if isstruct(X)",
+                       f"    error('mlpexport:featureNames', '{name}: X must be a matrix: {why}.');",
+                       "end", ""]
+    return take + ["if isstruct(X)",
+                   f"    X = columns_by_name(X, w.feature_names, '{name}');",
+                   "end", ""]
+
+
+COLUMNS_BY_NAME = [
+    "",
+    "function M = columns_by_name(S, names, fname)",
+    "% the fields of a struct of column vectors as an N x numel(names) matrix, in the",
+    "% model's feature order; missing or unexpected fields are an error naming them",
+    "given = fieldnames(S);",
+    "missing = setdiff(names, given);",
+    "unexpected = setdiff(given, names);",
+    "if ~isempty(missing) || ~isempty(unexpected)",
+    "    error('mlpexport:featureNames', '%s: the fields must be the feature names; missing: %s; unexpected: %s.', ...",
+    "          fname, strjoin(missing(:)', ', '), strjoin(unexpected(:)', ', '));",
+    "end",
+    "M = zeros(numel(S.(names{1})), numel(names));",
+    "for k = 1:numel(names)",
+    "    M(:, k) = double(S.(names{k})(:));",
+    "end",
+    "end",
+]
+
+
 def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
     """NAME.m. Model-file text (versions, file names) reaches it only through header(),
     which keeps plain characters; everything else is identifiers, numbers and fixed text."""
@@ -241,6 +290,7 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
         *[f"    {line}" for line in load],
         "end",
         "",
+        *_struct_input(net, name, inline_arrays is not None),
         "% input checks",
         "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
         f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix, not %s.', class(X));",
@@ -267,6 +317,8 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
         for k, v in inline_arrays.items():
             lines.append(f"w.{k} = {_literal(v, cast)};")
         lines.append("end")
+    elif _struct_names(net):
+        lines += COLUMNS_BY_NAME
     return "\n".join(lines) + "\n"
 
 
@@ -339,6 +391,8 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     if classes is not None:
         stored["classes"] = (classes.astype(object) if kind != "number" else classes).reshape(-1, 1)
     stored["meta"] = {k: _mat_value(v) for k, v in meta.items()}
+    if _struct_names(net):  # data for a struct's field check; never part of the .m's text
+        stored["feature_names"] = np.array(_struct_names(net), dtype=object).reshape(-1, 1)
     if golden is not None:
         X, outputs = golden
         stored["test_X"] = np.asarray(X, dtype=np.float64)
@@ -537,7 +591,8 @@ def stamp(directory, name) -> Stamp:
     fingerprint, stored_digest = str(meta["fingerprint"]), str(meta["digest"])
     dtype = str(meta["dtype"]) if "dtype" in fields else "float64"
     mat_id = str(meta["export_id"]) if "export_id" in fields else None
-    skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores"}
+    skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores",
+            "feature_names"}
     arrays = {k: np.asarray(v) for k, v in loadmat(path).items()
               if not k.startswith("__") and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}

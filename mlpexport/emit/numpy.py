@@ -260,6 +260,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
     if nan_ok.any():
         parts.append(f"_NAN_OK = np.array({[bool(v) for v in nan_ok]!r})  # columns an imputer fills")
         validate = VALIDATE.replace(VALIDATE_FINITE, VALIDATE_NAN)
+    parts.append(Template(COLUMNS).substitute(name=name))
     parts.append(Template(validate).substitute(name=name))
     parts.append(SIGMOID)
     widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
@@ -471,9 +472,45 @@ MODEL_DECISION = '''class Model:
 '''
 
 
+COLUMNS = '''def _names_differ(unexpected, missing):
+    """scikit-learn's message for columns that do not match feature_names_in_."""
+    message = "The feature names should match those that were passed during fit.\\n"
+    for title, names in (("Feature names unseen at fit time:", unexpected),
+                         ("Feature names seen at fit time, yet now missing:", missing)):
+        if names:
+            message += title + "\\n" + "".join(f"- {n}\\n" for n in names[:5])
+            message += "- ...\\n" if len(names) > 5 else ""
+    if not unexpected and not missing:
+        message += "Feature names must be in the same order as they were in fit.\\n"
+    return ValueError(message)
+
+
+def _columns(X):
+    """X as scikit-learn's estimator takes it: a DataFrame (anything with .columns and
+    .to_numpy) whose string column names must equal feature_names_in_, in order; a dict
+    of columns, matched by name; otherwise an array in feature order."""
+    names = globals().get("feature_names_in_")
+    if isinstance(X, dict):
+        if names is None:
+            raise ValueError("X is a dict of columns, but $name was fitted without feature "
+                             "names; pass a 2-D array in feature order.")
+        unexpected = sorted(str(k) for k in X if k not in set(names))
+        missing = sorted(n for n in names if n not in X)
+        if unexpected or missing:
+            raise _names_differ(unexpected, missing)
+        return np.column_stack([np.asarray(X[n]).reshape(-1) for n in names])
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "to_numpy"):
+        return X
+    given = list(columns)
+    if names is not None and all(isinstance(c, str) for c in given) and given != list(names):
+        raise _names_differ(sorted(set(given) - set(names)), sorted(set(names) - set(given)))
+    return X.to_numpy()
+'''
+
 VALIDATE = '''def _validate(X):
     """X as a 2-D array of finite reals with n_features_in_ columns, or ValueError."""
-    X = np.asarray(X)
+    X = np.asarray(_columns(X))
     if X.dtype.kind not in "biuf":
         if X.dtype.kind == "c":
             raise ValueError("Complex data not supported; X must contain real numbers.")

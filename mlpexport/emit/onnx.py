@@ -263,8 +263,12 @@ def build(net, name, dtype="float64", with_label=True):
     prog = net.program()
     Z = _steps(g, (*prog.inputs, *prog.layers), "X")
     outputs = _head(g, net, prog, Z, with_label)
+    names = net.meta.get("feature_names")
+    # The names as data: a doc string is free text that no runtime executes.
+    x_doc = (f"{net.n_features} features in this order: " + ", ".join(map(str, names))
+             if names else f"{net.n_features} features")
     graph = helper.make_graph(
-        g.nodes, name, [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features])],
+        g.nodes, name, [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features], x_doc)],
         [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="mlpexport", ir_version=IR_VERSION)
@@ -274,6 +278,8 @@ def build(net, name, dtype="float64", with_label=True):
     meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label})
     meta["weights"] = list(arrays)
     meta["flat"] = net.flat
+    if names:
+        meta["feature_names"] = [str(n) for n in names]  # JSON, as scikit-learn's feature_names_in_
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
