@@ -19,9 +19,10 @@ import pytest
 from conftest import ALL, assert_matches, case, reference
 from mlpexport import emit
 from mlpexport.errors import ExportError, UsageError
-from mlpexport.network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, Gemm,
-                               IdentityOut, Mul, MultilabelDecision, OvrProba, Relu, Score, Sigmoid,
-                               SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, digest)
+from mlpexport.network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, FillNaN,
+                               Gemm, IdentityOut, MarkNaN, Mul, MultilabelDecision, OvrProba,
+                               PolyTerms, Relu, Score, Sigmoid, SigmoidProba, SoftmaxProba, Sub,
+                               Take, Tanh, Threshold, digest)
 
 # ------------------------------------------------------------------ the target module
 
@@ -46,6 +47,10 @@ SYNTAX = {
     Relu: "z = [max(v, 0.0) for v in z]",
     Tanh: "z = [math.tanh(v) for v in z]",
     Sigmoid: "z = [_sigmoid(v) for v in z]",
+    Take: "z = [z[i] for i in {op.indices}]",
+    FillNaN: "z = [v if v == v or c is None else c for v, c in zip(z, {op.fill})]",
+    MarkNaN: "z = [float(v != v) if c == 1 else v for v, c in zip(z, {op.mask})]",
+    PolyTerms: "z = [math.prod(v ** e for v, e in zip(z, row)) for row in {op.powers}]",
     IdentityOut: ["y = z"],
     ExpOut: ["y = [_exp(v) for v in z]"],
     BinaryProba: ["p = _sigmoid(z[0])", "proba = [1 - p, p]"],
@@ -81,6 +86,13 @@ def _line(op, options):
     return f"{text:<60}# {type(op).__name__}" if options.pylists_comments else text
 
 
+def _no_nan(v):
+    """NaN (an imputer's fill for a column it leaves alone) as None: WEIGHTS stays a literal."""
+    if isinstance(v, list):
+        return [_no_nan(x) for x in v]
+    return None if v != v else v
+
+
 def render(net, name, *, dtype="float64", **options):
     opts = emit.target_options(Options, options)
     if dtype != "float64":
@@ -98,7 +110,7 @@ def render(net, name, *, dtype="float64", **options):
     result = ("label, proba" if net.is_classifier
               else "y[0]" if net.flat and net.n_outputs == 1 else "y")
     meta = emit.meta_record(net, name, dtype, arrays, options)
-    weights = {k: v.tolist() for k, v in arrays.items()}
+    weights = {k: _no_nan(v.tolist()) for k, v in arrays.items()}
     classes = None if net.classes is None else [c.item() if hasattr(c, "item") else c
                                                 for c in net.classes]
     code = "\n".join([
