@@ -19,7 +19,7 @@ import pytest
 from conftest import ALL, assert_matches, case, reference
 from mlpexport import emit
 from mlpexport.errors import ExportError, UsageError
-from mlpexport.network import (Add, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, FillNaN,
+from mlpexport.network import (Add, Apply, Argmax, BinaryProba, ClassLookup, ClipTo, Div, ExpOut, FillNaN,
                                Gemm, IdentityOut, MarkNaN, Mul, MultilabelDecision, OvrProba,
                                PolyTerms, Relu, Score, Sigmoid, SigmoidProba, SoftmaxProba, Sub,
                                Take, Tanh, Threshold, digest)
@@ -48,6 +48,8 @@ SYNTAX = {
     Tanh: "z = [math.tanh(v) for v in z]",
     Sigmoid: "z = [_sigmoid(v) for v in z]",
     Take: "z = [z[i] for i in {op.indices}]",
+    Apply: "z = [_UFUNC[{op.fn!r}](v) if {op.cols} is None or {op.cols}[0] <= i < {op.cols}[1] else v "
+           "for i, v in enumerate(z)]",
     FillNaN: "z = [v if v == v or c is None else c for v, c in zip(z, {op.fill})]",
     MarkNaN: "z = [float(v != v) if c == 1 else v for v, c in zip(z, {op.mask})]",
     PolyTerms: "z = [math.prod(v ** e for v, e in zip(z, row)) for row in {op.powers}]",
@@ -74,6 +76,10 @@ def _exp(v):
         return math.exp(v)
     except OverflowError:
         return math.inf
+
+
+_UFUNC = {"log1p": math.log1p, "expm1": math.expm1, "log": math.log, "exp": math.exp,
+          "sqrt": math.sqrt, "square": lambda v: v * v}
 
 
 def _sigmoid(v):
