@@ -25,8 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import supported
 from .errors import UnsupportedModelError
-from .network import (HIDDEN_ACTIVATIONS, Affine, Clip, Dense, Head, Impute, Indicate, Network,
-                      Poly, Select)
+from .network import (HIDDEN_ACTIVATIONS, UFUNCS, Affine, Clip, Dense, Func, Head, Impute,
+                      Indicate, Network, Poly, Select)
 
 
 class LegacyModelWarning(UserWarning):
@@ -310,6 +310,8 @@ def _embed(step, off, w, total, new):
         P[off:off + n_out, off:off + w] = step.powers
         P[off + n_out + np.arange(len(after)), after] = 1
         return [Poly(new(), P)], n_out
+    if isinstance(step, Func):
+        return [Func(new(), step.fn, (off, off + w))], w
     if isinstance(step, Clip):
         raise UnsupportedModelError("a clipping scaler inside a ColumnTransformer is not supported.")
 
@@ -375,8 +377,9 @@ def _transform_steps(est, width, new):
         return _poly_steps(est, width, new)
     if isinstance(est, SelectorMixin):
         return _selector_steps(est, width, new)
-    if _name(est) == "FunctionTransformer" and getattr(est, "func", 0) is None:
-        return [], width  # how a fitted ColumnTransformer stores "passthrough"
+    if _name(est) == "FunctionTransformer":
+        fn = _ufunc(est, "func")  # None: how a fitted ColumnTransformer stores "passthrough"
+        return ([] if fn is None else [Func(new(), fn)]), width
     steps = input_steps(est, new())
     for step in steps:
         for _, arr_name, arr in (step.parts() if isinstance(step, Affine) else ()):
@@ -387,12 +390,29 @@ def _transform_steps(est, width, new):
     return steps, width
 
 
+def _ufunc(est, attr):
+    """The name of est.<attr> when it is exactly one of numpy's UFUNCS (or None)."""
+    fn = getattr(est, attr, None)
+    if fn is None:
+        return None
+    for name in UFUNCS:
+        if fn is getattr(np, name):
+            if getattr(est, "kw_args" if attr == "func" else "inv_kw_args", None):
+                raise UnsupportedModelError(f"FunctionTransformer with keyword arguments for "
+                                            f"{attr} is not supported.")
+            return name
+    raise UnsupportedModelError(
+        f"FunctionTransformer {attr} {getattr(fn, '__name__', type(fn).__name__)!r} is not "
+        f"supported; supported: numpy's {', '.join(UFUNCS)}.")
+
+
 def _is_new_step(step):
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_selection import SelectorMixin
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import PolynomialFeatures
-    return isinstance(step, (ColumnTransformer, SelectorMixin, SimpleImputer, PolynomialFeatures))
+    return (isinstance(step, (ColumnTransformer, SelectorMixin, SimpleImputer, PolynomialFeatures))
+            or _name(step) == "FunctionTransformer")
 
 
 # ------------------------------------------------------------------------ models
@@ -659,6 +679,14 @@ def _unwrap(est, scalers, target, flat):
                 raise UnsupportedModelError("the Pipeline has no final estimator.")
         elif isinstance(est, TransformedTargetRegressor):
             _fitted(est, "regressor_")
+            if _name(est.transformer_) == "FunctionTransformer":
+                fn = _ufunc(est.transformer_, "inverse_func")
+                _ufunc(est.transformer_, "func")  # refuses any other function in the file
+                if fn is not None:
+                    target.insert(0, Func("y", fn))
+                flat = getattr(est, "_training_dim", 1) == 1
+                est = est.regressor_
+                continue
             if not isinstance(est.transformer_, SCALERS):
                 raise UnsupportedModelError(
                     f"TransformedTargetRegressor with transformer {_name(est.transformer_)} (or "
@@ -704,7 +732,8 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
     else:
         inputs = [s for scaler, name in zip(scalers, names) for s in input_steps(scaler, name)]
     tnames = ["y"] if len(target) == 1 else [f"y{i}" for i in range(1, len(target) + 1)]
-    targets = [s for scaler, name in zip(target, tnames) for s in inverse_steps(scaler, name)]
+    targets = [s for scaler, name in zip(target, tnames)
+               for s in ([scaler] if isinstance(scaler, Func) else inverse_steps(scaler, name))]
     for step in ((*inputs, *targets) if not widened else targets):
         if isinstance(step, Affine):
             width = n_features if step in inputs else layers[-1].W.shape[1]

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .network import (Add, Affine, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip, ClipTo,
-                      Dense, Div, evaluate, ExpOut, FillNaN, Gemm, hidden, HuberBinaryProba,
-                      HuberOvrProba, IdentityOut, Impute, Indicate, MarkNaN, Mul,
+from .network import (Add, Affine, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip,
+                      ClipTo, Dense, Div, evaluate, ExpOut, FillNaN, Gemm, hidden,
+                      HuberBinaryProba, HuberOvrProba, IdentityOut, Impute, Indicate, MarkNaN, Mul,
                       MultilabelDecision, Network, OvrProba, Poly, PolyTerms, Relu, Score, Scores,
                       Select, Sigmoid, SigmoidProba, SoftmaxProba, spelled, Sub, Take, Tanh,
                       Threshold)
@@ -46,6 +46,8 @@ NUMPY = {
     Take: "Z = Z[:, {op.indices}]", FillNaN: "Z = np.where(np.isnan(Z), {op.fill}, Z)",
     MarkNaN: "Z = np.where({op.mask} == 1, np.isnan(Z), Z)",
     PolyTerms: "Z = np.prod(Z[:, None, :] ** {op.powers}, axis=2)",
+    Apply: lambda op: (f"Z = np.{op.fn}(Z)" if op.cols is None else
+                       f"Z[:, {op.cols[0]}:{op.cols[1]}] = np.{op.fn}(Z[:, {op.cols[0]}:{op.cols[1]}])"),
     "start": "Z = X", "end": "",
 }
 MATLAB = {
@@ -73,6 +75,8 @@ MATLAB = {
     Take: lambda op: f"Z = Z(:, [{' '.join(str(i + 1) for i in op.indices)}]);",
     FillNaN: "m = isnan(Z); F = repmat({op.fill}, size(Z, 1), 1); Z(m) = F(m);",
     MarkNaN: "Z(:, {op.mask} == 1) = isnan(Z(:, {op.mask} == 1));",
+    Apply: lambda op: ("Z = Z .* Z;" if op.fn == "square" else f"Z = {op.fn}(Z);") if op.cols is None
+    else f"Z(:, {op.cols[0] + 1}:{op.cols[1]}) = {op.fn}(Z(:, {op.cols[0] + 1}:{op.cols[1]}));",
     PolyTerms: "Z = squeeze(prod(permute(Z, [1 3 2]) .^ permute({op.powers}, [3 1 2]), 3));",
     "start": "Z = X;", "end": ";",
 }
@@ -97,7 +101,8 @@ def formula(net: Network, language: str = "numpy") -> list[str]:
         lines += more
     if prog.target:
         lines.append(table["start"].replace("Z = X", "Z = y"))
-        lines += [table[type(op)].format(op=op) for op in prog.target]
+        lines += [table[type(op)](op) if callable(table[type(op)]) else table[type(op)].format(op=op)
+                  for op in prog.target]
         lines.append("y = Z" + table["end"])
     if not net.is_classifier and net.flat and net.n_outputs == 1 and language == "numpy":
         lines.append("y = y[:, 0]")

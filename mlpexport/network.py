@@ -6,7 +6,8 @@ extract found them (scaler steps, dense layers, a head, a target inverse, classe
 the last label (typed ops, below):
 
     inputs   Sub | Div | Mul | Add (an Affine step's parts), ClipTo        X -> Z
-             Take | FillNaN | MarkNaN | PolyTerms (may change the width)
+             Take | FillNaN | MarkNaN | PolyTerms (may change the width), Apply
+    target   ... and Apply (a TransformedTargetRegressor's inverse_func)
     layers   Gemm (Z @ W + b), then Relu | Tanh | Sigmoid                   Z -> Z
     output   IdentityOut | ExpOut             (regressors)                 Z -> Y
              BinaryProba | SoftmaxProba | OvrProba | SigmoidProba           Z -> P
@@ -128,6 +129,24 @@ class Poly:
     def ops(self):
         n_out, n_in = self.powers.shape
         return [PolyTerms(f"{self.name}_powers", int(n_in), int(n_out))]
+
+
+UFUNCS = ("log1p", "expm1", "log", "exp", "sqrt", "square")  # FunctionTransformer's, elementwise
+
+
+@dataclass(frozen=True, eq=False)
+class Func:
+    """Z = fn(Z) elementwise, fn one of UFUNCS (numpy's function of that name)."""
+
+    name: str
+    fn: str
+    cols: tuple | None = None  # (start, stop): only these columns (a ColumnTransformer branch)
+
+    def named(self):
+        return {}
+
+    def ops(self):
+        return [Apply(self.fn, self.cols)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -358,6 +377,15 @@ class PolyTerms(Op):
 
 
 @dataclass(frozen=True)
+class Apply(Op):
+    """Z = fn(Z) elementwise, fn in UFUNCS with numpy's meaning (square: Z * Z); with
+    cols = (start, stop) only Z[:, start:stop] (0-based, stop excluded) changes."""
+
+    fn: str
+    cols: tuple | None = None
+
+
+@dataclass(frozen=True)
 class Gemm(Op):
     """Z = Z @ W + b: one dense layer, n_in -> n_out."""
 
@@ -560,11 +588,22 @@ def spelled(op) -> list:
         return ["marknan", op.mask]
     if isinstance(op, PolyTerms):
         return ["poly", op.powers, op.n_in, op.n_out]
+    if isinstance(op, Apply):
+        return ["apply", op.fn] + ([] if op.cols is None else list(op.cols))
     return [_SPELLING[type(op)], op.array]
 
 
 # ---------------------------------------------------------------- reference semantics
 # The reference target: one numpy expression per op type. Every export is held to it.
+
+def _apply(op, Z):
+    if op.cols is None:
+        return getattr(np, op.fn)(Z)
+    Z = Z.copy()
+    start, stop = op.cols
+    Z[:, start:stop] = getattr(np, op.fn)(Z[:, start:stop])
+    return Z
+
 
 def _ovr(Z):
     P = expit(Z)
@@ -616,6 +655,7 @@ FORWARD = {
     FillNaN: lambda op, a, Z: np.where(np.isnan(Z), a[op.fill], Z),
     MarkNaN: lambda op, a, Z: np.where(a[op.mask] == 1, np.isnan(Z), Z),
     PolyTerms: lambda op, a, Z: np.prod(Z[:, None, :] ** a[op.powers], axis=2),
+    Apply: lambda op, a, Z: _apply(op, Z),
     Tanh: lambda op, a, Z: np.tanh(Z),
     Sigmoid: lambda op, a, Z: expit(Z),
 }

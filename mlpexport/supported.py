@@ -66,13 +66,16 @@ SUPPORTED = (
           "feature selectors"),
     Entry("SelectFromModel", "sklearn.feature_selection._from_model", STEP, "feature selectors",
           "around a supported model"),
+    Entry("FunctionTransformer", "sklearn.preprocessing._function_transformer", STEP,
+          "preprocessing", "`func` numpy's `log1p`, `expm1`, `log`, `exp`, `sqrt` or `square`"),
     Entry("ColumnTransformer", "sklearn.compose._column_transformer", STEP, "preprocessing",
           'numeric columns by name, index, slice or mask; branches of the steps above, '
           'a Pipeline of them, `"passthrough"`, `"drop"`; `remainder` drop/passthrough'),
     Entry("Pipeline", "sklearn.pipeline", STEP, "preprocessing",
           'of the steps above and `"passthrough"`, before the model'),
     Entry("TransformedTargetRegressor", "sklearn.compose._target", TARGET, "target transforms",
-          "whose `transformer` is one of the scalers above"),
+          "whose `transformer` is one of the scalers above, or `func`/`inverse_func` numpy's "
+          "`log1p`/`expm1`, `log`/`exp`, `sqrt`/`square`"),
     Entry("AdamOptimizer", "sklearn.neural_network._stochastic_optimizers", PART),
     Entry("SGDOptimizer", "sklearn.neural_network._stochastic_optimizers", PART),
     Entry("Log", "sklearn.linear_model._sgd_fast", PART),  # SGDClassifier's loss, sklearn < 1.4
@@ -122,9 +125,9 @@ SUPPORTED = (
         "HalfPoissonLoss", "HalfGammaLoss", "HalfTweedieLoss", "HalfTweedieLossIdentity")),
     *(Entry(n, "sklearn._loss.link", PART) for n in ("Interval", "LogLink", "IdentityLink")),
     Entry("MissingIndicator", "sklearn.impute._base", PART),  # SimpleImputer(add_indicator=True)'s
-    # A fitted ColumnTransformer stores "passthrough" as FunctionTransformer(func=None); a
-    # func is a global the loader must trust separately (none is, today).
-    Entry("FunctionTransformer", "sklearn.preprocessing._function_transformer", PART),
+    # numpy's ufuncs a FunctionTransformer (or a TransformedTargetRegressor's func and
+    # inverse_func) may hold: trusted by exact name, nothing else from numpy.
+    *(Entry(fn, "numpy", PART) for fn in ("log1p", "expm1", "log", "exp", "sqrt", "square")),
     # The scoring functions a univariate selector keeps (score_func): plain functions.
     Entry("f_classif", "sklearn.feature_selection._univariate_selection", PART),
     Entry("f_regression", "sklearn.feature_selection._univariate_selection", PART),

@@ -101,3 +101,38 @@ def test_scoring_functions_load_but_other_functions_do_not(tmp_path):
     for module, name in [("os", "system"), ("builtins", "eval"), ("numpy", "load")]:
         with pytest.raises(UnsafeModelError):
             allowed_global(module, name)
+
+
+@pytest.mark.parametrize("func", ["system", "eval"])
+@pytest.mark.parametrize("suffix", [".pkl", ".skops"])
+def test_a_function_transformer_holding_another_function_is_refused(func, suffix, tmp_path):
+    """Only numpy's six ufuncs are trusted: os.system or eval as func never load."""
+    import builtins
+    import os
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.preprocessing import FunctionTransformer
+    from mlpexport.load import load
+    fn = os.system if func == "system" else builtins.eval
+    X = np.ones((4, 2))
+    est = TransformedTargetRegressor(MLPRegressor(max_iter=5), func=np.log1p, inverse_func=np.expm1)
+    est.fit(X, np.arange(4.0))
+    est.transformer_ = FunctionTransformer(func=fn, inverse_func=np.expm1)  # an edited file
+    path = tmp_path / f"m{suffix}"
+    if suffix == ".pkl":
+        path.write_bytes(pickle.dumps(est))
+    else:
+        import skops.io as sio
+        sio.dump(est, str(path))
+    with pytest.raises(UnsafeModelError, match=func):
+        load(str(path))
+
+
+def test_other_ufuncs_are_refused_at_extraction():
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    X = np.abs(np.random.default_rng(0).normal(size=(30, 2)))
+    est = make_pipeline(FunctionTransformer(np.sin), MLPRegressor(max_iter=5)).fit(X, X[:, 0])
+    with pytest.raises(UnsupportedModelError, match="'sin' is not supported"):
+        network(est)

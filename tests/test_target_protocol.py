@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import os
 import re
 import sys
@@ -20,11 +19,11 @@ import pytest
 from conftest import ALL, assert_matches, case, reference
 from mlpexport import emit
 from mlpexport.errors import ExportError, UsageError
-from mlpexport.network import FillNaN, MarkNaN, PolyTerms, Take  # noqa: E402  pipelines' input ops
-from mlpexport.network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
-                               ExpOut, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, Mul,
-                               MultilabelDecision, OvrProba, Relu, Score, Scores, Sigmoid,
-                               SigmoidProba, SoftmaxProba, Sub, Tanh, Threshold, digest)
+from mlpexport.network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo,
+                               digest, Div, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba,
+                               IdentityOut, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms,
+                               Relu, Score, Scores, Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take,
+                               Tanh, Threshold)
 
 # ------------------------------------------------------------------ the target module
 
@@ -45,14 +44,16 @@ SYNTAX = {
     Mul: "z = [v * c for v, c in zip(z, {op.array})]",
     Add: "z = [v + c for v, c in zip(z, {op.array})]",
     ClipTo: "z = [min(max(v, {op.low}), {op.high}) for v in z]",
-    Take: "z = [z[i] for i in {op.indices}]",
-    FillNaN: "z = [c if math.isnan(v) else v for v, c in zip(z, {op.fill})]",
-    MarkNaN: "z = [float(math.isnan(v)) if m == 1 else v for v, m in zip(z, {op.mask})]",
-    PolyTerms: "z = [math.prod(v ** p for v, p in zip(z, row)) for row in {op.powers}]",
     Gemm: "z = [sum(v * w for v, w in zip(z, col)) + c for col, c in zip(zip(*{op.W}), {op.b})]",
     Relu: "z = [max(v, 0.0) for v in z]",
     Tanh: "z = [math.tanh(v) for v in z]",
     Sigmoid: "z = [_sigmoid(v) for v in z]",
+    Take: "z = [z[i] for i in {op.indices}]",
+    Apply: "z = [_UFUNC[{op.fn!r}](v) if {op.cols} is None or {op.cols}[0] <= i < {op.cols}[1] else v "
+           "for i, v in enumerate(z)]",
+    FillNaN: "z = [v if v == v or c is None else c for v, c in zip(z, {op.fill})]",
+    MarkNaN: "z = [float(v != v) if c == 1 else v for v, c in zip(z, {op.mask})]",
+    PolyTerms: "z = [math.prod(v ** e for v, e in zip(z, row)) for row in {op.powers}]",
     IdentityOut: ["y = z"],
     ExpOut: ["y = [_exp(v) for v in z]"],
     BinaryProba: ["p = _sigmoid(z[0])", "proba = [1 - p, p]"],
@@ -73,8 +74,7 @@ DECIDE = {  # op type -> (op, index expression so far) -> (lines, index expressi
     ClassLookup: lambda op, i: ([f"label = classes[{i}]"], None),
     MultilabelDecision: lambda op, i: (["label = [int(v > 0.5) for v in proba]"], None),
 }
-PRELUDE = '''import json
-import math
+PRELUDE = '''import math
 
 
 def _exp(v):
@@ -82,6 +82,10 @@ def _exp(v):
         return math.exp(v)
     except OverflowError:
         return math.inf
+
+
+_UFUNC = {"log1p": math.log1p, "expm1": math.expm1, "log": math.log, "exp": math.exp,
+          "sqrt": math.sqrt, "square": lambda v: v * v}
 
 
 def _sigmoid(v):
@@ -92,6 +96,13 @@ def _sigmoid(v):
 def _line(op, options):
     text = SYNTAX[type(op)].format(op=op)
     return f"{text:<60}# {type(op).__name__}" if options.pylists_comments else text
+
+
+def _no_nan(v):
+    """NaN (an imputer's fill for a column it leaves alone) as None: WEIGHTS stays a literal."""
+    if isinstance(v, list):
+        return [_no_nan(x) for x in v]
+    return None if v != v else v
 
 
 def render(net, name, *, dtype="float64", **options):
@@ -115,15 +126,14 @@ def render(net, name, *, dtype="float64", **options):
     result = ("label, proba, scores" if net.is_classifier
               else "y[0]" if net.flat and net.n_outputs == 1 else "y")
     meta = emit.meta_record(net, name, dtype, arrays, options)
-    weights = {k: v.tolist() for k, v in arrays.items()}
+    weights = {k: _no_nan(v.tolist()) for k, v in arrays.items()}
     classes = None if net.classes is None else [c.item() if hasattr(c, "item") else c
                                                 for c in net.classes]
     code = "\n".join([
         f'"""{emit.header(net, name, dtype)[0]}"""', PRELUDE,
         f"FINGERPRINT = {meta['fingerprint']!r}",
         f"DIGEST = {meta['digest']!r}",
-        # JSON text (NaN, an imputer's "leave this column" fill, has no Python literal)
-        f"WEIGHTS = json.loads({json.dumps(weights)!r})",
+        f"WEIGHTS = {weights!r}",
         f"classes = {classes!r}",
         "globals().update(WEIGHTS)", "", "",
         "def predict_row(x):", *[f"    {line}" for line in body], f"    return {result}", ""])
@@ -156,7 +166,7 @@ def stamp(directory, name):
         text = f.read()
     fields = dict(re.findall(r"^(FINGERPRINT|DIGEST|WEIGHTS) = (.*)$", text, re.M))
     weights = {k: np.asarray(v, dtype=np.float64)
-               for k, v in json.loads(ast.literal_eval(fields["WEIGHTS"][len("json.loads("):-1])).items()}
+               for k, v in ast.literal_eval(fields["WEIGHTS"]).items()}
     return emit.Stamp(f"{name}_pylists.py", ast.literal_eval(fields["FINGERPRINT"]),
                       digest(weights) == ast.literal_eval(fields["DIGEST"]))
 

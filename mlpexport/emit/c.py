@@ -31,7 +31,7 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, plain, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
-from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
+from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
                        FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
                        MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
                        SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold, digest)
@@ -117,6 +117,10 @@ typedef {real} real_t;
 #define EXP {exp}
 #define TANH {tanh}
 #define POW {pow}
+#define LOG log{f}
+#define LOG1P log1p{f}
+#define EXPM1 expm1{f}
+#define SQRT sqrt{f}
 
 /* out = in @ W + b for one row; W is n_in x n_out, row-major */
 static void dense(const real_t *in, const real_t *W, const real_t *b, size_t n_in,
@@ -199,7 +203,16 @@ def _element(arrays, name):
     return name if np.ndim(arrays[name]) == 0 else f"{name}[j]"
 
 
+# FunctionTransformer's functions (network.UFUNCS), as the macros PRELUDE defines per dtype
+APPLY = {"log1p": "LOG1P({v})", "expm1": "EXPM1({v})", "log": "LOG({v})", "exp": "EXP({v})",
+         "sqrt": "SQRT({v})", "square": "{v} * {v}"}
+
+
 def _elementwise_line(op, z, n, arrays):
+    if isinstance(op, Apply):
+        start, stop = op.cols if op.cols is not None else (0, n)
+        line = f"{z}[j] = " + APPLY[op.fn].format(v=f"{z}[j]") + ";"
+        return f"    for (j = {start}; j < {stop}; ++j) {line:<46} /* {op.fn} */"
     if isinstance(op, (FillNaN, MarkNaN)):
         form, text = ELEMENTWISE[type(op)]
         name = op.fill if isinstance(op, FillNaN) else op.mask
@@ -326,7 +339,8 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
 
     # ------------------------------------------------------------------ the source
     c = [intro, f"/* export {meta['export_id']} */",
-         PRELUDE.format(name=name, real=real, exp=exp_fn, tanh=tanh_fn, pow=pow_fn)]
+         PRELUDE.format(name=name, real=real, exp=exp_fn, tanh=tanh_fn, pow=pow_fn,
+                        f="" if dtype == "float64" else "f")]
     c.append("/* weights (float64: Python's shortest round-trip decimal; float32: numpy's) */")
     c += [_array(a_name, a, dtype) for a_name, a in arrays.items()]
     nan_ok = net.nan_columns()

@@ -24,10 +24,10 @@ import numpy as np
 
 from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
-from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
-                       MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
-                       SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
+from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
+                       ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
+                       MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
+                       Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".m", ".mat")
 REQUIRE_ENV = "MLPEXPORT_REQUIRE_OCTAVE"  # "1": a missing Octave is an error, not a SKIP
@@ -52,7 +52,7 @@ BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear do
             "iscellstr ischar isempty isequal isfield isfinite islogical isnan isnumeric isreal "
             "istable isvector load logical mat2str max median mfilename min nargin nargout "
             "ndims numel ones repmat reshape rmpath save single size sprintf str2func strcmp "
-            "prod power isinf exist isstruct setdiff strjoin "
+            "prod power isinf log log1p expm1 sqrt NaN exist isstruct setdiff strjoin "
             "struct sum table2struct tanh which zeros").split()
 # Functions mlpexport itself writes: the verifier, and the inline export's subfunction.
 OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
@@ -62,6 +62,10 @@ RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
             **{b: f"a MATLAB function the .m export calls ({b}.m would shadow it)"
                for b in BUILTINS}, **OWN}
 OCTAVE_FLAGS = ["--no-gui", "--norc", "--no-history", "--quiet", "--no-window-system"]
+
+UFUNCS = {"log1p": "Z(Z < -1) = NaN; Z = log1p(Z);", "expm1": "Z = expm1(Z);",
+          "log": "Z(Z < 0) = NaN; Z = log(Z);", "exp": "Z = exp(Z);",
+          "sqrt": "Z(Z < 0) = NaN; Z = sqrt(Z);", "square": "Z = Z .* Z;"}
 
 # One table per stage: op type -> its MATLAB line(s). Forward ops: (line, comment).
 FORWARD = {
@@ -74,6 +78,11 @@ FORWARD = {
     Relu: ("Z(Z < 0) = 0;", "relu"),
     Tanh: ("Z = tanh(Z);", "tanh"),
     Sigmoid: ("Z = 1 ./ (1 + exp(-Z));", "logistic"),
+    # numpy's ufuncs; MATLAB's log and sqrt of a negative are complex where numpy's are NaN.
+    Apply: (lambda op: UFUNCS[op.fn] if op.cols is None else
+            f"P = Z(:, {op.cols[0] + 1}:{op.cols[1]}); "
+            + UFUNCS[op.fn].replace("Z", "P") + f" Z(:, {op.cols[0] + 1}:{op.cols[1]}) = P;",
+            "{op.fn}"),
     # Input ops that change the width or read NaN (indices are 1-based here).
     Take: (lambda op: f"Z = Z(:, [{' '.join(str(i + 1) for i in op.indices)}]);",
            "columns, in this order"),

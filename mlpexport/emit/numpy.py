@@ -23,10 +23,10 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError
-from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
-                       MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
-                       SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
+from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
+                       ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
+                       MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
+                       Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".py", ".npz")
 
@@ -45,6 +45,7 @@ ELEMENTWISE = {
     Mul: ("np.multiply({src}, {op.array}, out={dst})", "multiply by {op.array}"),
     Add: ("np.add({src}, {op.array}, out={dst})", "add {op.array}"),
     ClipTo: ("np.clip({src}, {op.low}, {op.high}, out={dst})", "clip to {op.low}, {op.high}"),
+    Apply: ("np.{op.fn}({src}, out={dst})", "{op.fn}"),
 }
 ACTIVATIONS = {
     Relu: ("np.maximum({z}, _ZERO, out={z})", "relu"),
@@ -127,6 +128,10 @@ WIDENING = {
 IN_PLACE = {
     FillNaN: lambda op, z: _note(f"np.copyto({z}, {op.fill}, where=np.isnan({z}))",
                                     f"missing values -> {op.fill} (NaN there: kept)"),
+    Apply: lambda op, z: _note(
+        f"np.{op.fn}({z}, out={z})" if op.cols is None else
+        f"np.{op.fn}({z}[..., {op.cols[0]}:{op.cols[1]}], out={z}[..., {op.cols[0]}:{op.cols[1]}])",
+        op.fn if op.cols is None else f"{op.fn} of columns {op.cols[0]}:{op.cols[1]}"),
     MarkNaN: lambda op, z: _note(f"np.copyto({z}, np.isnan({z}), where={op.mask} == 1)",
                                     "missing-value indicators"),
 }

@@ -19,10 +19,10 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeMissing
-from ..network import (Add, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
-                       MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
-                       SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
+from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
+                       ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
+                       MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
+                       Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".onnx",)
 
@@ -102,8 +102,50 @@ def _poly(g, op, Z):
     return g.node("ReduceProd", [g.node("Pow", [wide, op.powers])], axes=[2], keepdims=0)
 
 
+def _log1p(g, Z):
+    """log(1 + Z) * Z / ((1 + Z) - 1), Z where 1 + Z rounds to 1 (Goldberg's exact form;
+    ONNX has no Log1p and log(1 + Z) loses the low digits of a small Z)."""
+    u = g.node("Add", [Z, g.const("one", 1.0)])
+    d = g.node("Sub", [u, g.const("one", 1.0)])
+    exact = g.node("Div", [g.node("Mul", [g.node("Log", [u]), Z]), d])
+    return g.node("Where", [g.node("Equal", [d, g.const("zero", 0.0)]), Z, exact])
+
+
+def _expm1(g, Z):
+    """(exp(Z) - 1) * Z / log(exp(Z)), Z where exp(Z) rounds to 1, exp(Z) - 1 where it is
+    -1 or infinite (ONNX has no Expm1; exp(Z) - 1 loses a small Z's digits)."""
+    u = g.node("Exp", [Z])
+    d = g.node("Sub", [u, g.const("one", 1.0)])
+    exact = g.node("Div", [g.node("Mul", [d, Z]), g.node("Log", [u])])
+    edge = g.node("Or", [g.node("Equal", [d, g.const("minus_one", -1.0)]), g.node("IsInf", [u])])
+    return g.node("Where", [g.node("Equal", [d, g.const("zero", 0.0)]), Z,
+                            g.node("Where", [edge, d, exact])])
+
+
+UFUNCS = {
+    "log1p": _log1p, "expm1": _expm1,
+    "log": lambda g, Z: g.node("Log", [Z]), "exp": lambda g, Z: g.node("Exp", [Z]),
+    "sqrt": lambda g, Z: g.node("Sqrt", [Z]), "square": lambda g, Z: g.node("Mul", [Z, Z]),
+}
+
+
+def _apply(g, op, Z):
+    if op.cols is None:
+        return UFUNCS[op.fn](g, Z)
+    start, stop = op.cols  # only these columns: slice them out, apply, put them back
+
+    def cut(a, b):
+        return g.node("Slice", [Z, g.const(f"at_{a}", [a], dtype=np.int64),
+                                g.const(f"at_{b}", [b], dtype=np.int64),
+                                g.const("axis1", [1], dtype=np.int64)])
+    last = 2**62  # Slice clamps it to the last column
+    return g.node("Concat", [cut(0, start), UFUNCS[op.fn](g, cut(start, stop)), cut(stop, last)],
+                  axis=1)
+
+
 # op type -> builder (graph, op, input tensor) -> output tensor
 FORWARD = {
+    Apply: lambda g, op, Z: _apply(g, op, Z),
     Take: _take,
     FillNaN: lambda g, op, Z: g.node("Where", [g.node("IsNaN", [Z]), op.fill, Z]),
     MarkNaN: _mark_nan,
