@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/parity.py [NAME_PREFIX ...]   (e.g. lin_ glm_ sgd_)
 
 Rows: the model's training rows plus drawn rows (typical, zeros, 1000-spread extremes).
-Relative error as `mlpexport check` measures it. MATLAB runs in octave-cli when present.
+Relative error as `mlpexport check` measures it. MATLAB runs in octave-cli and C is
+compiled with cc when they are present.
 """
 import os
 import sys
@@ -18,7 +19,7 @@ sys.path.insert(0, os.path.join(ROOT, "fixtures"))
 from mlpexport import emit  # noqa: E402
 from mlpexport.check import errors  # noqa: E402
 from mlpexport.data import draw_rows  # noqa: E402
-from mlpexport.emit import matlab, numpy as npx, onnx as onnx_target  # noqa: E402
+from mlpexport.emit import c as c_target, matlab, numpy as npx, onnx as onnx_target  # noqa: E402
 from mlpexport.errors import RuntimeMissing  # noqa: E402
 from mlpexport.extract import extract
 from mlpexport.check import sklearn_outputs  # noqa: E402
@@ -61,7 +62,8 @@ def kept(want, dtype):
 
 def main():
     prefixes = tuple(sys.argv[1:])
-    print(f"{'model':<30} {'dtype':<8} {'numpy':>10} {'onnxrt':>10} {'onnx-ref':>10} {'octave':>10}  labels")
+    targets = ("numpy", "onnxrt", "onnx-ref", "octave", "c")
+    print(f"{'model':<30} {'dtype':<8} " + " ".join(f"{t:>10}" for t in targets) + "  labels")
     for dtype in ("float64", "float32"):
         overall = {}
         for name, make in ZOO.items():
@@ -81,12 +83,13 @@ def main():
                     {"decision_function": mod.decision_function(X)} if net.has_scores else {})},
                     "onnxrt": onnx_target.run(d, name, X),
                     "onnx-ref": onnx_target.run(d, name, X, runtime="reference")}
-                try:
-                    runs["octave"] = matlab.run(d, name, X)
-                except RuntimeMissing:
-                    pass
+                for target, run in (("octave", matlab.run), ("c", c_target.run)):
+                    try:
+                        runs[target] = run(d, name, X)
+                    except RuntimeMissing:
+                        pass
             cells, all_labels = [], True
-            for target in ("numpy", "onnxrt", "onnx-ref", "octave"):
+            for target in targets:
                 if target not in runs:
                     cells.append(f"{'-':>10}")
                     continue
@@ -98,7 +101,7 @@ def main():
                 cells.append(f"{rel:10.2e}")
             print(f"{name:<30} {dtype:<8} {' '.join(cells)}  {'identical' if all_labels else 'DIFFER'}")
         print(f"{'worst':<30} {dtype:<8} " + " ".join(f"{overall.get(t, float('nan')):10.2e}"
-                                                      for t in ("numpy", "onnxrt", "onnx-ref", "octave")))
+                                                      for t in targets))
 
 
 if __name__ == "__main__":

@@ -103,8 +103,8 @@ def _sgd_with_loss(loss):
     (MLPRegressor(), "not fitted"),
     (_sgd_with_loss("new_loss"), "SGDClassifier\\(loss='new_loss'\\) is not supported"),
     (RidgeClassifier().fit(X, np.c_[y > 0, y > 1]), "RidgeClassifier fitted on multilabel"),
-    (TransformedTargetRegressor(MLPRegressor(max_iter=5), func=np.log1p, inverse_func=np.expm1,
-                                check_inverse=False).fit(X, np.abs(y)), "FunctionTransformer"),
+    (TransformedTargetRegressor(MLPRegressor(max_iter=5), func=np.sinh, inverse_func=np.arcsinh,
+                                check_inverse=False).fit(X, y), "inverse_func 'arcsinh' is not supported"),
     ({"not": "a model"}, "dict is not supported"),
 ])
 def test_refusals_name_what_is_wrong(est, message):
