@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LinearRegression, SGDClassifier
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import RidgeClassifier, SGDClassifier
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -89,15 +90,21 @@ def test_target_transform_and_2d_single_output():
 
 
 
+def _sgd_with_loss(loss):
+    """An SGDClassifier whose loss mlpexport does not know (a newer scikit-learn's)."""
+    est = SGDClassifier(loss="hinge").fit(X, y > 0)
+    est.loss = loss
+    return est
+
+
 @pytest.mark.parametrize("est,message", [
-    (LinearRegression().fit(X, y), "LinearRegression is not supported"),
+    (DummyRegressor().fit(X, y), "DummyRegressor is not supported"),
     (make_pipeline(PCA(2), MLPRegressor(max_iter=5)).fit(X, y), "step 'pca' \\(PCA\\)"),
     (MLPRegressor(), "not fitted"),
-    (SGDClassifier(loss="hinge").fit(X, y > 0), "loss='hinge'"),
-    # log1p/expm1 are supported since issue 14; a ufunc outside the six is not
-    (TransformedTargetRegressor(MLPRegressor(max_iter=5), func=np.sin, inverse_func=np.arcsin,
-                                check_inverse=False).fit(X, np.abs(y)),
-     "FunctionTransformer inverse_func 'arcsin'"),
+    (_sgd_with_loss("new_loss"), "SGDClassifier\\(loss='new_loss'\\) is not supported"),
+    (RidgeClassifier().fit(X, np.c_[y > 0, y > 1]), "RidgeClassifier fitted on multilabel"),
+    (TransformedTargetRegressor(MLPRegressor(max_iter=5), func=np.sinh, inverse_func=np.arcsinh,
+                                check_inverse=False).fit(X, y), "inverse_func 'arcsinh' is not supported"),
     ({"not": "a model"}, "dict is not supported"),
 ])
 def test_refusals_name_what_is_wrong(est, message):
@@ -124,7 +131,7 @@ def test_unknown_activation_and_inconsistent_shapes_are_refused():
 
 def test_refusal_lists_what_is_supported():
     with pytest.raises(UnsupportedModelError) as info:
-        extract(make_pipeline(StandardScaler(), LinearRegression()).fit(X, y))
+        extract(make_pipeline(StandardScaler(), DummyRegressor()).fit(X, y))
     for name in ("MLPRegressor", "MLPClassifier", "LogisticRegression", "SGDClassifier"):
         assert name in str(info.value)
 
