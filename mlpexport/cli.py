@@ -249,6 +249,8 @@ def cmd_train(args) -> int:
     kind = args.model or ("mlp-classifier" if data.task == "classification" else "mlp-regressor")
     if data.note and not args.model:
         print(data.note)
+    if tr.names_note(data):
+        print(tr.names_note(data))
     stem = os.path.splitext(os.path.basename(args.dataset))[0]
     output = args.output or f"{stem}.skops"
     from .load import MODEL_SUFFIXES

@@ -38,6 +38,7 @@ class Dataset:
     task: str  # "regression" or "classification"
     feature_names: list[str] | None = None
     note: str | None = None  # how the task was chosen (CSV targets), for the user
+    named: bool = False  # the columns have the user's names (a CSV header): fit keeps them
 
 
 def toy(name: str, seed: int) -> Dataset:
@@ -107,7 +108,7 @@ def from_csv(path: str, target: str | None) -> Dataset:
     y = np.stack([columns[t] for t in wanted], axis=1)
     y = y[:, 0] if y.shape[1] == 1 else y
     task, note = target_task(y, ", ".join(map(repr, wanted)))
-    return Dataset(X, y, task, features, note)
+    return Dataset(X, y, task, features, note, named=True)
 
 
 # scikit-learn's names for targets (sklearn.utils.multiclass.type_of_target) -> our task.
@@ -259,6 +260,8 @@ def train(dataset: Dataset, kind: str, hidden=(100,), activation="relu", scaler=
         # MLPClassifier would fit a one-class model that predicts a constant
         raise InputError(f"the training share of {len(X)} rows holds only one class; use more rows "
                          "or another --seed or --test-size.")
+    if dataset.named:
+        Xtr, Xte = _named(Xtr, dataset.feature_names), _named(Xte, dataset.feature_names)
     est = build(kind, hidden, activation, scaler, max_iter, seed, target_scaler)
     pipeline = est.regressor if target_scaler != "none" else est
     model = pipeline.steps[-1][1]
@@ -280,6 +283,30 @@ def train(dataset: Dataset, kind: str, hidden=(100,), activation="relu", scaler=
     n_iter = int(np.max(n_iter)) if n_iter is not None else 0
     metric = "accuracy" if kind in CLASSIFIERS else "R^2"
     return Result(est, float(est.score(Xtr, ytr)), float(est.score(Xte, yte)), metric, converged, n_iter)
+
+
+def _pandas():
+    """pandas, or None: it is optional (the test extra installs it)."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
+def _named(X, names):
+    """X as a DataFrame with the CSV's column names, so the model records them in
+    feature_names_in_ as scikit-learn does (without pandas, X as is)."""
+    pd = _pandas()
+    return X if pd is None else pd.DataFrame(X, columns=list(names))
+
+
+def names_note(dataset) -> str | None:
+    """Why a model trained on a CSV has no feature names, if it has none."""
+    if dataset.named and _pandas() is None:
+        return ("note: pandas is not installed, so the model keeps no feature names "
+                "(pip install pandas to fit on the named columns).")
+    return None
 
 
 def check_options(seed, test_size):

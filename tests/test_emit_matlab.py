@@ -439,7 +439,7 @@ def test_struct_input_is_matched_by_field_name(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = loadmat(tmp_path / "out.mat")
     assert_matches({"predict": out["y"][:, 0]}, {"predict": est.predict(rows)}, 1e-12, "struct")
-    assert "missing: temp" in str(out["msg"][0])
+    assert "missing: {temp}, unexpected: {}" in str(out["msg"][0])
 
 
 def test_struct_input_refused_when_names_are_not_identifiers(tmp_path):

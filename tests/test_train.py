@@ -197,3 +197,28 @@ def test_train_help_shows_defaults(capsys):
         after = text.split(option, 2)[-1]  # the option's own help entry, after the usage line
         assert f"default: {default})" in after.split("--", 1)[0] or \
             f"(default: {default})" in after[:300], (option, after[:200])
+
+
+def test_a_csv_trained_model_keeps_its_column_names(tmp_path, capsys, monkeypatch):
+    """train on a CSV fits on a DataFrame: the saved model has feature_names_in_ (#12)."""
+    pytest.importorskip("pandas")
+    from mlpexport.load import load
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2))
+    rows = "\n".join(f"{a},{b},{a - b}" for a, b in X)
+    (tmp_path / "d.csv").write_text("speed,load,price\n" + rows + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "d.csv", "--target", "price", "--hidden", "3", "--max-iter", "20",
+                 "--quiet"]) == 0
+    est = load(tmp_path / "d.skops").estimator
+    assert list(est.feature_names_in_) == ["speed", "load"]
+    assert "pandas is not installed" not in capsys.readouterr().out
+
+
+def test_without_pandas_training_says_the_names_are_lost(tmp_path, capsys, monkeypatch):
+    from mlpexport import train
+    monkeypatch.setattr(train, "_pandas", lambda: None)  # as on a machine without pandas
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(40)) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "d.csv", "--target", "y", "--model", "linear"]) == 0
+    assert "pandas is not installed" in capsys.readouterr().out

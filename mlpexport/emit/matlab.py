@@ -236,7 +236,7 @@ COLUMNS_BY_NAME = [
     "missing = setdiff(names, given);",
     "unexpected = setdiff(given, names);",
     "if ~isempty(missing) || ~isempty(unexpected)",
-    "    error('mlpexport:featureNames', '%s: the fields must be the feature names; missing: %s; unexpected: %s.', ...",
+    "    error('mlpexport:featureNames', '%s: the fields must be the feature names; missing: {%s}, unexpected: {%s}.', ...",
     "          fname, strjoin(missing(:)', ', '), strjoin(unexpected(:)', ', '));",
     "end",
     "M = zeros(numel(S.(names{1})), numel(names));",
