@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--prune-dead", action="store_true",
                    help="drop ReLU units never active on --data (proven on that data only)")
     c.add_argument("--data", metavar="FILE",
-                   help="your own rows (.npy, or .csv matched to the model's feature names by "
+                   help="your own rows (.npy, or .csv or .parquet matched to the model's feature names by "
                         "its header) to prove parity on, besides drawn extremes; also the rows "
                         "--prune-dead judges units on")
     _export_options(c)
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("model", metavar="MODEL", nargs="+",
                    help="model file(s); several models are checked one after the other, each "
                         "against exports named after its own file")
-    k.add_argument("--data", metavar="FILE", help=".npy (2-D) or .csv rows (default: drawn from the model)")
+    k.add_argument("--data", metavar="FILE", help=".npy (2-D), .csv or .parquet rows (default: drawn from the model)")
     k.add_argument("--to", default="all", metavar="TARGETS", help=TARGET_HELP)
     k.add_argument("--against", metavar="DIR", help="run the exports already in DIR instead of fresh ones")
     k.add_argument("--name", help="base name of the exports in DIR (default: the model file's "
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Architecture, the forward pass in numpy and MATLAB syntax, and "
                                    "per-unit activity on data (dead ReLUs, saturation), with warnings.")
     i.add_argument("model", metavar="MODEL")
-    i.add_argument("--data", metavar="FILE", help=".npy or .csv rows (default: drawn from the model)")
+    i.add_argument("--data", metavar="FILE", help=".npy, .csv or .parquet rows (default: drawn from the model)")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
     _plot_options(i, "one input: fitted curve and unit contributions; more: unit activity heatmap")
     i.add_argument("--force", action="store_true", help="overwrite an existing plot file")

@@ -84,18 +84,21 @@ def _finite(X, nan_ok):
 
 def read_data(path: str, n_features: int | None = None, *, stream: bool = False,
               feature_names=None, nan_ok=None):
-    """A 2-D float array from a .npy or .csv file (numeric, optional header row; with the
-    model's feature_names a CSV header picks the columns by name, see csv_rows).
+    """A 2-D float array from a .npy, .csv or .parquet file (numeric, optional header row;
+    with the model's feature_names a CSV header or a Parquet file's column names pick the
+    columns by name, see csv_rows).
 
     stream: a .npy file is not read at once but row range by row range (NpyRows);
     NaN and infinity are then checked chunk by chunk by whoever reads it."""
     ext = os.path.splitext(path)[1].lower()
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such data file.")
-    if ext not in (".npy", ".csv"):
-        raise InputError(f"{path}: data must be a .npy or .csv file.")
+    if ext not in (".npy", ".csv", ".parquet"):
+        raise InputError(f"{path}: data must be a .npy, .csv or .parquet file.")
     if ext == ".csv":
         return _check_rows(path, csv_rows(path, feature_names, nan_ok=nan_ok), n_features)
+    if ext == ".parquet":
+        return _check_rows(path, parquet_rows(path, feature_names, nan_ok=nan_ok), n_features)
     X = NpyRows(path)  # validates the header against the file size first
     if X.dtype.kind not in "biuf":
         raise InputError(f"{path} holds {X.dtype} values; it must be numeric (not complex, "
@@ -218,6 +221,35 @@ def csv_rows(path: str, feature_names=None, *, nan_ok=None) -> np.ndarray:
         j = int(np.argmin(finite))
         name = repr(header[j]) if header else str(j + 1)
         raise InputError(f"{path}: column {name} contains NaN or infinite values.")
+    return X
+
+
+def parquet_rows(path: str, feature_names=None, *, nan_ok=None) -> np.ndarray:
+    """The numbers of a Parquet file (pyarrow reads it): columns picked by the model's
+    feature names as for a CSV header, else all columns in order."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path}: reading .parquet needs pyarrow (pip install pyarrow), "
+                         "or pass .csv or .npy.") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise InputError(f"{path} is not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
+    names = table.column_names
+    picked = match_columns(path, names, feature_names) if feature_names is not None else range(len(names))
+    columns = []
+    for j in picked:
+        column = table.column(j)
+        try:
+            columns.append(np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64))
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: column {names[j]!r} is not numeric ({column.type}).") from None
+    X = np.stack(columns, axis=1) if columns else np.empty((table.num_rows, 0))
+    finite = _finite(X, nan_ok)
+    if not finite.all():
+        j = int(np.argmin(finite))
+        raise InputError(f"{path}: column {names[list(picked)[j]]!r} contains NaN or infinite values.")
     return X
 
 

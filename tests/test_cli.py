@@ -107,7 +107,7 @@ def test_check_exit_codes_json_and_data_files(model, tmp_path):
 @pytest.mark.parametrize("content,name,message", [
     ("1,2,3\n4,5,6\n", "few.csv", "3 columns but the model expects 6"),
     ("a,b,c,d,e,f\n1,2,x,4,5,6\n", "text.csv", "'x' is not a number"),
-    ("", "rows.txt", "must be a .npy or .csv"),
+    ("", "rows.txt", "must be a .npy, .csv or .parquet"),
 ])
 def test_bad_data_exits_2(model, tmp_path, content, name, message):
     (tmp_path / name).write_text(content)

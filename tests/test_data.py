@@ -198,3 +198,18 @@ def test_csv_without_header_is_taken_in_order_even_with_names(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text("1,2\n3,4\n")
     np.testing.assert_array_equal(read_data(str(path), 2, feature_names=["a", "b"]), [[1, 2], [3, 4]])
+
+
+def test_parquet_columns_are_picked_by_feature_name(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    from mlpexport.data import read_data
+    table = pa.table({"id": [1, 2, 3], "b": [4.0, 5.0, 6.0], "a": [7.0, 8.0, 9.0]})
+    pq.write_table(table, tmp_path / "x.parquet")
+    X = read_data(str(tmp_path / "x.parquet"), 2, feature_names=["a", "b"])
+    assert np.array_equal(X, [[7.0, 4.0], [8.0, 5.0], [9.0, 6.0]])
+    with pytest.raises(InputError, match="no column 'c'"):
+        read_data(str(tmp_path / "x.parquet"), 2, feature_names=["a", "c"])
+    pq.write_table(pa.table({"a": ["x", "y"]}), tmp_path / "s.parquet")
+    with pytest.raises(InputError, match="column 'a' is not numeric"):
+        read_data(str(tmp_path / "s.parquet"), 1)
