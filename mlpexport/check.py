@@ -30,6 +30,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 
@@ -567,6 +568,18 @@ def _rows_of(X, start, stop, nan_ok=None):
 PLOT_ROWS = 5000  # rows kept per export for plots
 
 
+def _progress(starts, n_rows, chunk):
+    """The chunk starts, shown as a tqdm bar when stderr is a terminal and there is more
+    than one chunk (nothing when piped, or without tqdm: pip install tqdm)."""
+    if n_rows <= chunk or not getattr(sys.stderr, "isatty", lambda: False)():
+        return starts
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return starts
+    return tqdm(starts, desc="rows", unit="chunk", total=len(starts), leave=False, file=sys.stderr)
+
+
 def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
                      committed=False, edited=()):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
@@ -591,7 +604,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
     typical = {k: typical_scale(np.asarray(v, dtype=np.float64))
                for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
     merged: dict = {}
-    for start in range(0, len(X), chunk):
+    for start in _progress(range(0, len(X), chunk), len(X), chunk):
         stop = min(start + chunk, len(X))
         if stop <= len(Xs):  # rows and scikit-learn's outputs are already at hand
             Xc, want = Xs[start:stop], {k: v[start:stop] for k, v in sample.items()}

@@ -385,3 +385,15 @@ def test_rows_carry_the_api_names():
     row = compare("onnx", "predict", np.array(["a", "b"]), np.array(["a", "b"]), 1e-9, 0,
                   np.array([[0.9, 0.1], [0.2, 0.8]]))
     assert (row.export, row.output, row.labels, row.status, row.failure()) == ("onnx", "predict", 1.0, "PASS", "")
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    """Several chunks: a tqdm bar on stderr when it is a terminal, nothing when piped."""
+    pytest.importorskip("tqdm")
+    est, net, X = case("reg_classic")
+    X = np.vstack([X] * 4)
+    check(est, net, X, ["numpy"], chunk=100)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    report = check(est, net, X, ["numpy"], chunk=100)
+    assert report.passed and "rows" in capsys.readouterr().err

@@ -97,9 +97,16 @@ def _mark_nan(g, op, Z):
 
 
 def _poly(g, op, Z):
-    """prod over inputs of Z ** powers: [N, 1, n_in] ** [n_out, n_in] -> [N, n_out]."""
+    """prod over inputs of Z ** powers: [N, 1, n_in] ** [n_out, n_in] -> [N, n_out, n_in],
+    multiplied along the last axis one input at a time (Mul, not ReduceProd, which
+    onnxruntime 1.19 has no float64 kernel for)."""
     wide = g.node("Unsqueeze", [Z, g.const("axis1", [1], dtype=np.int64)])
-    return g.node("ReduceProd", [g.node("Pow", [wide, op.powers])], axes=[2], keepdims=0)
+    terms = g.node("Pow", [wide, op.powers])
+    product = None
+    for j in range(op.n_in):
+        factor = g.node("Gather", [terms, g.const(f"input{j}", j, dtype=np.int64)], axis=2)
+        product = factor if product is None else g.node("Mul", [product, factor])
+    return product
 
 
 def _log1p(g, Z):
