@@ -180,7 +180,7 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
 
     if data is None:
         X = draw_rows(net) if drawn is None else drawn
-        return _Rows(X, f"{len(X)} drawn rows: pass --data for your own")
+        return _Rows(X, f"{len(X)} drawn rows (pass --data for your own)")
     if _is_path(data):
         path = os.fsdecode(data)
         X = read_data(path, net.n_features, stream=stream,
@@ -273,7 +273,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
         rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}")
         golden = draw_rows(net, n=24, seed=1)
     else:
-        rows = _Rows(drawn, f"{len(drawn)} drawn rows: pass --data for your own")
+        rows = _Rows(drawn, f"{len(drawn)} drawn rows (pass --data for your own)")
         golden = draw_rows(net, n=24, seed=1)
     # golden rows are stored in the .mat for mlpexport_verify.m
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
@@ -380,4 +380,6 @@ def _inspect(model, *, data, trust_pickle, note=_quiet):
 
     m = _load(model, trust_pickle=trust_pickle, note=note)
     rows = _rows(data, m.net, drawn=None if data is not None else draw_rows(m.net, n=1000)[:1000])
-    return report(m.net, rows.X), m.net, rows.X
+    rep = report(m.net, rows.X)
+    rep["rows_source"] = rows.source  # "1000 drawn rows: pass --data ..." / "400 rows from X.csv"
+    return rep, m.net, rows.X

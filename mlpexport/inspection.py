@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .emit import plain
 from .network import (Add, Affine, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip,
                       ClipTo, Dense, Div, evaluate, ExpOut, FillNaN, Gemm, hidden,
                       HuberBinaryProba, HuberOvrProba, IdentityOut, Impute, Indicate, MarkNaN, Mul,
@@ -87,7 +88,11 @@ def formula(net: Network, language: str = "numpy") -> list[str]:
     Array names are those of the exports' .npz / .mat files."""
     table = NUMPY if language == "numpy" else MATLAB
     prog = net.program()
-    lines = [table["start"]]
+    names = net.meta.get("feature_names")
+    comment = "  # " if language == "numpy" else "  % "
+    # the names only as comment text, in emit.plain's safe characters
+    lines = [table["start"] + (comment + "X columns: " + plain(", ".join(map(str, names)))
+                               if names else "")]
     lines += [table[type(op)](op) if callable(table[type(op)]) else table[type(op)].format(op=op)
               for op in (*prog.inputs, *prog.layers)]
     if prog.output is not None:
@@ -278,7 +283,7 @@ def text(rep: dict) -> str:
     lines.append("forward pass, MATLAB (arrays as in NAME.mat; R2016b+ implicit expansion):")
     lines += [f"    {x}" for x in rep["formula_matlab"]]
     lines.append("")
-    lines.append(f"on {rep['rows']} rows:")
+    lines.append(f"on {rep.get('rows_source') or str(rep['rows']) + ' rows'}:")
     for layer in rep["layers"]:
         lines.append("  " + LayerReport(layer["index"], layer["units"], layer["activation"], 0,
                                         layer["active_share"], layer["saturated_share"],

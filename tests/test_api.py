@@ -32,7 +32,7 @@ def test_convert_an_estimator_object_writes_exports_that_predict_as_sklearn(tmp_
     assert sorted(map(os.path.basename, report.files)) == ["flowers.npz", "flowers.onnx", "flowers.py"]
     assert {(r.export, r.output, r.status) for r in report.rows} == {
         (t, o, "PASS") for t in ("numpy", "onnx") for o in ("predict", "predict_proba")}
-    assert report.source.endswith("drawn rows: pass --data for your own") and report.model == "Pipeline(StandardScaler, MLPClassifier)"
+    assert report.source.endswith("drawn rows (pass --data for your own)") and report.model == "Pipeline(StandardScaler, MLPClassifier)"
     assert report.estimator == report.model  # an object: no file to name it by
     labels = [r.labels for r in report.rows if r.output == "predict"]
     assert labels == [1.0, 1.0] and all(r.max_rel <= 1e-9 for r in report.rows)

@@ -202,3 +202,17 @@ def test_formulas_keep_the_one_vs_rest_underflow_guard():
                     "decision_function": namespace["scores"]},
                    want, 1e-12, "ovr formula")
     assert "s(zero) = size(P, 2);" in formula(net, "matlab")
+
+
+def test_formulas_and_report_name_the_columns_and_the_rows(tmp_path):
+    """#12: the feature names beside X in both formulas, and where the rows came from."""
+    pd = pytest.importorskip("pandas")
+    import mlpexport
+    from sklearn.linear_model import LinearRegression
+    df = pd.DataFrame({"speed": [1.0, 2.0, 3.0, 4.0], "load": [0.0, 1.0, 0.0, 2.0]})
+    est = LinearRegression().fit(df, [1.0, 2.0, 3.0, 5.0])
+    rep = mlpexport.inspect(est)
+    assert rep["formula_numpy"][0] == "Z = X  # X columns: speed, load"
+    assert rep["formula_matlab"][0] == "Z = X;  % X columns: speed, load"
+    assert rep["rows_source"] == "1000 drawn rows (pass --data for your own)"
+    assert mlpexport.inspect(est, data=df)["rows_source"] == "4 given rows"
