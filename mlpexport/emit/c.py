@@ -46,9 +46,9 @@ class Options:
     """The C target has no options of its own."""
 
 
-# Identifiers a NAME must not take: NAME alone names the header guard's prefix only, so
-# only names the generated file itself defines would clash.
-RESERVED = {"real_t": "a type name the generated C code defines"}
+# Names a NAME must not take: none. Every public identifier is NAME_ followed by a fixed
+# word (NAME_predict, NAME_H, ...), and the file's own helpers are static.
+RESERVED: dict = {}
 
 # ------------------------------------------------------------------ op -> C, one row
 # z is the working row (width n), a an array, y/proba/scores the outputs of one row.
@@ -416,6 +416,7 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
 
 
 def op_is_z(op) -> bool:
+    """Whether a decision reads the raw scores z (width NAME_N_OUTPUTS) rather than proba."""
     return getattr(op, "on", None) is Score.LOGITS
 
 
