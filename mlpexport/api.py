@@ -131,6 +131,29 @@ def _required(to, targets) -> tuple:
     return tuple(explicit)
 
 
+def _numbers_only(net, targets, to, note, done):
+    """The targets without C for a model that reads text columns, unless the user named it
+    (then the C target's own refusal is the error)."""
+    if net.vocab and "c" in targets and "c" not in _required(to, targets):
+        note(f"c: not {done}: the C target takes numbers only, and this model reads text "
+             "columns.")
+        return [t for t in targets if t != "c"]
+    return targets
+
+
+def _known(net, X):
+    """X with every text value made known, so that encode_strings checks numbers only (an
+    unknown category is scikit-learn's and the exports' business, not a data error)."""
+    import numpy as np
+
+    X = X.copy()
+    for c in net.vocab:
+        col = X[:, c.column]
+        text = np.array([isinstance(v, str) for v in col], dtype=bool)
+        col[text] = c.words[0]
+    return X
+
+
 def _array(data, net):
     """Rows of an array-like (numpy array, DataFrame, nested lists) as a 2-D float64 array.
     A DataFrame is matched to the model's feature names by name when the model has them."""
@@ -153,6 +176,21 @@ def _array(data, net):
     if X.ndim != 2:
         raise DataError(f"the data are a {X.ndim}-D array of shape {X.shape}; they must be 2-D "
                         f"(rows x {net.n_features} features), e.g. X.reshape(-1, {net.n_features}).")
+    if net.vocab:  # text columns: kept as objects; the numbers are checked through their codes
+        from .network import encode_strings
+        X = np.asarray(X, dtype=object)
+        if X.shape[1] != net.n_features:
+            raise DataError(f"the data have {X.shape[1]} columns but the model expects "
+                            f"{net.n_features} features.")
+        try:
+            codes = encode_strings(net, _known(net, X))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"the data cannot be read as the model's columns ({exc}).") from None
+        finite = (np.isfinite(codes) | (np.isnan(codes) & net.nan_columns())).all(axis=0)
+        if not finite.all():
+            raise DataError(f"column {int(np.argmin(finite)) + 1} of the data contains NaN or "
+                            f"infinite values where the model takes none.")
+        return X
     if X.dtype.kind not in "biuf":
         if X.dtype.kind == "c":
             raise DataError("the data are complex numbers; they must be real.")
@@ -184,7 +222,8 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
     if _is_path(data):
         path = os.fsdecode(data)
         X = read_data(path, net.n_features, stream=stream,
-                      feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns())
+                      feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns(),
+                      strings=net.string_columns())
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
     return _Rows(X, f"{len(X)} given rows")
@@ -263,6 +302,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)
     net = m.net
+    targets = _numbers_only(net, targets, to, note, "written")
     drawn = draw_rows(net)
     if prune_dead:
         given = _rows(data, net)
@@ -347,6 +387,8 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
             raise UsageError(f"--against {against}: no such directory.")
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)
+    if against is None:
+        targets = _numbers_only(m.net, targets, to, note, "run")
     rows = _rows(data, m.net, stream=True)
     report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
                        atol=0.0 if atol is None else atol, against=against, name=name,

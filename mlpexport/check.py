@@ -60,6 +60,9 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
         import pandas as pd  # a model fitted on named columns may select them by name
         X = pd.DataFrame(X, columns=names)
+        if net.vocab:  # text columns stay objects; the others are numbers, as fitted
+            text = set(net.string_columns())
+            X = X.astype({n: float for j, n in enumerate(names) if j not in text})
     out = {"predict": est.predict(X)}
     if not net.is_classifier:
         return out
@@ -556,6 +559,8 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
 
 
 def _rows_of(X, start, stop, nan_ok=None):
+    if getattr(X, "dtype", None) == object:  # text columns: checked when the rows were read
+        return np.asarray(X[start:stop])
     Xc = np.asarray(X[start:stop], dtype=np.float64)
     ok = np.isfinite(Xc)
     if nan_ok is not None:

@@ -83,22 +83,29 @@ def _finite(X, nan_ok):
 
 
 def read_data(path: str, n_features: int | None = None, *, stream: bool = False,
-              feature_names=None, nan_ok=None):
+              feature_names=None, nan_ok=None, strings=()):
     """A 2-D float array from a .npy, .csv or .parquet file (numeric, optional header row;
     with the model's feature_names a CSV header or a Parquet file's column names pick the
     columns by name, see csv_rows).
 
     stream: a .npy file is not read at once but row range by row range (NpyRows);
-    NaN and infinity are then checked chunk by chunk by whoever reads it."""
+    NaN and infinity are then checked chunk by chunk by whoever reads it.
+    strings: the columns (in the model's order) that hold text; then the rows come back
+    as a 2-D object array, text as str and an empty cell as None (CSV, Parquet only)."""
     ext = os.path.splitext(path)[1].lower()
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such data file.")
     if ext not in (".npy", ".csv", ".parquet"):
         raise InputError(f"{path}: data must be a .npy, .csv or .parquet file.")
     if ext == ".csv":
-        return _check_rows(path, csv_rows(path, feature_names, nan_ok=nan_ok), n_features)
+        return _check_rows(path, csv_rows(path, feature_names, nan_ok=nan_ok, strings=strings),
+                           n_features)
     if ext == ".parquet":
-        return _check_rows(path, parquet_rows(path, feature_names, nan_ok=nan_ok), n_features)
+        return _check_rows(path, parquet_rows(path, feature_names, nan_ok=nan_ok, strings=strings),
+                           n_features)
+    if strings:
+        raise InputError(f"{path}: this model reads text columns; pass the data as .csv or "
+                         ".parquet (a .npy file holds numbers only).")
     X = NpyRows(path)  # validates the header against the file size first
     if X.dtype.kind not in "biuf":
         raise InputError(f"{path} holds {X.dtype} values; it must be numeric (not complex, "
@@ -198,24 +205,40 @@ class DataNote(UserWarning):
     """Something the user should know about their data file (e.g. columns ignored)."""
 
 
-def csv_rows(path: str, feature_names=None, *, nan_ok=None) -> np.ndarray:
+def csv_rows(path: str, feature_names=None, *, nan_ok=None, strings=()) -> np.ndarray:
     """The numbers of a CSV file for check --data: a first row that is not all numbers is a
     header (named in errors about its columns). With the model's `feature_names` and a
     header, the columns are picked by name, in the model's order, as scikit-learn matches
     a DataFrame: a missing feature is an error, other columns (ids, targets) are ignored
-    with a DataNote. Without a header, the columns are the features in order."""
+    with a DataNote. Without a header, the columns are the features in order. An empty
+    cell is a missing value: NaN in a number column (refused where no imputer fills it),
+    None in a text column (`strings`: their positions among the features)."""
     lines, rows = read_csv(path)
     header = None
-    if parse_numbers(rows[:1])[1] is not None:
+    text = set(strings)
+    first = [c for j, c in enumerate(rows[0]) if j not in text] if not feature_names else rows[0]
+    if parse_numbers([[c or "nan" for c in first]])[1] is not None or (text and feature_names):
         header, lines, rows = rows[0], lines[1:], rows[1:]
         if not rows:
             raise InputError(f"{path} has a header row but no rows.")
     if header is not None and feature_names is not None:
         header, rows = _by_name(path, header, rows, list(feature_names))
-    X, bad = parse_numbers(rows)
+    numbers = [j for j in range(len(rows[0])) if j not in text]
+    X, bad = parse_numbers([[row[j] or "nan" for j in numbers] for row in rows])
     if bad is not None:
         i, j = bad
-        raise InputError(f"{path} line {lines[i]}: {rows[i][j]!r} is not a number.")
+        raise InputError(f"{path} line {lines[i]}: {rows[i][numbers[j]]!r} is not a number.")
+    if text:
+        mixed = np.empty((len(rows), len(rows[0])), dtype=object)
+        mixed[:, numbers] = X
+        for j in sorted(text):
+            mixed[:, j] = [row[j] if row[j] else None for row in rows]
+        finite = _finite(X, None if nan_ok is None else np.asarray(nan_ok)[numbers])
+        if not finite.all():
+            j = numbers[int(np.argmin(finite))]
+            name = repr(header[j]) if header else str(j + 1)
+            raise InputError(f"{path}: column {name} contains NaN or infinite values.")
+        return mixed
     finite = _finite(X, nan_ok)
     if not finite.all():
         j = int(np.argmin(finite))
@@ -224,7 +247,7 @@ def csv_rows(path: str, feature_names=None, *, nan_ok=None) -> np.ndarray:
     return X
 
 
-def parquet_rows(path: str, feature_names=None, *, nan_ok=None) -> np.ndarray:
+def parquet_rows(path: str, feature_names=None, *, nan_ok=None, strings=()) -> np.ndarray:
     """The numbers of a Parquet file (pyarrow reads it): columns picked by the model's
     feature names as for a CSV header, else all columns in order."""
     try:
@@ -238,6 +261,13 @@ def parquet_rows(path: str, feature_names=None, *, nan_ok=None) -> np.ndarray:
         raise InputError(f"{path} is not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
     names = table.column_names
     picked = match_columns(path, names, feature_names) if feature_names is not None else range(len(names))
+    if strings:
+        mixed = np.empty((table.num_rows, len(picked)), dtype=object)
+        for k, j in enumerate(picked):
+            values = table.column(j).to_pylist()
+            mixed[:, k] = [None if v is None or v == "" else v for v in values] if k in strings \
+                else [np.nan if v is None else v for v in values]
+        return mixed
     columns = []
     for j in picked:
         column = table.column(j)
@@ -295,4 +325,37 @@ def draw_rows(net: Network, n: int = 256, seed: int = 0) -> np.ndarray:
     for i in range(min(f, 16)):
         axes[2 * i, i] += EXTREME * spread[i]
         axes[2 * i + 1, i] -= EXTREME * spread[i]
-    return np.vstack([typical, np.zeros((1, f)), loc[None, :], corners, axes])
+    X = np.vstack([typical, np.zeros((1, f)), loc[None, :], corners, axes])
+    if net.categories or net.vocab:
+        return _categorical_rows(net, X, rng)
+    return X
+
+
+UNSEEN = "(a category never seen in training)"  # drawn where an unknown category is allowed
+
+
+def _categorical_rows(net: Network, X, rng):
+    """Drawn rows where categorical columns hold their known categories (text columns as
+    str), plus one row per column with a missing value where the model takes one and one
+    with an unseen category where that is not an error (as in scikit-learn)."""
+    rows = X.astype(object)
+    categories = dict(net.categories)
+    for j, values in categories.items():
+        rows[:, j] = [values[k] for k in rng.integers(0, len(values), len(rows))]
+    nan_ok, unknown_ok = net.nan_columns(), net.unknown_columns()
+    extra = []
+    for j in categories:
+        if nan_ok[j]:
+            extra.append((j, None if j in net.string_columns() else np.nan))
+        if unknown_ok[j]:
+            extra.append((j, UNSEEN if j in net.string_columns() else _unseen(categories[j])))
+    more = np.repeat(rows[:1], len(extra), axis=0)
+    for i, (j, value) in enumerate(extra):
+        more[i, j] = value
+    rows = np.vstack([rows, more])
+    return rows if net.vocab else rows.astype(np.float64)
+
+
+def _unseen(values):
+    """A number that is not among a numeric column's categories."""
+    return float(max(values)) + 0.5

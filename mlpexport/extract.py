@@ -7,7 +7,7 @@ Poisson's `exp`) and refuses what it does not understand, naming it.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import singledispatch
 from typing import Callable
 
@@ -25,8 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import supported
 from .errors import UnsupportedModelError
-from .network import (HIDDEN_ACTIVATIONS, UFUNCS, Affine, Clip, Dense, Func, Head, Impute,
-                      Indicate, Network, Poly, Select)
+from .network import (HIDDEN_ACTIVATIONS, UFUNCS, Affine, Clip, Dense, Encode, Func, Head,
+                      Impute, Indicate, Network, OneHot, Poly, Select, StringColumn)
 
 
 class LegacyModelWarning(UserWarning):
@@ -216,48 +216,209 @@ def _input_range(est, n_features):
 # (take columns), Impute, Indicate and Poly steps on one matrix. Each rule below maps a
 # fitted transformer on `width` input columns to (steps, output width).
 
-def _names():
-    count = iter(range(1, 10**9))
-    return lambda: f"p{next(count)}"
+class _Walk:
+    """What the walk over the preprocessing steps learns besides the steps: a fresh name
+    per step (call it), and per input column of X whether it holds strings (the strings
+    the model knows there, each with its code), its known categories (to draw rows
+    from), whether an unknown category there is an error, and whether a numeric step
+    reads it. Columns are followed by provenance: `cols` lists, per working column, the
+    X column it still is unchanged (an int), or None once a step computed it."""
+
+    def __init__(self, feature_names=None):
+        self.count = 0
+        self.words = {}  # X column -> {string: code}
+        self.categories = {}  # X column -> [known values]
+        self.strict = {}  # X column -> label: an unknown value there raises
+        self.numeric = set()  # X columns some numeric step reads as they are
+        self.feature_names = feature_names
+
+    def __call__(self):
+        self.count += 1
+        return f"p{self.count}"
+
+    def code(self, column, word):
+        table = self.words.setdefault(column, {})
+        return table.setdefault(word, float(len(table)))
+
+    def read_as_numbers(self, cols):
+        self.numeric.update(c for c in cols if c is not None)
+
+    def label(self, column):
+        names = self.feature_names
+        return str(names[column]) if names is not None and column < len(names) else str(column)
 
 
-def _imputer_steps(est, width, new):
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and np.isnan(v))
+
+
+def _is_text(v) -> bool:
+    return isinstance(v, (str, np.str_))
+
+
+def _imputer_steps(est, cols, walk):
     _fitted(est, "statistics_")
+    width = len(cols)
     mv = est.missing_values
-    if not (isinstance(mv, float) and np.isnan(mv)):
+    if not (_missing(mv)):
         raise UnsupportedModelError(
-            f"SimpleImputer(missing_values={mv!r}) is not supported; only missing_values=np.nan.")
-    stats = np.array(est.statistics_, dtype=np.float64)
+            f"SimpleImputer(missing_values={mv!r}) is not supported; only missing_values=np.nan "
+            f"(or None for strings).")
+    stats = np.asarray(est.statistics_)
     if stats.shape != (width,):
         raise UnsupportedModelError(f"SimpleImputer.statistics_ has shape {stats.shape}, but "
                                     f"{width} columns reach it.")
-    kept = np.flatnonzero(~np.isnan(stats))  # all-missing columns in training are dropped
+    kept = [j for j in range(width) if not _missing(stats[j])]  # all-missing in training: dropped
+    fill = []
+    for j in kept:
+        if _is_text(stats[j]):
+            if cols[j] is None:
+                raise UnsupportedModelError("a SimpleImputer fills strings into a column computed "
+                                            "by an earlier step; only input columns can hold strings.")
+            fill.append(walk.code(cols[j], str(stats[j])))
+        else:
+            fill.append(stats[j])
     flagged = []
     if getattr(est, "add_indicator", False):
         flagged = [int(i) for i in np.asarray(est.indicator_.features_)]
         if any(not 0 <= i < width for i in flagged):
             raise UnsupportedModelError("SimpleImputer's indicator flags columns it does not have.")
-    fill = _values("SimpleImputer.statistics_", stats[kept])
+    fill = _values("SimpleImputer.statistics_", np.array(fill, dtype=np.float64))
     steps = []
     if len(kept) != width or flagged:
-        steps.append(Select(new(), tuple(int(i) for i in kept) + tuple(flagged)))
+        steps.append(Select(walk(), tuple(kept) + tuple(flagged)))
     if flagged:
-        steps.append(Indicate(new(), np.r_[np.zeros(len(kept)), np.ones(len(flagged))]))
-    steps.append(Impute(new(), np.r_[fill, np.full(len(flagged), np.nan)]))
-    return steps, len(kept) + len(flagged)
+        steps.append(Indicate(walk(), np.r_[np.zeros(len(kept)), np.ones(len(flagged))]))
+    steps.append(Impute(walk(), np.r_[fill, np.full(len(flagged), np.nan)]))
+    return steps, [cols[j] for j in kept] + [None] * len(flagged)
 
 
-def _poly_steps(est, width, new):
+def _category_values(est, i, cats, column, walk):
+    """(values, missing position or None) of encoder feature i's categories: numbers as
+    they are, strings as the codes StringCodes gives them (the column must be an X column)."""
+    texts = [c for c in cats if _is_text(c)]
+    if texts and column is None:
+        raise UnsupportedModelError(f"{_name(est)} encodes strings in a column computed by an "
+                                    f"earlier step; only input columns can hold strings.")
+    missing = [k for k, c in enumerate(cats) if _missing(c)]
+    if len(missing) > 1:
+        raise UnsupportedModelError(f"{_name(est)} has both None and NaN among the categories of "
+                                    f"its column {i}; they cannot be told apart in every export.")
+    if any(_is_text(c) and c == "" for c in cats):
+        raise UnsupportedModelError(f"{_name(est)} has the empty string among its categories; "
+                                    f"ONNX and MATLAB inputs use \"\" for a missing string.")
+    values = []
+    for c in cats:
+        if _missing(c):
+            continue
+        if texts and not _is_text(c):
+            raise UnsupportedModelError(f"{_name(est)} mixes strings and numbers among the "
+                                        f"categories of its column {i}.")
+        values.append(walk.code(column, str(c)) if texts else float(c))
+    if not texts:
+        walk.read_as_numbers([column])
+    if column is not None:
+        walk.categories.setdefault(column, [])
+        walk.categories[column] += [c for c in cats if not _missing(c)
+                                    and c not in walk.categories[column]]
+    return _values(f"{_name(est)}.categories_", np.array(values, dtype=np.float64)), \
+        (missing[0] if missing else None)
+
+
+def _encoder_features(est, cols):
+    _fitted(est, "categories_")
+    cats = est.categories_
+    if not (isinstance(cats, list) and len(cats) == len(cols)):
+        raise UnsupportedModelError(f"{_name(est)} has categories for "
+                                    f"{len(cats) if isinstance(cats, list) else '?'} columns, but "
+                                    f"{len(cols)} reach it.")
+    infrequent = [None] * len(cols)
+    if getattr(est, "_infrequent_enabled", False):
+        infrequent = list(est.infrequent_categories_)
+    return [(np.asarray(c, dtype=object), () if inf is None else list(inf))
+            for c, inf in zip(cats, infrequent)]
+
+
+def _grouped(cats, infrequent):
+    """Each category's position after scikit-learn groups the infrequent ones into one
+    last position, and how many positions there are."""
+    frequent = [k for k, c in enumerate(cats) if not any(_same(c, f) for f in infrequent)]
+    pos = np.full(len(cats), len(frequent), dtype=np.int64)
+    pos[frequent] = np.arange(len(frequent))
+    return pos, len(frequent) + (1 if infrequent else 0)
+
+
+def _same(a, b):
+    return (_missing(a) and _missing(b)) or (not _missing(a) and not _missing(b) and a == b)
+
+
+def _unknown_rule(est, handle, allowed):
+    if handle not in allowed:
+        raise UnsupportedModelError(f"{_name(est)}(handle_unknown={handle!r}) is not supported; "
+                                    f"supported: {', '.join(allowed)}.")
+
+
+def _onehot_steps(est, cols, walk):
+    handle = est.handle_unknown
+    _unknown_rule(est, handle, ("error", "ignore", "infrequent_if_exist"))
+    drop_idx = getattr(est, "drop_idx_", None)
+    steps, repeat, positions = [], [], []
+    for i, ((cats, infrequent), column) in enumerate(zip(_encoder_features(est, cols), cols)):
+        values, missing = _category_values(est, i, cats, column, walk)
+        pos, n = _grouped(cats, infrequent)
+        unknown = float(pos[-1]) if infrequent and handle == "infrequent_if_exist" else -1.0
+        unknown = np.nan if handle == "error" else unknown  # ONNX cannot raise: NaN there
+        if drop_idx is not None and drop_idx[i] is not None:
+            d = pos[int(drop_idx[i])]
+            pos = np.where(pos == d, -1, np.where(pos > d, pos - 1, pos))
+            unknown = -1.0 if unknown == d else (unknown - 1 if unknown > d else unknown)  # NaN stays
+            n -= 1
+        codes = pos.astype(np.float64)
+        present = [k for k, c in enumerate(cats) if not _missing(c)]
+        if column is not None and handle == "error":
+            walk.strict[column] = walk.label(column)
+        steps.append(Encode(walk(), i, values, codes[present],
+                            None if missing is None else float(codes[missing]), unknown,
+                            handle == "error", column))
+        repeat += [i] * n
+        positions += list(range(n))
+    steps.append(Select(walk(), tuple(repeat)))
+    steps.append(OneHot(walk(), np.array(positions, dtype=np.float64)))
+    return steps, [None] * len(repeat)
+
+
+def _ordinal_steps(est, cols, walk):
+    handle = est.handle_unknown
+    _unknown_rule(est, handle, ("error", "use_encoded_value"))
+    unknown_value = float(est.unknown_value) if handle == "use_encoded_value" else np.nan
+    encoded_missing = float(getattr(est, "encoded_missing_value", np.nan))
+    steps = []
+    for i, ((cats, infrequent), column) in enumerate(zip(_encoder_features(est, cols), cols)):
+        values, missing = _category_values(est, i, cats, column, walk)
+        pos, _ = _grouped(cats, infrequent)
+        present = [k for k, c in enumerate(cats) if not _missing(c)]
+        if column is not None and handle == "error":
+            walk.strict[column] = walk.label(column)
+        steps.append(Encode(walk(), i, values, pos[present].astype(np.float64),
+                            None if missing is None else encoded_missing, unknown_value,
+                            handle == "error", column))
+    return steps, [None] * len(cols)
+
+
+def _poly_steps(est, cols, walk):
     _fitted(est, "n_output_features_")
+    width = len(cols)
     powers = _values("PolynomialFeatures.powers_", est.powers_)
     if powers.ndim != 2 or powers.shape[1] != width or (powers < 0).any() or (powers % 1).any() \
             or powers.max(initial=0) > 64:
         raise UnsupportedModelError(f"PolynomialFeatures.powers_ (shape {powers.shape}) does not "
                                     f"fit {width} input columns.")
-    return [Poly(new(), powers)], powers.shape[0]
+    walk.read_as_numbers(cols)
+    return [Poly(walk(), powers)], [None] * powers.shape[0]
 
 
-def _selector_steps(est, width, new):
+def _selector_steps(est, cols, walk):
+    width = len(cols)
     try:
         mask = np.asarray(est.get_support(), dtype=bool)
     except Exception:  # an unfitted or malformed selector: scikit-learn raises many kinds
@@ -266,7 +427,8 @@ def _selector_steps(est, width, new):
     if mask.shape != (width,):
         raise UnsupportedModelError(f"{_name(est)} selects among {mask.size} columns, but "
                                     f"{width} reach it.")
-    return [Select(new(), tuple(int(i) for i in np.flatnonzero(mask)))], int(mask.sum())
+    picked = [int(i) for i in np.flatnonzero(mask)]
+    return [Select(walk(), tuple(picked))], [cols[i] for i in picked]
 
 
 def _ct_columns(ct, columns, width):
@@ -296,37 +458,42 @@ def _ct_columns(ct, columns, width):
     return [int(i) for i in np.atleast_1d(picked)]
 
 
-def _embed(step, off, w, total, new):
+def _embed(step, off, w, total, walk):
     """A branch step on columns off..off+w of a `total`-wide matrix (identity elsewhere),
     and the branch's new width."""
     before, after = np.arange(off), np.arange(off + w, total)
     if isinstance(step, Select):
         idx = tuple(int(i) for i in np.r_[before, off + np.asarray(step.indices, int), after])
-        return [Select(new(), idx)], len(step.indices)
+        return [Select(walk(), idx)], len(step.indices)
     if isinstance(step, Poly):
         n_out = step.powers.shape[0]
         P = np.zeros((total - w + n_out, total))
         P[np.arange(off), np.arange(off)] = 1
         P[off:off + n_out, off:off + w] = step.powers
         P[off + n_out + np.arange(len(after)), after] = 1
-        return [Poly(new(), P)], n_out
+        return [Poly(walk(), P)], n_out
     if isinstance(step, Func):
-        return [Func(new(), step.fn, (off, off + w))], w
+        return [Func(walk(), step.fn, (off, off + w))], w
+    if isinstance(step, Encode):
+        return [replace(step, name=walk(), column=off + step.column)], w
     if isinstance(step, Clip):
         raise UnsupportedModelError("a clipping scaler inside a ColumnTransformer is not supported.")
 
     def pad(arr, value):
         return None if arr is None else np.r_[np.full(off, value), arr, np.full(len(after), value)]
     if isinstance(step, Affine):
-        return [Affine(new(), pad(step.center, 0.0), pad(step.scale, 1.0), pad(step.factor, 1.0),
+        return [Affine(walk(), pad(step.center, 0.0), pad(step.scale, 1.0), pad(step.factor, 1.0),
                        pad(step.offset, 0.0))], w
     if isinstance(step, Impute):
-        return [Impute(new(), pad(step.fill, np.nan))], w
-    return [Indicate(new(), pad(step.mask, 0.0))], w
+        return [Impute(walk(), pad(step.fill, np.nan))], w
+    if isinstance(step, OneHot):
+        return [OneHot(walk(), pad(step.positions, np.nan))], w
+    return [Indicate(walk(), pad(step.mask, 0.0))], w
 
 
-def _ct_steps(ct, width, new):
+def _ct_steps(ct, cols, walk):
     _fitted(ct, "transformers_")
+    width = len(cols)
     branches = []  # (input columns, fitted transformer or "passthrough")
     for entry in ct.transformers_:
         if not (isinstance(entry, (list, tuple)) and len(entry) == 3):
@@ -334,60 +501,68 @@ def _ct_steps(ct, width, new):
         _, trans, columns = entry
         if isinstance(trans, str) and trans == "drop":
             continue
-        cols = _ct_columns(ct, columns, width)
-        if not cols:
+        picked = _ct_columns(ct, columns, width)
+        if not picked:
             continue  # scikit-learn skips a branch with no columns
-        branches.append((cols, trans))
-    steps = [Select(new(), tuple(c for cols, _ in branches for c in cols))]
-    total, off = steps[0].indices.__len__(), 0
-    for cols, trans in branches:
-        w = len(cols)
+        branches.append((picked, trans))
+    steps = [Select(walk(), tuple(c for picked, _ in branches for c in picked))]
+    total, off, out = len(steps[0].indices), 0, []
+    for picked, trans in branches:
+        w = len(picked)
+        branch_cols = [cols[c] for c in picked]
         if isinstance(trans, str) and trans == "passthrough":
             off += w
+            out += branch_cols
             continue
-        local, w_out = _transform_steps(trans, w, new)
+        local, branch_out = _transform_steps(trans, branch_cols, walk)
         for step in local:
-            embedded, w_new = _embed(step, off, w, total, new)
+            embedded, w_new = _embed(step, off, w, total, walk)
             steps += embedded
             total += w_new - w
             w = w_new
         off += w
-    return steps, total
+        out += branch_out
+    return steps, out
 
 
-def _transform_steps(est, width, new):
-    """(steps, output width) of one fitted transformer, or a Pipeline of them."""
+def _transform_steps(est, cols, walk):
+    """(steps, output columns' provenance) of one fitted transformer, or a Pipeline of them."""
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_selection import SelectorMixin
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import PolynomialFeatures
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures
     if est is None or (isinstance(est, str) and est == "passthrough"):
-        return [], width
+        return [], cols
     if isinstance(est, Pipeline):
         steps = []
         for _, step in _steps(est):
-            more, width = _transform_steps(step, width, new)
+            more, cols = _transform_steps(step, cols, walk)
             steps += more
-        return steps, width
+        return steps, cols
     if isinstance(est, ColumnTransformer):
-        return _ct_steps(est, width, new)
+        return _ct_steps(est, cols, walk)
     if isinstance(est, SimpleImputer):
-        return _imputer_steps(est, width, new)
+        return _imputer_steps(est, cols, walk)
+    if isinstance(est, OneHotEncoder):
+        return _onehot_steps(est, cols, walk)
+    if isinstance(est, OrdinalEncoder):
+        return _ordinal_steps(est, cols, walk)
     if isinstance(est, PolynomialFeatures):
-        return _poly_steps(est, width, new)
+        return _poly_steps(est, cols, walk)
     if isinstance(est, SelectorMixin):
-        return _selector_steps(est, width, new)
+        return _selector_steps(est, cols, walk)
+    walk.read_as_numbers(cols)
     if _name(est) == "FunctionTransformer":
         fn = _ufunc(est, "func")  # None: how a fitted ColumnTransformer stores "passthrough"
-        return ([] if fn is None else [Func(new(), fn)]), width
-    steps = input_steps(est, new())
+        return ([] if fn is None else [Func(walk(), fn)]), ([None] * len(cols) if fn else cols)
+    steps = input_steps(est, walk())
     for step in steps:
         for _, arr_name, arr in (step.parts() if isinstance(step, Affine) else ()):
-            if arr.shape != (width,):
+            if arr.shape != (len(cols),):
                 raise UnsupportedModelError(
-                    f"{_name(est)} has {arr.shape} values but {width} columns reach it; the "
+                    f"{_name(est)} has {arr.shape} values but {len(cols)} columns reach it; the "
                     f"pipeline's steps do not fit together.")
-    return steps, width
+    return steps, [None] * len(cols)
 
 
 def _ufunc(est, attr):
@@ -410,8 +585,9 @@ def _is_new_step(step):
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_selection import SelectorMixin
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import PolynomialFeatures
-    return (isinstance(step, (ColumnTransformer, SelectorMixin, SimpleImputer, PolynomialFeatures))
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures
+    return (isinstance(step, (ColumnTransformer, SelectorMixin, SimpleImputer, PolynomialFeatures,
+                              OneHotEncoder, OrdinalEncoder))
             or _name(step) == "FunctionTransformer")
 
 
@@ -720,16 +896,29 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
         if not isinstance(width, (int, np.integer)) or not 0 < width <= 10**6:
             raise UnsupportedModelError(f"{_name(scalers[0])} does not record how many input "
                                         f"features it was fitted on (n_features_in_).")
-        new, inputs, out = _names(), [], int(width)
+        names_in = getattr(est, "feature_names_in_", None)
+        walk, inputs = _Walk(None if names_in is None else [str(n) for n in names_in]), []
+        cols = list(range(int(width)))
         for scaler in scalers:
-            more, out = _transform_steps(scaler, out, new)
+            more, cols = _transform_steps(scaler, cols, walk)
             inputs += more
+        walk.read_as_numbers(cols)  # the model reads what reaches it as numbers
+        both = sorted(set(walk.words) & walk.numeric)
+        if both:
+            raise UnsupportedModelError(
+                f"input column {walk.label(both[0])} holds strings for one step and numbers for "
+                f"another; only encoders and imputers may read a string column.")
+        vocab = tuple(StringColumn(j, tuple(walk.words[j]), j in walk.strict, walk.label(j))
+                      for j in sorted(walk.words))
+        categories = tuple((j, tuple(walk.categories[j])) for j in sorted(walk.categories))
+        out = len(cols)
         if out != n_features:
             raise UnsupportedModelError(
                 f"the preprocessing steps give {out} columns but the model's first layer takes "
                 f"{n_features}; the pipeline's steps do not fit together.")
         n_features = int(width)
     else:
+        vocab, categories = (), ()
         inputs = [s for scaler, name in zip(scalers, names) for s in input_steps(scaler, name)]
     tnames = ["y"] if len(target) == 1 else [f"y{i}" for i in range(1, len(target) + 1)]
     targets = [s for scaler, name in zip(target, tnames)
@@ -758,7 +947,8 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
         meta["feature_names"] = [str(n) for n in names_in]
     return Network(n_features=n_features, layers=tuple(layers), head=parts["head"],
                    inputs=tuple(inputs), target=tuple(targets), classes=parts["classes"],
-                   flat=flat, input_loc=loc, input_spread=spread, meta=meta)
+                   flat=flat, input_loc=loc, input_spread=spread, meta=meta, vocab=vocab,
+                   categories=categories)
 
 
 def describe(est, _depth=0) -> str:

@@ -9,7 +9,8 @@ import numpy as np
 
 from .emit import plain
 from .network import (Add, Affine, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip,
-                      ClipTo, Dense, Div, evaluate, ExpOut, FillNaN, Gemm, hidden,
+                      ClipTo, Dense, Div, Encode, Equal, evaluate, ExpOut, FillNaN,
+                      Gemm, hidden, Lookup, OneHot,
                       HuberBinaryProba, HuberOvrProba, IdentityOut, Impute, Indicate, MarkNaN, Mul,
                       MultilabelDecision, Network, OvrProba, Poly, PolyTerms, Relu, Score, Scores,
                       Select, Sigmoid, SigmoidProba, SoftmaxProba, spelled, Sub, Take, Tanh,
@@ -47,6 +48,9 @@ NUMPY = {
     Take: "Z = Z[:, {op.indices}]", FillNaN: "Z = np.where(np.isnan(Z), {op.fill}, Z)",
     MarkNaN: "Z = np.where({op.mask} == 1, np.isnan(Z), Z)",
     PolyTerms: "Z = np.prod(Z[:, None, :] ** {op.powers}, axis=2)",
+    Lookup: "Z[:, {op.column}] = lookup(Z[:, {op.column}], {op.values}, {op.codes})"
+            "  # unknown: {op.unknown}" ,
+    Equal: "Z = np.where(np.isnan({op.array}), Z, Z == {op.array})",
     Apply: lambda op: (f"Z = np.{op.fn}(Z)" if op.cols is None else
                        f"Z[:, {op.cols[0]}:{op.cols[1]}] = np.{op.fn}(Z[:, {op.cols[0]}:{op.cols[1]}])"),
     "start": "Z = X", "end": "",
@@ -79,6 +83,9 @@ MATLAB = {
     Apply: lambda op: ("Z = Z .* Z;" if op.fn == "square" else f"Z = {op.fn}(Z);") if op.cols is None
     else f"Z(:, {op.cols[0] + 1}:{op.cols[1]}) = {op.fn}(Z(:, {op.cols[0] + 1}:{op.cols[1]}));",
     PolyTerms: "Z = squeeze(prod(permute(Z, [1 3 2]) .^ permute({op.powers}, [3 1 2]), 3));",
+    Lookup: lambda op: f"Z(:, {op.column + 1}) = lookup(Z(:, {op.column + 1}), {op.values}, "
+                       f"{op.codes});  % unknown: {op.unknown}",
+    Equal: "E = double(Z == {op.array}); k = isnan({op.array}); E(:, k) = Z(:, k); Z = E;",
     "start": "Z = X;", "end": ";",
 }
 
@@ -93,6 +100,10 @@ def formula(net: Network, language: str = "numpy") -> list[str]:
     # the names only as comment text, in emit.plain's safe characters
     lines = [table["start"] + (comment + "X columns: " + plain(", ".join(map(str, names)))
                                if names else "")]
+    if net.vocab:
+        cols = ", ".join(str(c.column) for c in net.vocab)
+        lines.append(("Z[:, j] = position of X[:, j] in vocab_j, -1 unknown, NaN missing"
+                      f"{comment}text columns {cols}"))
     lines += [table[type(op)](op) if callable(table[type(op)]) else table[type(op)].format(op=op)
               for op in (*prog.inputs, *prog.layers)]
     if prog.output is not None:
@@ -158,8 +169,8 @@ def unit_activity(net: Network, X) -> list[LayerReport]:
 
 def warnings_for(net: Network, X, layers: list[LayerReport]) -> list[str]:
     out = []
-    X = np.asarray(X, dtype=np.float64)
     if not net.inputs:
+        X = np.asarray(X, dtype=np.float64)
         one_sign = [j for j in range(X.shape[1]) if (X[:, j] >= 0).all() or (X[:, j] <= 0).all()]
         if len(one_sign) == X.shape[1]:
             out.append("every input column has one sign on the data and there is no scaler in "
@@ -220,6 +231,10 @@ def steps_summary(net: Network) -> list[str]:
             out.append(f"{int(step.mask.sum())} missing-value indicators")
         elif isinstance(step, Poly):
             out.append(f"polynomial terms {step.powers.shape[1]} -> {step.powers.shape[0]}")
+        elif isinstance(step, Encode):
+            out.append(f"categories of column {step.column} -> codes ({len(step.values)} known)")
+        elif isinstance(step, OneHot):
+            out.append(f"one-hot ({int((~np.isnan(step.positions)).sum())} columns)")
         else:
             parts = [f"{op} {name}" for op, name, _ in step.parts()]
             out.append(", ".join(parts) if parts else "passthrough")

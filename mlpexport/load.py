@@ -54,6 +54,9 @@ SPARSE = {("scipy.sparse._csr", "csr_matrix")}
 NUMPY = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    # an encoder's `dtype` parameter holds one of these classes (np.float64 by default);
+    # calling one only makes a number
+    *(("numpy", t) for t in ("float64", "float32", "int64", "int32", "uint8", "bool_")),
     ("numpy._core.multiarray", "scalar"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy.random._pickle", "__randomstate_ctor"),

@@ -131,6 +131,53 @@ class Poly:
         return [PolyTerms(f"{self.name}_powers", int(n_in), int(n_out))]
 
 
+@dataclass(frozen=True, eq=False)
+class Encode:
+    """Z[:, column] = codes[k] where Z[:, column] == values[k]; a NaN there becomes
+    `missing` (None: NaN is unknown), any other value `unknown`, or, with error=True,
+    raises as scikit-learn does (handle_unknown="error"). A category encoder's lookup:
+    OneHotEncoder's output position (-1: a row of zeros), OrdinalEncoder's code."""
+
+    name: str
+    column: int
+    values: np.ndarray
+    codes: np.ndarray
+    missing: float | None
+    unknown: float
+    error: bool
+    source: int | None = None  # the X column it reads, unchanged (for the error message)
+
+    def named(self):
+        n = self.name
+        named = {f"{n}_values": self.values, f"{n}_codes": self.codes,
+                 f"{n}_unknown": np.float64(self.unknown)}
+        if self.missing is not None:
+            named[f"{n}_missing"] = np.float64(self.missing)
+        return named
+
+    def ops(self):
+        n = self.name
+        return [Lookup(self.column, f"{n}_values", f"{n}_codes",
+                       None if self.missing is None else f"{n}_missing",
+                       f"{n}_unknown", self.error, self.source)]
+
+
+@dataclass(frozen=True, eq=False)
+class OneHot:
+    """Z = (Z == positions) as 0/1 per column; a NaN position leaves its column alone, a
+    NaN in Z stays NaN. After a Select that repeats an encoded column once per output
+    column, this is one-hot encoding of the codes an Encode wrote."""
+
+    name: str
+    positions: np.ndarray
+
+    def named(self):
+        return {f"{self.name}_positions": self.positions}
+
+    def ops(self):
+        return [Equal(f"{self.name}_positions")]
+
+
 UFUNCS = ("log1p", "expm1", "log", "exp", "sqrt", "square")  # FunctionTransformer's, elementwise
 
 
@@ -147,6 +194,18 @@ class Func:
 
     def ops(self):
         return [Apply(self.fn, self.cols)]
+
+
+@dataclass(frozen=True, eq=False)
+class StringColumn:
+    """An input column that holds strings: the strings the model knows there, in the
+    order of their codes. error: an unknown string is an error (an encoder with
+    handle_unknown="error" reads the column); label: the column's name for messages."""
+
+    column: int
+    words: tuple
+    error: bool = False
+    label: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,6 +246,15 @@ class Network:
     input_loc: np.ndarray | None = None  # where inputs live, for drawing test rows
     input_spread: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    vocab: tuple = ()  # StringColumn per input column that holds strings
+    categories: tuple = ()  # (column, known values) of categorical inputs, to draw rows from
+
+    def strings(self) -> dict[str, np.ndarray]:
+        """The known strings of each string column, by the name the exports give them."""
+        return {f"vocab_{c.column}": np.array(list(c.words), dtype=str) for c in self.vocab}
+
+    def string_columns(self) -> list[int]:
+        return [c.column for c in self.vocab]
 
     @property
     def is_classifier(self) -> bool:
@@ -256,7 +324,8 @@ class Network:
             "steps": [spelled(op) for op in (*prog.inputs, *prog.layers)],
             "target_steps": [spelled(op) for op in prog.target],
             "classes": None if self.classes is None else [_plain(c) for c in self.classes],
-        }
+        } | ({"strings": [[c.column, list(c.words), c.error] for c in self.vocab]}
+             if self.vocab else {})
 
     def nan_columns(self) -> np.ndarray:
         """Which input columns may hold NaN: those whose NaN never reaches the first layer
@@ -265,16 +334,45 @@ class Network:
         n = self.n_features
         ok = np.zeros(n, dtype=bool)
         ops = self.program().inputs
-        if not any(isinstance(op, (Take, FillNaN)) for op in ops):
+        if not any(isinstance(op, (Take, FillNaN, Lookup)) for op in ops):
             return ok  # every column reaches the first layer as it is
         arrays = self.arrays()
+        known = self._known_row()
+        forward = FORWARD | {Lookup: lambda op, a, Z: _lookup(op, a, Z, strict=False)}
         for start in range(0, n, 256):
             cols = np.arange(start, min(n, start + 256))
-            X = np.ones((len(cols), n))
+            X = np.repeat(known[None, :], len(cols), axis=0)
             X[np.arange(len(cols)), cols] = np.nan
             with np.errstate(all="ignore"):
-                ok[cols] = ~np.isnan(_run(ops, arrays, X)).any(axis=1)
+                ok[cols] = ~np.isnan(_run(ops, arrays, X, forward)).any(axis=1)
         return ok
+
+    def unknown_columns(self) -> np.ndarray:
+        """Which categorical input columns take a category the model has never seen
+        without an error (an encoder with handle_unknown other than "error" reads them)."""
+        ok = np.zeros(self.n_features, dtype=bool)
+        if not self.categories:
+            return ok
+        known = self._known_row()
+        ops, arrays = self.program().inputs, self.arrays()
+        strict = {c.column for c in self.vocab if c.error}
+        for col, values in self.categories:
+            X = known[None, :].copy()
+            X[0, col] = -1.0 if isinstance(values[0], str) else float(max(values)) + 0.5
+            try:
+                _run(ops, arrays, X)
+                ok[col] = col not in strict
+            except ValueError:
+                ok[col] = False
+        return ok
+
+    def _known_row(self) -> np.ndarray:
+        """A row of numbers every lookup knows: a category where there are some (the code
+        of a known string in text columns), 1 elsewhere."""
+        known = np.ones(self.n_features)
+        for col, values in self.categories:
+            known[col] = values[0] if not isinstance(values[0], str) else 0
+        return known
 
     @property
     def fingerprint(self) -> str:
@@ -383,6 +481,43 @@ class Apply(Op):
 
     fn: str
     cols: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Lookup(Op):
+    """Z[:, column] = codes[k] where Z[:, column] == values[k] (values: no NaN); NaN ->
+    the scalar `missing` (no `missing`: NaN is unknown); any other value -> the scalar
+    `unknown`, or with error=True an error naming the column and the value (a target
+    that cannot raise, ONNX, writes NaN there: that row's outputs are NaN)."""
+
+    column: int
+    values: str
+    codes: str
+    missing: str | None
+    unknown: str
+    error: bool
+    source: int | None = None  # the X column, when Z[:, column] is still that column
+
+
+@dataclass(frozen=True)
+class Equal(Op):
+    """Z = where(isnan(a) | isnan(Z), Z, Z == a) as 0/1, one value a per column."""
+
+    array: str
+
+
+@dataclass(frozen=True)
+class StringCodes(Op):
+    """X[:, column] (strings) -> the position of each value in `vocab` (a string array),
+    -1 for a string not in it, NaN for a missing one (None, NaN, or "" where a target has
+    no other way to say missing). The first stage: every later op sees numbers only.
+    error: an unknown string is an error naming `label` and the value (an encoder
+    with handle_unknown="error" reads this column)."""
+
+    column: int
+    vocab: str
+    error: bool = False
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -520,9 +655,10 @@ class Program:
     decide: tuple = ()
     scores: Op | None = None
     n_features: int = 0  # the width of X, which input ops may change
+    strings: tuple = ()  # StringCodes ops, before the inputs: string columns -> numbers
 
     def __iter__(self):
-        ops = (*self.inputs, *self.layers, self.output, *self.target, *self.decide, self.scores)
+        ops = (*self.strings, *self.inputs, *self.layers, self.output, *self.target, *self.decide, self.scores)
         return iter(op for op in ops if op is not None)
 
 
@@ -565,7 +701,9 @@ def program(net: Network) -> Program:
         inputs=tuple(op for step in net.inputs for op in _affine_ops(step)),
         layers=tuple(layers), output=OUTPUT_OPS[kind],
         target=tuple(op for step in net.target for op in _affine_ops(step)),
-        decide=decide, scores=scores, n_features=net.n_features)
+        decide=decide, scores=scores, n_features=net.n_features,
+        strings=tuple(StringCodes(c.column, f"vocab_{c.column}", c.error, c.label)
+                      for c in net.vocab))
 
 
 _SPELLING = {Sub: "sub", Div: "div", Mul: "mul", Add: "add", ClipTo: "clip", Gemm: "dense"}
@@ -590,6 +728,10 @@ def spelled(op) -> list:
         return ["poly", op.powers, op.n_in, op.n_out]
     if isinstance(op, Apply):
         return ["apply", op.fn] + ([] if op.cols is None else list(op.cols))
+    if isinstance(op, Lookup):
+        return ["lookup", op.column, op.values, op.codes, op.missing, op.unknown, op.error]
+    if isinstance(op, Equal):
+        return ["equal", op.array]
     return [_SPELLING[type(op)], op.array]
 
 
@@ -603,6 +745,66 @@ def _apply(op, Z):
     start, stop = op.cols
     Z[:, start:stop] = getattr(np, op.fn)(Z[:, start:stop])
     return Z
+
+
+def _lookup(op, a, Z, strict=True):
+    """Lookup's meaning; strict=False writes NaN where strict raises (as ONNX does)."""
+    Z = Z.copy()
+    col = Z[:, op.column]
+    values, codes = a[op.values], a[op.codes]
+    hit = col[:, None] == values[None, :]
+    found = hit.any(axis=1)
+    missing = np.isnan(col) & (op.missing is not None)
+    bad = ~found & ~missing
+    if op.error and bad.any():
+        if strict:
+            v = col[bad][0]
+            raise ValueError(f"Found unknown categories [{_plain(v)!r}] in column "
+                             f"{op.column if op.source is None else op.source} during transform")
+        fallback = np.nan
+    else:
+        fallback = a[op.unknown]
+    out = np.where(found, codes[hit.argmax(axis=1)], fallback)
+    Z[:, op.column] = out if op.missing is None else np.where(missing, a[op.missing], out)
+    return Z
+
+
+def _equal(op, a, Z):
+    eq = (Z == a[op.array]).astype(Z.dtype)
+    return np.where(np.isnan(a[op.array]) | np.isnan(Z), Z, eq)
+
+
+def string_codes(string_column: StringColumn, column) -> np.ndarray:
+    """StringCodes' meaning: each value's position in the known words, -1 for an unknown
+    value (or an error), NaN for None or NaN (a missing value, as scikit-learn's imputers
+    and encoders see it)."""
+    index = {w: float(i) for i, w in enumerate(string_column.words)}
+    out = np.empty(len(column))
+    for r, v in enumerate(column):
+        if v is None or (isinstance(v, float) and v != v):
+            out[r] = np.nan
+        else:
+            out[r] = index.get(v, -1.0) if isinstance(v, str) else -1.0
+            if out[r] < 0 and string_column.error:
+                raise ValueError(f"Found unknown categories [{v!r}] in column "
+                                 f"{string_column.label or string_column.column} during transform")
+    return out
+
+
+def encode_strings(net: Network, X) -> np.ndarray:
+    """Rows with string columns (a 2-D object array in feature order) -> numbers, by the
+    StringCodes stage; rows of numbers pass as float64."""
+    if not net.vocab:
+        return np.asarray(X, dtype=np.float64)
+    X = np.asarray(X, dtype=object)
+    out = np.empty(X.shape, dtype=np.float64)
+    strings = {c.column: c for c in net.vocab}
+    for j in range(X.shape[1]):
+        if j in strings:
+            out[:, j] = string_codes(strings[j], X[:, j])
+        else:
+            out[:, j] = np.array([np.nan if v is None else v for v in X[:, j]], dtype=np.float64)
+    return out
 
 
 def _ovr(Z):
@@ -656,6 +858,8 @@ FORWARD = {
     MarkNaN: lambda op, a, Z: np.where(a[op.mask] == 1, np.isnan(Z), Z),
     PolyTerms: lambda op, a, Z: np.prod(Z[:, None, :] ** a[op.powers], axis=2),
     Apply: lambda op, a, Z: _apply(op, Z),
+    Lookup: lambda op, a, Z: _lookup(op, a, Z),
+    Equal: _equal,
     Tanh: lambda op, a, Z: np.tanh(Z),
     Sigmoid: lambda op, a, Z: expit(Z),
 }
@@ -680,16 +884,16 @@ DECIDE = {
 }
 
 
-def _run(ops, arrays, Z):
+def _run(ops, arrays, Z, forward=FORWARD):
     for op in ops:
-        Z = FORWARD[type(op)](op, arrays, Z)
+        Z = forward[type(op)](op, arrays, Z)
     return Z
 
 
 def hidden(net: Network, X) -> list[np.ndarray]:
     """Activations after each hidden layer (for inspection and pruning)."""
     prog = net.program()
-    Z = _run(prog.inputs, net.arrays(), np.asarray(X, dtype=np.float64))
+    Z = _run(prog.inputs, net.arrays(), encode_strings(net, X))
     out = []
     for layer in net.layers[:-1]:
         Z = Z @ layer.W + layer.b
@@ -702,7 +906,7 @@ def hidden(net: Network, X) -> list[np.ndarray]:
 def logits(net: Network, X) -> np.ndarray:
     """The last dense layer's output, before the head."""
     prog = net.program()
-    return _run((*prog.inputs, *prog.layers), net.arrays(), np.asarray(X, dtype=np.float64))
+    return _run((*prog.inputs, *prog.layers), net.arrays(), encode_strings(net, X))
 
 
 def evaluate(net: Network, X) -> dict[str, np.ndarray]:

@@ -56,7 +56,14 @@ SUPPORTED = (
     Entry("MaxAbsScaler", _SCALERS, STEP, "preprocessing", "incl. `clip`"),
     Entry("RobustScaler", _SCALERS, STEP, "preprocessing"),
     Entry("SimpleImputer", "sklearn.impute._base", STEP, "preprocessing",
-          "numeric; mean, median, most_frequent, constant; `add_indicator`, `keep_empty_features`"),
+          "mean, median, most_frequent, constant (numbers or text); `missing_values` NaN (or "
+          "None for text); `add_indicator`, `keep_empty_features`"),
+    Entry("OneHotEncoder", "sklearn.preprocessing._encoders", STEP, "preprocessing",
+          "numbers or text; `handle_unknown` error/ignore/infrequent_if_exist; `drop` "
+          "first/if_binary/explicit; `min_frequency`, `max_categories`"),
+    Entry("OrdinalEncoder", "sklearn.preprocessing._encoders", STEP, "preprocessing",
+          "numbers or text; `handle_unknown` error/use_encoded_value, `unknown_value`, "
+          "`encoded_missing_value`"),
     Entry("PolynomialFeatures", "sklearn.preprocessing._polynomial", STEP, "preprocessing",
           "`degree`, `interaction_only`, `include_bias`"),
     Entry("SelectKBest", "sklearn.feature_selection._univariate_selection", STEP, "feature selectors"),
@@ -69,7 +76,7 @@ SUPPORTED = (
     Entry("FunctionTransformer", "sklearn.preprocessing._function_transformer", STEP,
           "preprocessing", "`func` numpy's `log1p`, `expm1`, `log`, `exp`, `sqrt` or `square`"),
     Entry("ColumnTransformer", "sklearn.compose._column_transformer", STEP, "preprocessing",
-          'numeric columns by name, index, slice or mask; branches of the steps above, '
+          'columns by name, index, slice or mask; branches of the steps above, '
           'a Pipeline of them, `"passthrough"`, `"drop"`; `remainder` drop/passthrough'),
     Entry("Pipeline", "sklearn.pipeline", STEP, "preprocessing",
           'of the steps above and `"passthrough"`, before the model'),

@@ -120,11 +120,29 @@ def test_csv_header_row_is_optional(tmp_path):
     np.testing.assert_array_equal(read_data(write(tmp_path, "x,y\n1,2\n\n3,4\n"), 2), [[1, 2], [3, 4]])
 
 
-@pytest.mark.parametrize("cell", ["1_000", "0x10", "1d3", "", "1 2"])
+@pytest.mark.parametrize("cell", ["1_000", "0x10", "1d3", "1 2"])
 def test_csv_numbers_are_what_numpy_parses(tmp_path, cell):
     path = write(tmp_path, f"a,b\n1,2\n3,{cell}\n")
     with pytest.raises(InputError, match=r"line 3.* is not a number"):
         read_data(path, 2)
+
+
+def test_csv_empty_cell_is_a_missing_value(tmp_path):
+    # as pandas reads it: NaN, refused by name where no imputer fills the column
+    path = write(tmp_path, "a,b\n1,2\n3,\n")
+    with pytest.raises(InputError, match="column 'b'.*NaN"):
+        read_data(path, 2)
+    X = read_data(path, 2, nan_ok=np.array([False, True]))
+    assert X[0, 1] == 2 and np.isnan(X[1, 1])
+
+
+def test_csv_text_columns_keep_their_strings(tmp_path):
+    path = write(tmp_path, "id,city,age\n7,paris,31\n8,,\n9,\"rome, old\",40\n")
+    X = read_data(path, 2, feature_names=["age", "city"], nan_ok=np.array([True, True]),
+                  strings=[1])
+    assert X.dtype == object
+    assert X[0].tolist() == [31.0, "paris"] and X[2].tolist() == [40.0, "rome, old"]
+    assert np.isnan(X[1, 0]) and X[1, 1] is None
 
 
 @pytest.mark.parametrize("cell", ["nan", "inf", "-Infinity"])

@@ -31,8 +31,8 @@ import numpy as np
 
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, plain, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
-from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, ExpOut,
-                       FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
+from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, Equal,
+                       ExpOut, FillNaN, Gemm, Lookup, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
                        MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores, Sigmoid,
                        SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold, digest)
 
@@ -59,6 +59,8 @@ ELEMENTWISE = {
     Add: ("{z}[j] = {z}[j] + {a};", "add {name}"),
     FillNaN: ("{z}[j] = isnan({z}[j]) ? {a} : {z}[j];", "impute: NaN -> {name}"),
     MarkNaN: ("{z}[j] = {a} == 1 ? (isnan({z}[j]) ? 1 : 0) : {z}[j];", "missing indicators where {name}"),
+    Equal: ("{z}[j] = isnan({a}) || isnan({z}[j]) ? {z}[j] : {z}[j] == {a};",
+            "one-hot: 1 where the code is {name}"),
 }
 ACTIVATIONS = {
     Relu: ("{z}[j] = {z}[j] < 0 ? 0 : {z}[j];", "relu"),
@@ -106,6 +108,18 @@ DECIDES_ON_PROBA = (MultilabelDecision,)
 HELPERS = {
     "sigmoid": "static real_t sigmoid(real_t v) { return 1 / (1 + EXP(-v)); }  /* as scipy.special.expit */",
     "clip1": "static real_t clip1(real_t v) { return v < -1 ? -1 : v > 1 ? 1 : v; }",
+    "lookup": """\
+/* codes[k] where v == values[k]; NaN -> missing when has_missing; else unknown (NaN where
+   scikit-learn raises for an unknown category: C cannot raise, the outputs become NaN) */
+static real_t lookup(real_t v, const real_t *values, const real_t *codes, size_t n,
+                     int has_missing, real_t missing, real_t unknown)
+{
+    size_t k;
+    if (isnan(v)) return has_missing ? missing : unknown;
+    for (k = 0; k < n; ++k)
+        if (v == values[k]) return codes[k];
+    return unknown;
+}""",
 }
 
 PRELUDE = """\
@@ -213,6 +227,12 @@ def _elementwise_line(op, z, n, arrays):
         start, stop = op.cols if op.cols is not None else (0, n)
         line = f"{z}[j] = " + APPLY[op.fn].format(v=f"{z}[j]") + ";"
         return f"    for (j = {start}; j < {stop}; ++j) {line:<46} /* {op.fn} */"
+    if isinstance(op, Lookup):
+        c = op.column
+        has = op.missing is not None
+        line = (f"{z}[{c}] = lookup({z}[{c}], {op.values}, {op.codes}, {len(arrays[op.values])}, "
+                f"{int(has)}, {op.missing if has else 0}, {op.unknown});")
+        return f"    {line:<66} /* categories in column {c} -> codes */"
     if isinstance(op, (FillNaN, MarkNaN)):
         form, text = ELEMENTWISE[type(op)]
         name = op.fill if isinstance(op, FillNaN) else op.mask
@@ -441,6 +461,10 @@ def _class_literal(v, kind) -> str:
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     target_options(Options, options)  # nothing of its own to read; a misspelling is refused
+    if net.vocab:
+        raise ExportError("the C target takes numbers only; this model reads string columns "
+                          f"({', '.join(c.label for c in net.vocab)}): export it with --to "
+                          "numpy, onnx or matlab.")
     arrays = cast_arrays(net, dtype)
     meta = meta_record(net, name, dtype, arrays, options)
     meta["flat"] = bool(net.flat)

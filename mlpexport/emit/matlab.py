@@ -25,8 +25,8 @@ import numpy as np
 from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
-                       ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
-                       MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
+                       Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
+                       Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
                        Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".m", ".mat")
@@ -47,7 +47,8 @@ KEYWORDS = ("break case catch classdef continue else elseif end for function glo
             "otherwise parfor persistent return spmd switch try unwind_protect "
             "unwind_protect_cleanup end_try_catch end_unwind_protect endfunction endif "
             "endfor endwhile endswitch do until while").split()
-BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear double error "
+BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear double error ismember "
+            "strcmp num2str "
             "exp feval fieldnames fileparts find fprintf fullfile ind2sub int64 isa iscell "
             "iscellstr ischar isempty isequal isfield isfinite islogical isnan isnumeric isreal "
             "istable isvector load logical mat2str max median mfilename min nargin nargout "
@@ -57,6 +58,7 @@ BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear do
 # Functions mlpexport itself writes: the verifier, and the inline export's subfunction.
 OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
        "columns_by_name": "the name of the .m export's struct-input subfunction",
+       "lookup": "the name of the .m export's category-lookup subfunction",
        "weights": "the name of the inline export's weights subfunction"}
 RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
             **{b: f"a MATLAB function the .m export calls ({b}.m would shadow it)"
@@ -89,6 +91,12 @@ FORWARD = {
     FillNaN: ("m = isnan(Z); F = repmat(w.{op.fill}, size(Z, 1), 1); Z(m) = F(m);",
               "missing values -> {op.fill} (NaN there: kept)"),
     MarkNaN: ("Z(:, w.{op.mask} == 1) = isnan(Z(:, w.{op.mask} == 1));", "missing-value indicators"),
+    Lookup: (lambda op: f"Z(:, {op.column + 1}) = lookup(Z(:, {op.column + 1}), w.{op.values}, "
+             f"w.{op.codes}, {'w.' + op.missing if op.missing else '[]'}, w.{op.unknown}, "
+             f"{int(op.error)}, {op.column + 1 if op.source is None else op.source + 1}, mfilename());",
+             "categories in column {op.column} -> codes"),
+    Equal: ("E = Z; E(:) = bsxfun(@eq, Z, w.{op.array}); keep = bsxfun(@or, isnan(w.{op.array}), "
+            "isnan(Z)); E(keep) = Z(keep); Z = E;", "one-hot: 1 where the code is {op.array}"),
     PolyTerms: ("T = zeros(size(Z, 1), {op.n_out}, class(Z)); for k = 1:{op.n_out}, "
                 "T(:, k) = prod(bsxfun(@power, Z, w.{op.powers}(k, :)), 2); end; Z = T;",
                 "polynomial terms: {op.n_in} -> {op.n_out}"),
@@ -222,10 +230,80 @@ def _struct_input(net, name, inline):
         return take + ["if isstruct(X)",
                        f"    error('mlpexport:featureNames', '{name}: X must be a matrix: {why}.');",
                        "end", ""]
+    if net.vocab:
+        strict = " ".join(str(c.column) for c in net.vocab if c.error)
+        return take + ["if ~isstruct(X)",
+                       f"    error('mlpexport:notStruct', '{name}: X must be a struct with one field "
+                       "per feature (cell arrays of char for the string columns), or a table.');",
+                       "end",
+                       f"X = columns_by_name(X, w.feature_names, '{name}', w, [{strict}]);", ""]
     return take + ["if isstruct(X)",
                    f"    X = columns_by_name(X, w.feature_names, '{name}');",
                    "end", ""]
 
+
+LOOKUP = [
+    "",
+    "function v = lookup(c, values, codes, missing, unknown, strict, column, fname)",
+    "% codes(k) where c equals values(k); NaN -> missing (empty: NaN is unknown); any",
+    "% other value -> unknown, or an error when strict (handle_unknown='error')",
+    "[hit, at] = ismember(c, values);",
+    "v = repmat(unknown, size(c));",
+    "v(hit) = codes(at(hit));",
+    "known = hit;",
+    "if ~isempty(missing)",
+    "    v(isnan(c)) = missing;",
+    "    known = known | isnan(c);",
+    "end",
+    "if strict && ~all(known)",
+    "    bad = c(~known);",
+    "    error('mlpexport:unknownCategory', '%s: unknown category %s in column %d.', fname, num2str(bad(1)), column);",
+    "end",
+    "end",
+]
+
+STRING_COLUMNS_BY_NAME = [
+    "",
+    "function M = columns_by_name(S, names, fname, w, strict)",
+    "% the fields of a struct of column vectors (cell arrays of char for string columns)",
+    "% as an N x numel(names) matrix, in the model's feature order: a string becomes its",
+    "% position among the known strings (vocab_<column>), -1 when unknown, NaN when ''.",
+    "given = fieldnames(S);",
+    "missing = setdiff(names, given);",
+    "unexpected = setdiff(given, names);",
+    "if ~isempty(missing) || ~isempty(unexpected)",
+    "    error('mlpexport:featureNames', '%s: the fields must be the feature names; missing: {%s}, unexpected: {%s}.', ...",
+    "          fname, strjoin(missing(:)', ', '), strjoin(unexpected(:)', ', '));",
+    "end",
+    "M = zeros(numel(S.(names{1})), numel(names));",
+    "for k = 1:numel(names)",
+    "    v = S.(names{k});",
+    "    vocab = sprintf('vocab_%d', k - 1);",
+    "    if ~isfield(w, vocab)",
+    "        if ~(isnumeric(v) || islogical(v)) || ~isreal(v)",
+    "            error('mlpexport:notNumeric', '%s: field %s must hold real numbers.', fname, names{k});",
+    "        end",
+    "        M(:, k) = double(v(:));",
+    "        continue",
+    "    end",
+    "    if ischar(v)",
+    "        v = cellstr(v);",
+    "    end",
+    "    if ~iscellstr(v)",
+    "        error('mlpexport:notText', '%s: field %s must be a cell array of char (text).', fname, names{k});",
+    "    end",
+    "    [hit, at] = ismember(v(:), w.(vocab));",
+    "    M(:, k) = -1;",
+    "    M(hit, k) = at(hit) - 1;",
+    "    empty = strcmp(v(:), '');",
+    "    M(empty, k) = NaN;",
+    "    if any(strict == k - 1) && ~all(hit | empty)",
+    "        bad = v(~(hit | empty));",
+    "        error('mlpexport:unknownCategory', '%s: unknown category ''%s'' in %s.', fname, bad{1}, names{k});",
+    "    end",
+    "end",
+    "end",
+]
 
 COLUMNS_BY_NAME = [
     "",
@@ -327,7 +405,9 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
             lines.append(f"w.{k} = {_literal(v, cast)};")
         lines.append("end")
     elif _struct_names(net):
-        lines += COLUMNS_BY_NAME
+        lines += STRING_COLUMNS_BY_NAME if net.vocab else COLUMNS_BY_NAME
+    if any(isinstance(op, Lookup) for op in prog.inputs):
+        lines += LOOKUP
     return "\n".join(lines) + "\n"
 
 
@@ -385,6 +465,14 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     arrays = cast_arrays(net, dtype)
     classes, kind = _check_labels(net)
     meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)})
+    if net.vocab:
+        if matlab_inline or not _struct_names(net):
+            raise ExportError("this model reads string columns, which the MATLAB export takes as "
+                              "struct fields: it needs feature names that are MATLAB identifiers "
+                              "and a .mat (no --matlab-inline).")
+        if not all(w.isascii() for c in net.vocab for w in c.words):
+            raise ExportError("the model knows non-ASCII strings; GNU Octave cannot read them "
+                              "from a .mat file, so the MATLAB export refuses them.")
     if matlab_inline:
         if kind not in (None, "number"):
             raise ExportError("the inline MATLAB export carries numeric outputs only; this "
@@ -400,11 +488,14 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     if classes is not None:
         stored["classes"] = (classes.astype(object) if kind != "number" else classes).reshape(-1, 1)
     stored["meta"] = {k: _mat_value(v) for k, v in meta.items()}
+    for key, words in net.strings().items():  # data for the string columns' codes
+        stored[key] = words.astype(object).reshape(-1, 1)
     if _struct_names(net):  # data for a struct's field check; never part of the .m's text
         stored["feature_names"] = np.array(_struct_names(net), dtype=object).reshape(-1, 1)
     if golden is not None:
         X, outputs = golden
-        stored["test_X"] = np.asarray(X, dtype=np.float64)
+        stored["test_X"] = (struct_of(_struct_names(net), net.string_columns(), X) if net.vocab
+                            else np.asarray(X, dtype=np.float64))
         predict = np.asarray(outputs["predict"])
         if predict.ndim == 1:
             predict = predict.reshape(-1, 1)
@@ -520,7 +611,7 @@ def run_many(jobs, timeout=600) -> list[dict]:
             if os.pathsep in os.path.abspath(directory):  # addpath splits it there
                 raise RuntimeFailed(f"Octave cannot add the folder {os.path.abspath(directory)!r} "
                                     f"to its path: it contains {os.pathsep!r}; move the export.")
-            savemat(os.path.join(tmp, f"in{i}.mat"), {"X": np.asarray(X, dtype=np.float64)},
+            savemat(os.path.join(tmp, f"in{i}.mat"), {"X": _octave_input(directory, name, X)},
                     format="5")
             args += [os.path.abspath(directory), name]
         proc = run_octave_script(RUNNER, tmp, args, timeout)
@@ -549,6 +640,35 @@ def run_many(jobs, timeout=600) -> list[dict]:
             else:
                 results.append({"predict": m["a"]})
         return results
+
+
+def _octave_input(directory, name, X):
+    """X as NAME.m takes it: a matrix, or, for a model with string columns, a struct of
+    columns named by the export's .mat (cell arrays of char, '' for a missing string)."""
+    X = np.asarray(X)
+    if X.dtype != object:
+        return X.astype(np.float64)
+    from scipy.io import loadmat
+    stored = loadmat(os.path.join(directory, f"{name}.mat"))
+    names = [str(n[0]) for n in stored["feature_names"].ravel()]
+    return struct_of(names, [j for j in range(len(names)) if f"vocab_{j}" in stored], X)
+
+
+def struct_of(names, strings, X) -> dict:
+    """Rows as a struct of columns for savemat: cell arrays of char for the text columns
+    (`strings`, '' for a missing value), doubles for the others."""
+    columns = {}
+    for j, n in enumerate(names):
+        col = X[:, j]
+        if j in strings:
+            cells = np.empty((len(col), 1), dtype=object)
+            cells[:, 0] = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
+                           for v in col]
+            columns[n] = cells
+        else:
+            columns[n] = np.array([np.nan if v is None else v for v in col],
+                                  dtype=np.float64).reshape(-1, 1)
+    return columns
 
 
 FUNCTION_LINE = re.compile(r"^function \[label, (proba|scores)\b")
@@ -602,8 +722,8 @@ def stamp(directory, name) -> Stamp:
     mat_id = str(meta["export_id"]) if "export_id" in fields else None
     skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores",
             "feature_names"}
-    arrays = {k: np.asarray(v) for k, v in loadmat(path).items()
-              if not k.startswith("__") and k not in skip}
+    arrays = {k: np.asarray(v) for k, v in loadmat(path).items()  # strings: in the fingerprint
+              if not k.startswith(("__", "vocab_")) and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}
     arrays = {k: (v.reshape(()) if v.size == 1 and k.endswith(("_low", "_high")) else v)
               for k, v in arrays.items()}

@@ -24,8 +24,8 @@ import numpy as np
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
-                       ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
-                       MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
+                       Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
+                       Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
                        Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".py", ".npz")
@@ -134,6 +134,12 @@ IN_PLACE = {
         op.fn if op.cols is None else f"{op.fn} of columns {op.cols[0]}:{op.cols[1]}"),
     MarkNaN: lambda op, z: _note(f"np.copyto({z}, np.isnan({z}), where={op.mask} == 1)",
                                     "missing-value indicators"),
+    Lookup: lambda op, z: _note(
+        f"_lookup({z}, {op.column}, {op.values}, {op.codes}, {op.missing}, {op.unknown}, "
+        f"{op.error}, {op.source})", f"categories in column {op.column} -> codes"),
+    Equal: lambda op, z: _note(
+        f"np.copyto({z}, {z} == {op.array}, where=({op.array} == {op.array}) & ({z} == {z}))",
+        f"one-hot: 1 where the code is {op.array}"),
 }
 
 
@@ -222,7 +228,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
     prog = net.program()
     k = net.n_outputs
     n_proba = net.n_proba
-    names = list(arrays)
+    names = list(arrays) + list(net.strings())
     loads = "\n".join(f"    {a} = _w[{a!r}]" for a in names)
     cls = ""
     if net.classes is not None:
@@ -266,7 +272,15 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         parts.append(f"_NAN_OK = np.array({[bool(v) for v in nan_ok]!r})  # columns an imputer fills")
         validate = VALIDATE.replace(VALIDATE_FINITE, VALIDATE_NAN)
     parts.append(Template(COLUMNS).substitute(name=name))
+    if net.vocab:
+        words = ", ".join(f"{c.column}: vocab_{c.column}" for c in net.vocab)
+        parts.append(f"_WORDS = {{{words}}}  # the strings each string column knows, by code\n"
+                     f"_STRICT = {[c.column for c in net.vocab if c.error]!r}"
+                     "  # an unknown string there is an error\n" + NUMBERS)
+        validate = validate.replace("X = np.asarray(_columns(X))", "X = _numbers(_columns(X))")
     parts.append(Template(validate).substitute(name=name))
+    if any(isinstance(op, Lookup) for op in prog.inputs):
+        parts.append(LOOKUP)
     parts.append(SIGMOID)
     widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
     if net.has_proba:
@@ -477,7 +491,13 @@ MODEL_DECISION = '''class Model:
 '''
 
 
-COLUMNS = '''def _names_differ(unexpected, missing):
+COLUMNS = '''def _column_name(j):
+    """Column j of X as messages name it: its feature name, else its index."""
+    names = globals().get("feature_names_in_")
+    return repr(names[j]) if names is not None else str(j)
+
+
+def _names_differ(unexpected, missing):
     """scikit-learn's message for columns that do not match feature_names_in_."""
     message = "The feature names should match those that were passed during fit.\\n"
     for title, names in (("Feature names unseen at fit time:", unexpected),
@@ -503,7 +523,10 @@ def _columns(X):
         missing = sorted(n for n in names if n not in X)
         if unexpected or missing:
             raise _names_differ(unexpected, missing)
-        return np.column_stack([np.asarray(X[n]).reshape(-1) for n in names])
+        cols = [np.asarray(X[n]).reshape(-1) for n in names]
+        if all(c.dtype.kind in "biuf" for c in cols):
+            return np.column_stack(cols)
+        return np.column_stack([c.astype(object) for c in cols])  # strings: keep each value
     columns = getattr(X, "columns", None)
     if columns is None or not hasattr(X, "to_numpy"):
         return X
@@ -558,6 +581,52 @@ VALIDATE_NAN = '''    if not np.isfinite(X).all():
     if not (np.isfinite(X) | np.isnan(X)).all():
 '''
 
+NUMBERS = '''_CODES = {j: {w: float(i) for i, w in enumerate(words)} for j, words in _WORDS.items()}
+
+
+def _numbers(X):
+    """Rows with string columns -> numbers: a string becomes its position among the
+    strings its column knows (_WORDS), -1 when unknown; None or NaN (missing) becomes NaN."""
+    X = np.asarray(X, dtype=object)
+    if X.ndim != 2 or X.shape[1] != n_features_in_:
+        return X  # _validate says what is wrong
+    out = np.empty(X.shape, np.float64)
+    for j in range(X.shape[1]):
+        if j not in _CODES:
+            try:
+                out[:, j] = [np.nan if v is None else v for v in X[:, j]]
+            except (TypeError, ValueError):
+                raise ValueError(f"X must contain only real numbers in column {_column_name(j)}.") from None
+            continue
+        codes = _CODES[j]
+        for i, v in enumerate(X[:, j]):
+            if v is None or (isinstance(v, float) and v != v):
+                out[i, j] = np.nan
+            elif isinstance(v, str) and v in codes:
+                out[i, j] = codes[v]
+            elif j in _STRICT:
+                raise ValueError(f"Found unknown categories [{v!r}] in column {_column_name(j)} "
+                                 "during transform")
+            else:
+                out[i, j] = -1.0
+    return out
+'''
+
+LOOKUP = '''def _lookup(Z, column, values, codes, missing, unknown, error, source):
+    """Z[..., column] -> codes[k] where it equals values[k]; NaN -> missing (None: NaN is
+    unknown); other values -> unknown, or an error (handle_unknown="error")."""
+    col = Z[..., column]
+    hit = col[..., None] == values
+    found = hit.any(axis=-1)
+    nan = np.isnan(col)
+    if error and not (found | (nan & (missing is not None))).all():
+        v = np.atleast_1d(col)[~np.atleast_1d(found | (nan & (missing is not None)))][0]
+        raise ValueError(f"Found unknown categories [{v.item()!r}] in column "
+                         f"{column if source is None else _column_name(source)} during transform")
+    out = np.where(found, codes[hit.argmax(axis=-1)], unknown)
+    Z[..., column] = out if missing is None else np.where(nan, missing, out)
+'''
+
 SIGMOID = '''def _sigmoid(Z, out):
     """out = 1 / (1 + exp(-Z)), as scipy.special.expit (out may be Z itself)."""
     np.negative(Z, out=out)
@@ -576,6 +645,7 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     classes, _ = classes_for_storage(net)
     if classes is not None:
         stored["classes"] = classes
+    stored.update(net.strings())
     # One record for both files: NAME.py repeats its export_id, so a .py and an .npz
     # from different exports (a kill between renames, a hand copy) are told apart.
     meta = meta_record(net, name, dtype, arrays, options)
@@ -668,7 +738,8 @@ def stamp(directory, name) -> Stamp:
     try:
         with np.load(path, allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
-            arrays = {k: w[k] for k in w.files if k not in ("classes", "mlpexport_meta")}
+            arrays = {k: w[k] for k in w.files  # the strings are in the fingerprint
+                      if k not in ("classes", "mlpexport_meta") and not k.startswith("vocab_")}
         with open(os.path.join(directory, f"{name}.py"), "rb") as f:
             module_text = f.read().decode("utf-8", errors="replace")
         fingerprint, dtype, stored_digest = meta["fingerprint"], meta["dtype"], meta["digest"]

@@ -20,8 +20,8 @@ import numpy as np
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
 from ..errors import ExportError, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
-                       ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
-                       MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
+                       Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
+                       Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
                        Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".onnx",)
@@ -33,6 +33,7 @@ class Options:
 
 OPSET = 17
 IR_VERSION = 8  # what opset 17 needs; old enough for MATLAB's importer and older runtimes
+STRING_OPSET, STRING_IR_VERSION = 19, 9  # Equal on strings is opset 19's
 
 class Graph:
     """A tiny builder: named initializers and nodes, outputs named as we go."""
@@ -140,18 +141,64 @@ def _apply(g, op, Z):
     if op.cols is None:
         return UFUNCS[op.fn](g, Z)
     start, stop = op.cols  # only these columns: slice them out, apply, put them back
+    return _replace_columns(g, Z, start, stop, UFUNCS[op.fn](g, _cut(g, Z, start, stop)))
 
-    def cut(a, b):
-        return g.node("Slice", [Z, g.const(f"at_{a}", [a], dtype=np.int64),
-                                g.const(f"at_{b}", [b], dtype=np.int64),
-                                g.const("axis1", [1], dtype=np.int64)])
+
+def _cut(g, Z, a, b):
+    """Z[:, a:b] (b beyond the last column: up to the last)."""
+    return g.node("Slice", [Z, g.const(f"at_{a}", [a], dtype=np.int64),
+                            g.const(f"at_{b}", [b], dtype=np.int64),
+                            g.const("axis1", [1], dtype=np.int64)])
+
+
+def _replace_columns(g, Z, start, stop, new):
+    """Z with columns start:stop replaced by `new`."""
     last = 2**62  # Slice clamps it to the last column
-    return g.node("Concat", [cut(0, start), UFUNCS[op.fn](g, cut(start, stop)), cut(stop, last)],
-                  axis=1)
+    return g.node("Concat", [_cut(g, Z, 0, start), new, _cut(g, Z, stop, last)], axis=1)
+
+
+def _position(g, hit, dtype):
+    """(found, index): whether a row of `hit` ([N, k] bool) has a True, as 0/1 [N, 1],
+    and where (ArgMax of the 0/1 row), [N, 1] int64."""
+    ones = g.node("Cast", [hit], to=dtype)
+    found = g.node("ReduceSum", [ones, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
+    index = g.node("ArgMax", [ones], axis=1, keepdims=1)
+    return g.node("Greater", [found, g.const("half", 0.5)]), index
+
+
+def _string_codes(g, column, x):
+    """[N, 1] strings -> [N, 1] numbers: the position among the known strings, -1 when
+    unknown (NaN where an unknown string is an error: ONNX cannot raise), NaN for ""."""
+    found, index = _position(g, g.node("Equal", [x, f"vocab_{column.column}"]), g.onnx_dtype)
+    codes = g.node("Cast", [index], to=g.onnx_dtype)
+    unknown = g.const("nan", np.nan) if column.error else g.const("minus_one", -1.0)
+    codes = g.node("Where", [found, codes, unknown])
+    empty = g.const("empty_string", np.array([""], dtype=object), dtype=object)
+    return g.node("Where", [g.node("Equal", [x, empty]), g.const("nan", np.nan), codes])
+
+
+def _lookup_codes(g, op, Z):
+    """Lookup: the column's value -> codes[k] where it equals values[k]; NaN -> missing;
+    else unknown (NaN where unknown is an error), written back into that column."""
+    col = _cut(g, Z, op.column, op.column + 1)
+    found, index = _position(g, g.node("Equal", [col, op.values]), g.onnx_dtype)
+    codes = g.node("Gather", [op.codes, index], axis=0)
+    out = g.node("Where", [found, codes, op.unknown])  # NaN where unknown is an error
+    if op.missing is not None:
+        out = g.node("Where", [g.node("IsNaN", [col]), op.missing, out])
+    return _replace_columns(g, Z, op.column, op.column + 1, out)
+
+
+def _equal(g, op, Z):
+    same = g.node("Cast", [g.node("Equal", [Z, op.array])], to=g.onnx_dtype)
+    keep = g.node("Or", [g.node("IsNaN", [op.array]), g.node("IsNaN", [Z])])
+    return g.node("Where", [keep, Z, same])
 
 
 # op type -> builder (graph, op, input tensor) -> output tensor
 FORWARD = {
+    Lookup: _lookup_codes,
+    Equal: _equal,
     Apply: lambda g, op, Z: _apply(g, op, Z),
     Take: _take,
     FillNaN: lambda g, op, Z: g.node("Where", [g.node("IsNaN", [Z]), op.fill, Z]),
@@ -310,17 +357,22 @@ def build(net, name, dtype="float64", with_label=True):
     for k, v in arrays.items():
         g.const(k, v)
     prog = net.program()
-    Z = _steps(g, (*prog.inputs, *prog.layers), "X")
-    outputs = _head(g, net, prog, Z, with_label)
     names = net.meta.get("feature_names")
+    X, inputs = "X", None
+    if net.vocab:
+        X, inputs = _feature_inputs(g, net)
+    Z = _steps(g, (*prog.inputs, *prog.layers), X)
+    outputs = _head(g, net, prog, Z, with_label)
     # The names as data: a doc string is free text that no runtime executes.
     x_doc = (f"{net.n_features} features in this order: " + ", ".join(map(str, names))
              if names else f"{net.n_features} features")
     graph = helper.make_graph(
-        g.nodes, name, [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features], x_doc)],
+        g.nodes, name,
+        inputs or [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features], x_doc)],
         [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], initializer=g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mlpexport", ir_version=IR_VERSION)
+    opset, ir = (STRING_OPSET, STRING_IR_VERSION) if net.vocab else (OPSET, IR_VERSION)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="mlpexport", ir_version=ir)
     from .. import __version__
     model.producer_version = __version__
     model.doc_string = "\n".join(header(net, name, dtype))
@@ -334,6 +386,37 @@ def build(net, name, dtype="float64", with_label=True):
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def input_names(net) -> list[str]:
+    """The graph's inputs when some feature holds strings: one per feature, named after
+    it (x0, x1, ... without names), as skl2onnx names a DataFrame's columns."""
+    names = net.meta.get("feature_names") or [f"x{j}" for j in range(net.n_features)]
+    return [str(n) for n in names]
+
+
+def _feature_inputs(g, net):
+    """One [N, 1] input per feature (string or number); the string ones become codes;
+    all are joined into the [N, n_features] matrix the input ops read."""
+    from onnx import TensorProto, helper
+    strings = {c.column: c for c in net.vocab}
+    names = input_names(net)
+    for c in net.vocab:
+        g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
+                                          [w.encode("utf-8") for w in c.words]))
+    taken = g.names | {f"vocab_{c.column}" for c in net.vocab}
+    clash = [n for n in names if n in taken or n in ("X", "label", "probabilities", "scores",
+                                                     "variable")]
+    if clash or len(set(names)) != len(names):
+        raise ExportError(f"feature name {(clash or names)[0]!r} clashes with another name in the "
+                          f"ONNX graph; rename the column before fitting.")
+    columns, inputs = [], []
+    for j, n in enumerate(names):
+        kind = TensorProto.STRING if j in strings else g.onnx_dtype
+        inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1],
+                                                    "string" if j in strings else "number"))
+        columns.append(_string_codes(g, strings[j], n) if j in strings else n)
+    return g.node("Concat", columns, axis=1), inputs
 
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
@@ -353,32 +436,54 @@ def runner(directory, name, runtime="onnxruntime"):
         import onnx
         from onnx.reference import ReferenceEvaluator
         model = onnx.load(path)
-        elem = model.graph.input[0].type.tensor_type.elem_type
-        dtype = np.float64 if elem == onnx.TensorProto.DOUBLE else np.float32
+        kinds = [i.type.tensor_type.elem_type for i in model.graph.input]
+        dtype = np.float32 if onnx.TensorProto.FLOAT in kinds else np.float64
+        strings = [k == onnx.TensorProto.STRING for k in kinds]
+        inputs = [i.name for i in model.graph.input]
         names = [o.name for o in model.graph.output]
         evaluator = ReferenceEvaluator(model)
 
         def infer(X):
             with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
-                return evaluator.run(None, {"X": X})
+                return evaluator.run(None, feed(inputs, strings, X, dtype))
     else:
         try:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeMissing("onnxruntime is not installed (pip install onnxruntime).") from None
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        dtype = np.float64 if sess.get_inputs()[0].type == "tensor(double)" else np.float32
+        kinds = [i.type for i in sess.get_inputs()]
+        dtype = np.float32 if "tensor(float)" in kinds else np.float64
+        strings = [k == "tensor(string)" for k in kinds]
+        inputs = [i.name for i in sess.get_inputs()]
         names = [o.name for o in sess.get_outputs()]
 
         def infer(X):
-            return sess.run(None, {"X": X})
+            return sess.run(None, feed(inputs, strings, X, dtype))
     unexpected = [n for n in names if n not in OUTPUTS]
     if unexpected:
         raise ExportError(f"{path} has an unexpected output {unexpected[0]!r}.")
 
     def run_rows(X):
-        return {OUTPUTS[n]: v for n, v in zip(names, infer(np.asarray(X, dtype=dtype)))}
+        return {OUTPUTS[n]: v for n, v in zip(names, infer(X))}
     return run_rows
+
+
+def feed(inputs, strings, X, dtype) -> dict:
+    """Rows in feature order -> the graph's inputs: X itself, or one [N, 1] column per
+    feature (strings as str, a missing one, None or NaN, as ""; numbers as dtype)."""
+    if len(inputs) == 1 and not strings[0]:
+        return {inputs[0]: np.asarray(X, dtype=dtype)}
+    X = np.asarray(X, dtype=object)
+    out = {}
+    for j, (name, is_string) in enumerate(zip(inputs, strings)):
+        col = X[:, j]
+        if is_string:
+            out[name] = np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v)
+                                  for v in col], dtype=object).reshape(-1, 1)
+        else:
+            out[name] = np.array([np.nan if v is None else v for v in col], dtype=dtype).reshape(-1, 1)
+    return out
 
 
 def run(directory, name, X, runtime="onnxruntime") -> dict[str, np.ndarray]:
