@@ -331,6 +331,38 @@ def draw_rows(net: Network, n: int = 256, seed: int = 0) -> np.ndarray:
     return X
 
 
+def rows_as_records(X) -> np.ndarray:
+    """Rows with text columns (a 2-D object array) as records a .npy/.npz holds without
+    pickle: (number, text, kind); numeric rows pass unchanged. rows_from_records undoes it."""
+    X = np.asarray(X)
+    if X.dtype != object:
+        return X
+    kind = np.zeros(X.shape, np.int8)
+    number = np.full(X.shape, np.nan)
+    text = np.full(X.shape, "", dtype=object)
+    for index, v in np.ndenumerate(X):
+        if v is None:
+            kind[index] = 2
+        elif isinstance(v, str):
+            kind[index], text[index] = 1, v
+        else:
+            number[index] = v
+    width = max((len(t) for t in text.ravel()), default=1) or 1
+    out = np.empty(X.shape, dtype=[("number", "f8"), ("text", f"U{width}"), ("kind", "i1")])
+    out["number"], out["text"], out["kind"] = number, text.astype(str), kind
+    return out
+
+
+def rows_from_records(R) -> np.ndarray:
+    """The object rows rows_as_records stored (anything else passes unchanged)."""
+    if R.dtype.names != ("number", "text", "kind"):
+        return R
+    rows = R["number"].astype(object)
+    rows[R["kind"] == 1] = R["text"][R["kind"] == 1]
+    rows[R["kind"] == 2] = None
+    return rows
+
+
 UNSEEN = "(a category never seen in training)"  # drawn where an unknown category is allowed
 
 

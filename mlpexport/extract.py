@@ -230,6 +230,7 @@ class _Walk:
         self.categories = {}  # X column -> [known values]
         self.strict = {}  # X column -> label: an unknown value there raises
         self.numeric = set()  # X columns some numeric step reads as they are
+        self.pending = []  # (array, index, X column, string): a string an imputer fills in
         self.feature_names = feature_names
 
     def __call__(self):
@@ -242,6 +243,24 @@ class _Walk:
 
     def read_as_numbers(self, cols):
         self.numeric.update(c for c in cols if c is not None)
+
+    def moved(self, old, new, offset):
+        """An imputer's fill array was copied into a wider one (a ColumnTransformer branch)."""
+        self.pending = [(new, index + offset, column, word) if array is old else
+                        (array, index, column, word)
+                        for array, index, column, word in self.pending]
+
+    def settle(self):
+        """Put in the codes of the strings imputers fill in, now that it is known which
+        columns hold text: a string filled into a number column (SimpleImputer(
+        fill_value="missing") over a numeric category too) is a value no encoder there
+        knows, as in scikit-learn, where it is an unseen category."""
+        for array, index, column, word in self.pending:
+            if column in self.words:
+                array[index] = self.code(column, word)
+            else:
+                known = [float(v) for v in self.categories.get(column, ()) if not _is_text(v)]
+                array[index] = max(known, default=0.0) + 0.5
 
     def label(self, column):
         names = self.feature_names
@@ -269,13 +288,14 @@ def _imputer_steps(est, cols, walk):
         raise UnsupportedModelError(f"SimpleImputer.statistics_ has shape {stats.shape}, but "
                                     f"{width} columns reach it.")
     kept = [j for j in range(width) if not _missing(stats[j])]  # all-missing in training: dropped
-    fill = []
-    for j in kept:
+    fill, later = [], []
+    for k, j in enumerate(kept):
         if _is_text(stats[j]):
             if cols[j] is None:
                 raise UnsupportedModelError("a SimpleImputer fills strings into a column computed "
                                             "by an earlier step; only input columns can hold strings.")
-            fill.append(walk.code(cols[j], str(stats[j])))
+            later.append((k, cols[j], str(stats[j])))
+            fill.append(np.nan)
         else:
             fill.append(stats[j])
     flagged = []
@@ -283,13 +303,16 @@ def _imputer_steps(est, cols, walk):
         flagged = [int(i) for i in np.asarray(est.indicator_.features_)]
         if any(not 0 <= i < width for i in flagged):
             raise UnsupportedModelError("SimpleImputer's indicator flags columns it does not have.")
-    fill = _values("SimpleImputer.statistics_", np.array(fill, dtype=np.float64))
+    fill = np.r_[np.array(fill, dtype=np.float64), np.full(len(flagged), np.nan)]
+    if np.isinf(fill).any():
+        raise UnsupportedModelError("SimpleImputer.statistics_ holds infinite values.")
+    walk.pending += [(fill, k, column, word) for k, column, word in later]
     steps = []
     if len(kept) != width or flagged:
         steps.append(Select(walk(), tuple(kept) + tuple(flagged)))
     if flagged:
         steps.append(Indicate(walk(), np.r_[np.zeros(len(kept)), np.ones(len(flagged))]))
-    steps.append(Impute(walk(), np.r_[fill, np.full(len(flagged), np.nan)]))
+    steps.append(Impute(walk(), fill))
     return steps, [cols[j] for j in kept] + [None] * len(flagged)
 
 
@@ -366,7 +389,7 @@ def _onehot_steps(est, cols, walk):
     for i, ((cats, infrequent), column) in enumerate(zip(_encoder_features(est, cols), cols)):
         values, missing = _category_values(est, i, cats, column, walk)
         pos, n = _grouped(cats, infrequent)
-        unknown = float(pos[-1]) if infrequent and handle == "infrequent_if_exist" else -1.0
+        unknown = float(n - 1) if infrequent and handle == "infrequent_if_exist" else -1.0
         unknown = np.nan if handle == "error" else unknown  # ONNX cannot raise: NaN there
         if drop_idx is not None and drop_idx[i] is not None:
             d = pos[int(drop_idx[i])]
@@ -485,7 +508,9 @@ def _embed(step, off, w, total, walk):
         return [Affine(walk(), pad(step.center, 0.0), pad(step.scale, 1.0), pad(step.factor, 1.0),
                        pad(step.offset, 0.0))], w
     if isinstance(step, Impute):
-        return [Impute(walk(), pad(step.fill, np.nan))], w
+        wide = Impute(walk(), pad(step.fill, np.nan))
+        walk.moved(step.fill, wide.fill, off)
+        return [wide], w
     if isinstance(step, OneHot):
         return [OneHot(walk(), pad(step.positions, np.nan))], w
     return [Indicate(walk(), pad(step.mask, 0.0))], w
@@ -903,6 +928,7 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
             more, cols = _transform_steps(scaler, cols, walk)
             inputs += more
         walk.read_as_numbers(cols)  # the model reads what reaches it as numbers
+        walk.settle()
         both = sorted(set(walk.words) & walk.numeric)
         if both:
             raise UnsupportedModelError(

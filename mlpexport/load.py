@@ -611,7 +611,9 @@ def _skops_refusal(path, zf, untrusted, trusted_names):
 def _load_skops(path, trust, ctx):
     import zipfile
 
-    trusted_names = {f"{m}.{n}" for m, n in ALLOWED}
+    # builtins.object: make_column_selector(dtype_include=object) keeps the type itself as a
+    # parameter; skops hands the type back (a TypeNode), it never calls it
+    trusted_names = {f"{m}.{n}" for m, n in ALLOWED} | {"builtins.object"}
     try:
         _zip_directory_is_small(path)
         with zipfile.ZipFile(path) as zf:

@@ -131,7 +131,10 @@ SUPPORTED = (
     *(Entry(n, "sklearn._loss.loss", PART) for n in (
         "HalfPoissonLoss", "HalfGammaLoss", "HalfTweedieLoss", "HalfTweedieLossIdentity")),
     *(Entry(n, "sklearn._loss.link", PART) for n in ("Interval", "LogLink", "IdentityLink")),
-    Entry("MissingIndicator", "sklearn.impute._base", PART),  # SimpleImputer(add_indicator=True)'s
+    Entry("MissingIndicator", "sklearn.impute._base", PART),
+    # a ColumnTransformer built with make_column_selector keeps it among its parameters;
+    # the fitted transformers_ hold the columns it chose, which extract reads
+    Entry("make_column_selector", "sklearn.compose._column_transformer", PART),  # SimpleImputer(add_indicator=True)'s
     # numpy's ufuncs a FunctionTransformer (or a TransformedTargetRegressor's func and
     # inverse_func) may hold: trusted by exact name, nothing else from numpy.
     *(Entry(fn, "numpy", PART) for fn in ("log1p", "expm1", "log", "exp", "sqrt", "square")),

@@ -157,6 +157,12 @@ def test_model_object_equals_sklearn_row_by_row(name, tmp_path):
     mod = export(net, tmp_path)
     rows = list(range(0, len(X), 7))
     single = [reference(est, net, X[i:i + 1]) for i in rows]
+    if net.vocab:
+        # scikit-learn reads a one-row column of text that holds only None as numbers, so
+        # there None is an unknown category, where in any batch with text it is missing:
+        # the rows' reference is scikit-learn on the whole batch.
+        whole = reference(est, net, X)
+        single = [{k: v[i:i + 1] for k, v in whole.items()} for i in rows]
     want = {k: np.zeros((len(X),) + np.shape(v)[1:], dtype=np.asarray(v).dtype)
             for k, v in single[0].items()}
     for i, out in zip(rows, single):
@@ -172,8 +178,8 @@ def test_model_object_equals_sklearn_row_by_row(name, tmp_path):
         assert_matches({"predict_proba": got}, {"predict_proba": want["predict_proba"][rows]},
                        1e-12, name)
     if net.is_classifier:
-        for i in rows[:20]:  # labels: exactly scikit-learn's predict on the one row
-            sk = est.predict(X[i].reshape(1, -1))
+        for k, i in enumerate(rows[:20]):  # labels: exactly scikit-learn's predict on the row
+            sk = np.asarray(single[k]["predict"])
             for x in (X[i], X[i:i + 1]):  # one sample as a vector and as a 1 x F matrix
                 label = m.predict(x)
                 assert label.shape == sk.shape, name

@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, assert_matches, need_octave
 from mlpexport import emit
 from mlpexport.emit import matlab
+from mlpexport.data import rows_from_records
 from mlpexport.extract import extract
 from mlpexport.load import load
 
@@ -21,7 +22,7 @@ NAMES = [r["name"] for r in RECIPES]
 
 def golden(recipe):
     with np.load(make.golden_path(recipe), allow_pickle=False) as g:
-        return g["X"], {k: g[k] for k in g.files if k != "X"}
+        return rows_from_records(g["X"]), {k: g[k] for k in g.files if k != "X"}
 
 
 def loaded(recipe):

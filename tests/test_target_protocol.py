@@ -20,8 +20,8 @@ from conftest import ALL, assert_matches, case, reference
 from mlpexport import emit
 from mlpexport.errors import ExportError, UsageError
 from mlpexport.network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo,
-                               digest, Div, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba,
-                               IdentityOut, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms,
+                               digest, Div, Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba,
+                               HuberOvrProba, IdentityOut, Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms,
                                Relu, Score, Scores, Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take,
                                Tanh, Threshold)
 
@@ -54,6 +54,9 @@ SYNTAX = {
     FillNaN: "z = [v if v == v or c is None else c for v, c in zip(z, {op.fill})]",
     MarkNaN: "z = [float(v != v) if c == 1 else v for v, c in zip(z, {op.mask})]",
     PolyTerms: "z = [math.prod(v ** e for v, e in zip(z, row)) for row in {op.powers}]",
+    Lookup: "z[{op.column}] = _lookup(z[{op.column}], {op.values}, {op.codes}, {op.missing}, "
+            "{op.unknown}, {op.error})",
+    Equal: "z = [v if c is None or v != v else float(v == c) for v, c in zip(z, {op.array})]",
     IdentityOut: ["y = z"],
     ExpOut: ["y = [_exp(v) for v in z]"],
     BinaryProba: ["p = _sigmoid(z[0])", "proba = [1 - p, p]"],
@@ -90,6 +93,30 @@ _UFUNC = {"log1p": math.log1p, "expm1": math.expm1, "log": math.log, "exp": math
 
 def _sigmoid(v):
     return 1 / (1 + _exp(-v))
+
+
+def _nan(v):
+    return math.nan if v is None else v
+
+
+def _lookup(v, values, codes, missing, unknown, error):
+    if v == v and v in values:
+        return codes[values.index(v)]
+    if v != v and missing is not None:
+        return _nan(missing)
+    if error:
+        raise ValueError(f"unknown category {v!r}")
+    return _nan(unknown)
+
+
+def _code(v, words, error):
+    if v is None or v != v:
+        return math.nan
+    if v in words:
+        return float(words.index(v))
+    if error:
+        raise ValueError(f"unknown category {v!r}")
+    return -1.0
 '''
 
 
@@ -111,7 +138,9 @@ def render(net, name, *, dtype="float64", **options):
         raise ExportError("the pylists target computes in Python floats (float64) only.")
     prog = net.program()
     arrays = net.arrays()
-    body = ["z = list(x)"] + [_line(op, opts) for op in (*prog.inputs, *prog.layers)]
+    body = ["z = [math.nan if v is None else v for v in x]"] + [f"z[{op.column}] = _code(z[{op.column}], VOCAB[{op.column}], {op.error})"
+                              for op in prog.strings]
+    body += [_line(op, opts) for op in (*prog.inputs, *prog.layers)]
     body += SYNTAX[type(prog.output)] if prog.output is not None else ["proba = None"]
     if prog.scores is not None:
         body += [line.format(op=prog.scores) for line in SYNTAX[type(prog.scores)]]
@@ -135,6 +164,7 @@ def render(net, name, *, dtype="float64", **options):
         f"DIGEST = {meta['digest']!r}",
         f"WEIGHTS = {weights!r}",
         f"classes = {classes!r}",
+        f"VOCAB = {({c.column: list(c.words) for c in net.vocab})!r}",
         "globals().update(WEIGHTS)", "", "",
         "def predict_row(x):", *[f"    {line}" for line in body], f"    return {result}", ""])
     return {f"{name}_pylists.py": code.encode()}
@@ -147,7 +177,8 @@ def runner(directory, name):
     spec.loader.exec_module(module)
 
     def run_rows(X):
-        rows = [module.predict_row(x) for x in np.asarray(X, dtype=np.float64).tolist()]
+        X = np.asarray(X)
+        rows = [module.predict_row(x) for x in (X if X.dtype == object else X.astype(np.float64)).tolist()]
         if module.classes is None:
             return {"predict": np.array(rows)}
         labels = [label for label, _, _ in rows]

@@ -37,6 +37,7 @@ import zipfile
 
 import numpy as np
 
+from ..data import rows_as_records
 from ..errors import RuntimeFailed
 
 TIMEOUT = 300.0  # seconds for the import, and for each call (a chunk of up to 100,000 rows)
@@ -68,7 +69,7 @@ for line in sys.stdin:
     seq = line.strip()
     try:
         X = np.load(os.path.join(work, "in-" + seq + ".npy"), allow_pickle=False)
-        if X.dtype.names == ("number", "text", "kind"):  # rows with text columns
+        if X.dtype.names == ("number", "text", "kind"):  # rows with text columns (data.py)
             rows = X["number"].astype(object)
             rows[X["kind"] == 1] = X["text"][X["kind"] == 1]
             rows[X["kind"] == 2] = None
@@ -90,28 +91,6 @@ for line in sys.stdin:
         message = (type(exc).__name__ + ": " + str(exc)).replace("\n", " ")
         reply.write("error " + seq + " " + message[:500] + "\n")
 '''
-
-
-def _plain_rows(X):
-    """Rows as a .npy can hold them without pickle: numbers as they are; rows with text
-    columns (an object array) as records of (number, text, kind: 0 number, 1 text,
-    2 missing), which the child turns back into the same objects."""
-    if X.dtype != object:
-        return X
-    kind = np.zeros(X.shape, np.int8)
-    number = np.full(X.shape, np.nan)
-    text = np.full(X.shape, "", dtype=object)
-    for index, v in np.ndenumerate(X):
-        if v is None:
-            kind[index] = 2
-        elif isinstance(v, str):
-            kind[index], text[index] = 1, v
-        else:
-            number[index] = v
-    width = max((len(t) for t in text.ravel()), default=1) or 1
-    out = np.empty(X.shape, dtype=[("number", "f8"), ("text", f"U{width}"), ("kind", "i1")])
-    out["number"], out["text"], out["kind"] = number, text.astype(str), kind
-    return out
 
 
 def _plain(text: str) -> str:
@@ -271,7 +250,7 @@ class IsolatedRunner:
         X = np.asarray(X)
         self.seq += 1
         seq = str(self.seq)
-        np.save(os.path.join(self.work, f"in-{seq}.npy"), _plain_rows(X), allow_pickle=False)
+        np.save(os.path.join(self.work, f"in-{seq}.npy"), rows_as_records(X), allow_pickle=False)
         out_path = os.path.join(self.work, f"out-{seq}.npz")
         try:
             self.proc.stdin.write(f"{seq}\n".encode())
