@@ -41,11 +41,11 @@ def hyperplanes(W, b):
     return W / norm, -b / norm
 
 
-def est_none(W, b):
+def est_none(W, b, est=None):
     return np.zeros(W.shape[0]), np.ones(W.shape[0])
 
 
-def est_foot_median(W, b):
+def est_foot_median(W, b, est=None):
     """Feet of the perpendiculars from the origin, p_i = -b_i w_i / |w_i|^2: median, MAD."""
     N, d = hyperplanes(W, b)
     P = (N * d).T  # h x f
@@ -54,7 +54,7 @@ def est_foot_median(W, b):
     return loc, spread
 
 
-def est_lsq(W, b):
+def est_lsq(W, b, est=None):
     """The point nearest (least squares) to every unit's hyperplane; spread from the
     distances of the hyperplanes to that point (RMS), the same for every feature."""
     N, d = hyperplanes(W, b)
@@ -64,7 +64,7 @@ def est_lsq(W, b):
     return loc, np.full(W.shape[0], s)
 
 
-def est_lsq_irls(W, b, iters=50):
+def est_lsq_irls(W, b, est=None, iters=50):
     """Like est_lsq but robust (IRLS towards an L1 fit), spread = 1.4826 * MAD of the distances."""
     N, d = hyperplanes(W, b)
     A = N.T
@@ -77,13 +77,60 @@ def est_lsq_irls(W, b, iters=50):
     return loc, np.full(W.shape[0], 1.4826 * np.median(np.abs(r)))
 
 
-def est_inv_rms(W, b):
+def est_inv_rms(W, b, est=None):
     """The earlier attempt: spread = 1 / RMS of the first layer's weight rows, loc 0."""
     return np.zeros(W.shape[0]), 1 / np.sqrt(np.mean(W ** 2, axis=1))
 
 
+def _adam(est):
+    """Adam's moment estimates of the first layer's gradients (kept on a fitted MLP as
+    `_optimizer`): per feature j and unit i, g_W[j, i] = mean_n x_nj d_ni while
+    g_b[i] = mean_n d_ni, so sqrt(v_W / v_b) is an RMS of x_j and m_W / m_b a mean of x_j,
+    both weighted by the unit's back-propagated errors d. None without adam state."""
+    opt = getattr(est, "_optimizer", None)
+    if opt is None or not hasattr(opt, "vs"):
+        return None
+    n = len(est.coefs_)
+    vW, vb, mW, mb = opt.vs[0], opt.vs[n], opt.ms[0], opt.ms[n]
+    live = vb > 0  # a unit dead on every batch has no gradient
+    if not live.any():
+        return None
+    rms = np.median(np.sqrt(vW[:, live] / vb[live]), axis=1)
+    mean = np.median(mW[:, live] / np.where(mb[live] != 0, mb[live], np.nan), axis=1)
+    return rms, mean
+
+
+def est_adam_rms(W, b, est=None):
+    """loc 0, spread = the gradient-weighted RMS of each raw feature (from Adam's v)."""
+    got = _adam(est)
+    if got is None:
+        return np.full(W.shape[0], np.nan), np.full(W.shape[0], np.nan)
+    return np.zeros(W.shape[0]), got[0]
+
+
+def est_adam_moments(W, b, est=None):
+    """loc = Adam's first-moment mean of each feature clipped to +-RMS, spread = what
+    the RMS leaves (at least a tenth of the RMS)."""
+    got = _adam(est)
+    if got is None:
+        return np.full(W.shape[0], np.nan), np.full(W.shape[0], np.nan)
+    rms, mean = got
+    loc = np.clip(np.nan_to_num(mean), -rms, rms)
+    return loc, np.sqrt(np.maximum(rms ** 2 - loc ** 2, (0.1 * rms) ** 2))
+
+
+TRUTH = {}  # run() puts the data's own mean/std here: the ceiling an estimate could reach
+
+
+def est_oracle(W, b, est=None):
+    """The data's true per-feature mean and std (not available to mlpexport)."""
+    return TRUTH["loc"], TRUTH["spread"]
+
+
 METHODS = {"N(0,1)": est_none, "feet median/MAD": est_foot_median, "lsq": est_lsq,
-           "lsq-L1": est_lsq_irls, "1/rms(W)": est_inv_rms}
+           "lsq-L1": est_lsq_irls, "1/rms(W)": est_inv_rms,
+           "adam RMS, loc 0": est_adam_rms, "adam moments": est_adam_moments,
+           "oracle (true mean/std)": est_oracle}
 
 
 # ----------------------------------------------------------------- measures
@@ -121,6 +168,7 @@ def run(cases, out=sys.stdout):
         net = extract(est)
         W, b = net.layers[0].W, net.layers[0].b
         tm, ts = X.mean(axis=0), X.std(axis=0)
+        TRUTH.update(loc=tm, spread=ts)
         Z = Xtest @ W + b
         crossing = float(((Z > 0).any(axis=0) & (Z < 0).any(axis=0)).mean())
         dist = np.median(np.abs(b) / np.linalg.norm(W, axis=0))
@@ -128,7 +176,7 @@ def run(cases, out=sys.stdout):
         true_dead = dead(net, Xtest)
         cells = []
         for mname, m in METHODS.items():
-            loc, sp = m(W, b)
+            loc, sp = m(W, b, est)
             if np.isfinite(loc).all() and np.isfinite(sp).all() and (sp > 0).all():
                 Xd = draw_rows(replace(net, input_loc=loc, input_spread=sp), n=500)[:500]
                 d = dead(net, Xd)
@@ -137,7 +185,7 @@ def run(cases, out=sys.stdout):
                 cells.append(f"{fmt(np.median(loc))}/{fmt(np.median(sp))}, {d}")
             else:
                 d, loc_err, factor = None, np.nan, np.nan
-                cells.append("fails (fewer units than features)")
+                cells.append("n/a (fewer units than features, or no adam state)")
             rows.append(dict(case=name, mean=np.mean(mean), spread=np.mean(spread), method=mname,
                              loc_err=loc_err, factor=factor, dead_true=true_dead, dead_drawn=d))
         print(f"| {name} | {np.mean(mean):g}/{np.mean(spread):.3g} | {crossing:.2f} | "
@@ -149,10 +197,11 @@ def run(cases, out=sys.stdout):
 def summary(rows, out=sys.stdout):
     """Per method: how many cases land within 3x of the true spread and within 1 true spread
     of the true location, and how many reproduce the dead-unit counts on the data."""
-    print("\n| method | cases | spread within 3x | loc within 1 std | both | dead counts equal |", file=out)
+    print("\n| method | cases it applies to | spread within 3x | loc within 1 std | both | "
+          "dead counts equal |", file=out)
     print("|---|---|---|---|---|---|", file=out)
     for m in METHODS:
-        r = [x for x in rows if x["method"] == m]
+        r = [x for x in rows if x["method"] == m and x["dead_drawn"] is not None]
         sp = sum(1 for x in r if x["factor"] <= 3)
         lo = sum(1 for x in r if x["loc_err"] <= 1)
         both = sum(1 for x in r if x["factor"] <= 3 and x["loc_err"] <= 1)
