@@ -141,6 +141,15 @@ def _numbers_only(net, targets, to, note, done):
     return targets
 
 
+def drawn_source(net, n) -> str:
+    """Where drawn rows came from. Without a scaler in front nothing in the model says
+    where its inputs live (docs/drawn_scale_study.md: the first layer does not tell), so
+    the rows are N(0, 1) and the report says so."""
+    if net.input_loc is None and not net.vocab and not net.categories:
+        return f"{n} drawn rows, N(0, 1): no scaler says where your inputs live (pass --data for your own)"
+    return f"{n} drawn rows (pass --data for your own)"
+
+
 def _known(net, X):
     """X with every text value made known, so that encode_strings checks numbers only (an
     unknown category is scikit-learn's and the exports' business, not a data error)."""
@@ -218,7 +227,7 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
 
     if data is None:
         X = draw_rows(net) if drawn is None else drawn
-        return _Rows(X, f"{len(X)} drawn rows (pass --data for your own)")
+        return _Rows(X, drawn_source(net, len(X)))
     if _is_path(data):
         path = os.fsdecode(data)
         X = read_data(path, net.n_features, stream=stream,
@@ -313,7 +322,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
         rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}")
         golden = draw_rows(net, n=24, seed=1)
     else:
-        rows = _Rows(drawn, f"{len(drawn)} drawn rows (pass --data for your own)")
+        rows = _Rows(drawn, drawn_source(net, len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
     # golden rows are stored in the .mat for mlpexport_verify.m
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))

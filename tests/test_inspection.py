@@ -214,5 +214,6 @@ def test_formulas_and_report_name_the_columns_and_the_rows(tmp_path):
     rep = mlpexport.inspect(est)
     assert rep["formula_numpy"][0] == "Z = X  # X columns: speed, load"
     assert rep["formula_matlab"][0] == "Z = X;  % X columns: speed, load"
-    assert rep["rows_source"] == "1000 drawn rows (pass --data for your own)"
+    assert rep["rows_source"] == ("1000 drawn rows, N(0, 1): no scaler says where your inputs "
+                                  "live (pass --data for your own)")
     assert mlpexport.inspect(est, data=df)["rows_source"] == "4 given rows"

@@ -526,7 +526,8 @@ def _columns(X):
         cols = [np.asarray(X[n]).reshape(-1) for n in names]
         if all(c.dtype.kind in "biuf" for c in cols):
             return np.column_stack(cols)
-        return np.column_stack([c.astype(object) for c in cols])  # strings: keep each value
+        # text: each value as given (numpy would turn a None or NaN beside strings into text)
+        return np.column_stack([np.asarray(X[n], dtype=object).reshape(-1) for n in names])
     columns = getattr(X, "columns", None)
     if columns is None or not hasattr(X, "to_numpy"):
         return X

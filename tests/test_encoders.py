@@ -1,0 +1,156 @@
+"""Category encoders and text columns (issue 14): what each export takes and refuses.
+Parity of the zoo's encoder models in every target runs through conftest.ALL; here are
+the inputs: DataFrames, dicts and object arrays in numpy, one input per feature in ONNX,
+structs of cellstr in Octave, CSV files with text and empty cells in check, and the
+errors scikit-learn raises for an unseen category."""
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from conftest import assert_matches, case, need_octave, network, reference
+from mlpexport import emit
+from mlpexport.emit import c as c_target
+from mlpexport.emit import matlab
+from mlpexport.emit import numpy as npx
+from mlpexport.emit import onnx as onnx_target
+from mlpexport.errors import ExportError, UnsupportedModelError
+
+NAMES = ["age", "fare", "embarked", "sex", "pclass"]
+
+
+def mixed():
+    est, net, X = case("mixed_types")
+    return est, net, X
+
+
+def strict_model():
+    """Text categories with handle_unknown='error' (scikit-learn raises for an unseen one)."""
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"color": rng.choice(["red", "green", "blue"], 60), "x": rng.normal(size=60)})
+    y = (df.color == "red").astype(int)
+    ct = ColumnTransformer([("c", OneHotEncoder(), ["color"])], remainder=StandardScaler())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make_pipeline(ct, LogisticRegression()).fit(df, y)
+    return est, network(est), df
+
+
+def test_text_columns_are_found_with_their_known_strings():
+    _, net, _ = mixed()
+    words = {c.column: c.words for c in net.vocab}
+    assert set(words) == {2, 3}  # embarked, sex; pclass is numeric categories
+    assert set(words[2]) == {"C", "Q", "S", "missing"} and set(words[3]) == {"female", "male", "missing"}
+    assert dict(net.categories)[4] == (1.0, 2.0, 3.0)
+    assert list(np.flatnonzero(net.nan_columns())) == [0, 1, 2, 3, 4]  # every one is imputed
+
+
+def test_numpy_module_takes_a_dataframe_a_dict_and_an_object_array(tmp_path):
+    est, net, X = mixed()
+    emit.write_all(npx.render(net, "m"), str(tmp_path), force=True)
+    mod = npx.load_module(str(tmp_path), "m")
+    want = reference(est, net, X)
+    df = pd.DataFrame(X, columns=NAMES).astype({"age": float, "fare": float, "pclass": float})
+    for given in (X, df, {n: df[n].tolist() for n in reversed(NAMES)}):
+        got = {"predict": mod.predict(given), "predict_proba": mod.predict_proba(given)}
+        assert_matches(got, {k: want[k] for k in got}, 1e-12)
+    with pytest.raises(ValueError, match="Feature names must be in the same order"):
+        mod.predict(df[list(reversed(NAMES))])
+
+
+def test_unseen_category_where_sklearn_raises_is_the_same_error(tmp_path):
+    est, net, df = strict_model()
+    emit.write_all(npx.render(net, "m"), str(tmp_path), force=True)
+    mod = npx.load_module(str(tmp_path), "m")
+    bad = df.head(3).copy()
+    bad.loc[1, "color"] = "purple"
+    with pytest.raises(ValueError, match="unknown categor"):
+        est.predict(bad)
+    with pytest.raises(ValueError, match=r"Found unknown categories \['purple'\] in column 'color'"):
+        mod.predict(bad)
+    assert_matches({"predict_proba": mod.predict_proba(df)}, {"predict_proba": est.predict_proba(df)}, 1e-12)
+
+
+def test_onnx_has_one_input_per_feature_in_the_default_domain(tmp_path):
+    import onnx
+    est, net, X = mixed()
+    model = onnx_target.build(net, "m")
+    assert [(i.name, i.type.tensor_type.elem_type) for i in model.graph.input] == [
+        ("age", onnx.TensorProto.DOUBLE), ("fare", onnx.TensorProto.DOUBLE),
+        ("embarked", onnx.TensorProto.STRING), ("sex", onnx.TensorProto.STRING),
+        ("pclass", onnx.TensorProto.DOUBLE)]
+    assert {o.domain for o in model.opset_import} == {""}
+    assert {n.domain for n in model.graph.node} == {""}
+    emit.write_all({"m.onnx": model.SerializeToString()}, str(tmp_path), force=True)
+    for runtime in ("onnxruntime", "reference"):
+        got = onnx_target.runner(str(tmp_path), "m", runtime)(X)
+        assert_matches(got, reference(est, net, X), 1e-9, runtime)
+
+
+def test_onnx_cannot_raise_so_an_unseen_category_gives_nan(tmp_path):
+    est, net, df = strict_model()
+    emit.write_all(onnx_target.render(net, "m"), str(tmp_path), force=True)
+    rows = df.head(3).to_numpy(dtype=object)
+    rows[1, 0] = "purple"
+    proba = onnx_target.runner(str(tmp_path), "m")(rows)["predict_proba"]
+    assert np.isnan(proba[1]).all() and np.isfinite(proba[[0, 2]]).all()
+
+
+def test_c_refuses_text_columns_naming_them():
+    _, net, _ = mixed()
+    with pytest.raises(ExportError, match=r"numbers only.*\(embarked, sex\)"):
+        c_target.render(net, "m")
+
+
+def test_octave_takes_a_struct_of_cellstr_and_names_an_unseen_category(tmp_path):
+    need_octave()
+    est, net, X = mixed()
+    emit.write_all(matlab.render(net, "m"), str(tmp_path / "a"), force=True)
+    s_est, s_net, df = strict_model()
+    emit.write_all(matlab.render(s_net, "s"), str(tmp_path / "b"), force=True)
+    bad = df.head(3).to_numpy(dtype=object)
+    bad[2, 0] = "purple"
+    got = matlab.run_many([(str(tmp_path / "a"), "m", X)])[0]
+    assert_matches(got, reference(est, net, X), 1e-9)
+    from mlpexport.errors import RuntimeFailed
+    with pytest.raises(RuntimeFailed, match="unknown category 'purple' in color"):
+        matlab.run_many([(str(tmp_path / "b"), "s", bad)])
+
+
+def test_check_data_reads_text_and_empty_cells_from_a_csv(tmp_path):
+    import skops.io as sio
+    est, net, X = mixed()
+    df = pd.DataFrame(X, columns=NAMES)
+    df.insert(0, "id", range(len(df)))  # ignored, and said so
+    df["survived"] = 0
+    path = tmp_path / "rows.csv"
+    df.sample(frac=1, axis=1, random_state=0).to_csv(path, index=False)  # shuffled header
+    assert ",," in path.read_text()  # empty cells: missing numbers and missing text
+    model = tmp_path / "m.skops"
+    sio.dump(est, model)
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "mlpexport"), "check", str(model), "--data", str(path),
+                           "--to", "numpy,onnx"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(X)} rows from rows.csv" in proc.stdout and "'id'" in proc.stderr
+
+
+def test_refused_what_every_export_cannot_say():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"c": rng.choice(["", "a"], 30)})
+    est = make_pipeline(OneHotEncoder(), LogisticRegression()).fit(df, rng.integers(0, 2, 30))
+    with pytest.raises(UnsupportedModelError, match="empty string among its categories"):
+        network(est)
+    df = pd.DataFrame({"c": rng.choice(["a", "b"], 30)})
+    est = make_pipeline(OneHotEncoder(handle_unknown="warn"), LogisticRegression()).fit(
+        df, rng.integers(0, 2, 30)) if "warn" in OneHotEncoder._parameter_constraints["handle_unknown"][0].options else None
+    if est is not None:
+        with pytest.raises(UnsupportedModelError, match="handle_unknown='warn'"):
+            network(est)
