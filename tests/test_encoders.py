@@ -154,3 +154,32 @@ def test_refused_what_every_export_cannot_say():
     if est is not None:
         with pytest.raises(UnsupportedModelError, match="handle_unknown='warn'"):
             network(est)
+
+
+def test_readme_mixed_types_example_runs_from_csv_to_matlab(tmp_path):
+    """docs/mixed_types: fit on the CSV, convert with --data, predict a DataFrame in numpy
+    and a struct in Octave (passengers_demo.m); every number is scikit-learn's."""
+    import shutil
+    import skops.io as sio
+    src = os.path.join(os.path.dirname(__file__), "..", "docs", "mixed_types")
+    for f in ("passengers.csv", "train.py", "passengers_demo.m"):
+        shutil.copy(os.path.join(src, f), tmp_path / f)
+    subprocess.run([sys.executable, "train.py"], cwd=tmp_path, check=True, capture_output=True)
+    exe = os.path.join(os.path.dirname(sys.executable), "mlpexport")
+    proc = subprocess.run([exe, "convert", "passengers.skops", "-o", "out", "--data", "passengers.csv",
+                           "--to", "numpy,onnx,matlab"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "300 rows from passengers.csv" in proc.stdout and "'survived'" in proc.stderr
+    est = sio.load(tmp_path / "passengers.skops", trusted=sio.get_untrusted_types(
+        file=str(tmp_path / "passengers.skops")))
+    two = pd.DataFrame({"age": [22, np.nan], "fare": [7.25, 71.28], "embarked": ["S", np.nan],
+                        "sex": ["male", "female"], "pclass": [3, 1]})  # the rows of the demo
+    mod = npx.load_module(str(tmp_path / "out"), "passengers")
+    np.testing.assert_array_equal(mod.predict(two), est.predict(two))
+    np.testing.assert_allclose(mod.predict_proba(two), est.predict_proba(two), rtol=1e-12)
+    need_octave()
+    shutil.copy(tmp_path / "passengers_demo.m", tmp_path / "out")
+    out = subprocess.run([matlab.octave(), *matlab.OCTAVE_FLAGS, "passengers_demo.m"],
+                         cwd=tmp_path / "out", capture_output=True, text=True).stdout.split()
+    assert [int(v) for v in out[::2]] == est.predict(two).tolist()
+    np.testing.assert_allclose([float(v) for v in out[1::2]], est.predict_proba(two)[:, 1], atol=1e-6)
