@@ -415,8 +415,14 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    for i, Xb, buf in _blocks(X):\n"
             "        _output(_forward(Xb, buf), out[i:i + len(Xb)])\n"
             f"    return {'out[:, 0]' if flat else 'out'}\n")
+        identity = isinstance(prog.output, IdentityOut) and not prog.target
         parts.append(Template(MODEL_REGRESSOR).substitute(
-            width=k, result="self._out[..., 0] if rows is not None else self._out" if flat else "self._out"))
+            width=k, result="self._out[..., 0] if rows is not None else self._out" if flat else "self._out",
+            # identity output: the last layer's buffer is the result, no copy
+            own_out=f"        self._out = self._buf[{len(st) - 1}]  # the last layer's output: no copy\n"
+            if identity else "",
+            predict="_forward(self._load(x), self._buf)" if identity
+            else "_output(_forward(self._load(x), self._buf), self._out)"))
     return "\n\n".join(parts)
 
 
@@ -507,10 +513,10 @@ MODEL_REGRESSOR = '''class Model:
     y = m.predict(x)         # x: n_features_in_ values -> y: (n_outputs,) values;
                              # y is m's own buffer, overwritten by the next call
     """
-''' + MODEL_INIT + '''        self._result = $result
+''' + MODEL_INIT + '''$own_out        self._result = $result
 ''' + MODEL_LOAD + '''
     def predict(self, x):
-        _output(_forward(self._load(x), self._buf), self._out)
+        $predict
         return self._result
 '''
 
