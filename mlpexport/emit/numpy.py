@@ -176,64 +176,6 @@ def stages(prog):
     return out + [(f"Z{i}", op.n_out) for i, op in enumerate(dense, start=1)]
 
 
-def _first_source(prog):
-    """What the first dense layer reads: X, or the last buffer of the input steps."""
-    if not prog.inputs:
-        return "X"
-    if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
-        return _input_plan(prog)[2]
-    return "Z0"
-
-
-def dense_plan(prog):
-    """(i, op, source, is the last) of each dense layer, and {buffer: width} of the
-    hidden layers' buffers (what the layers after the first read). The layers before the
-    last run transposed, `W.T @ Z.T`, so that a hidden layer's values are stored one
-    contiguous run per unit (an activation is one flat pass), followed by a run of ones:
-    the next layer takes its bias as one more row of its weights, `[Z, 1] @ [W; b]`, in
-    the same BLAS call (no pass over its output to add b)."""
-    src, layers, ones = _first_source(prog), [], {}
-    dense = [op for op in prog.layers if isinstance(op, Gemm)]
-    for i, op in enumerate(dense, start=1):
-        layers.append((i, op, src, i == len(dense)))
-        src = f"Z{i}"
-        if i < len(dense):
-            ones[src] = op.n_out
-    return layers, ones
-
-
-def bias_rows(prog):
-    """Module lines: the weights as the forward pass takes them, made once at import
-    (transposed for the layers that run transposed; the bias as one more row for the
-    layers that read a hidden layer)."""
-    layers, ones = dense_plan(prog)
-    lines = []
-    for i, op, src, last in layers:
-        if src in ones:
-            name, t = (f"Wb{i}", "") if last else (f"Wb{i}T", ".T")
-            lines.append(_comment(f"{name} = np.vstack([{op.W}, {op.b}]){t}",
-                                  f"[{src}, 1] @ [{op.W}; {op.b}] = {src} @ {op.W} + {op.b}"))
-        elif not last:
-            lines.append(_comment(f"{op.W}T = {op.W}.T", f"layer {i} runs transposed"))
-    return lines
-
-
-def buffer_lines(prog):
-    """The views _forward needs of the buffers: ZT = Z.T for the output of a layer that runs
-    transposed, ZbT = [Z, 1].T as its input, Zb = [Z, 1] for the last layer.
-    -> ({stage: its view}, [(name, view)])."""
-    layers, ones = dense_plan(prog)
-    views, extras = {n: f"{n}bT[:{w}].T" for n, w in ones.items()}, []
-    for i, op, src, last in layers:
-        if src in ones:
-            extras.append((f"{src}b", f"{src}bT.T") if last else (f"{src}bT", f"{src}bT"))
-        elif src != "X" and not last:
-            extras.append((f"{src}T", f"{src}.T"))
-        if not last:
-            extras.append((f"Z{i}T", f"Z{i}.T"))
-    return views, extras
-
-
 def forward_lines(prog):
     lines, src = [], "X"
     if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
@@ -241,23 +183,12 @@ def forward_lines(prog):
     for op in (prog.inputs if src == "X" else ()):
         lines.append(_elementwise(op, src, "Z0"))
         src = "Z0"
-    layers, ones = dense_plan(prog)
-    dense = iter(layers)
+    i = 0
     for op in prog.layers:
         if isinstance(op, Gemm):
-            i, _, src, last = next(dense)
-            z, text = f"Z{i}", f"layer {i}: {op.n_in} -> {op.n_out}"
-            if src in ones and last:
-                lines.append(_comment(f"np.dot({src}b, Wb{i}, out={z})", f"{text}, + {op.b}"))
-            elif src in ones:
-                lines.append(_comment(f"np.dot(Wb{i}T, {src}bT, out={z}T)", f"{text}, + {op.b}, transposed"))
-            elif last:
-                lines.append(_comment(f"np.dot({src}, {op.W}, out={z})", text))
-                lines.append(f"np.add({z}, {op.b}, out={z})")
-            else:
-                src_t = "X.T" if src == "X" else f"{src}T"
-                lines.append(_comment(f"np.dot({op.W}T, {src_t}, out={z}T)", f"{text}, transposed"))
-                lines.append(f"np.add({z}, {op.b}, out={z})")
+            i, z = i + 1, f"Z{i + 1}"
+            lines.append(_comment(f"np.dot({src}, {op.W}, out={z})", f"layer {i}: {op.n_in} -> {op.n_out}"))
+            lines.append(f"np.add({z}, {op.b}, out={z})")
             src = z
         else:
             line, text = ACTIVATIONS[type(op)]
@@ -299,9 +230,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         if meta["classes_kind"] == "object":
             cls += "    classes_ = classes_.astype(object)\n"
     st = stages(prog)
-    ones = dense_plan(prog)[1]
-    views, extras = buffer_lines(prog)
-    buf_names = ", ".join([n for n, _ in st] + [n for n, _ in extras])
+    buf_names = ", ".join(n for n, _ in st)
     extra = ", P, s" if net.has_proba else ""
     usage = [f"    import {name}",
              f"    {name}.predict(X)            # X: (n_samples, {net.n_features}) real numbers"]
@@ -331,9 +260,6 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         f"with np.load(os.path.join(_HERE, {name + '.npz'!r}), allow_pickle=False) as _w:\n"
         f"{loads}\n{cls}"
         f"del _w\n")
-    if bias_rows(prog):
-        parts.append("# The weights as the forward pass takes them (see _buffers).\n"
-                     + "\n".join(bias_rows(prog)))
     nan_ok = net.nan_columns()
     validate = VALIDATE
     if nan_ok.any():
@@ -342,29 +268,20 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
     parts.append(Template(COLUMNS).substitute(name=name))
     parts.append(Template(validate).substitute(name=name))
     parts.append(SIGMOID)
-    alloc = [_comment(f"{n}bT = np.ones(({w + 1},) + rows, DTYPE)", f"[{n}, 1].T") if n in ones
-             else f"{n} = np.empty(rows + ({w},), DTYPE)" for n, w in st]
-    if ones:
-        alloc.append(_comment(f"{', '.join(views)} = {', '.join(views.values())}", "views: the values"))
-    widths = ", ".join([n for n, _ in st] + [expr for _, expr in extras])
+    widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
     if net.has_proba:
         widths += f", np.empty(rows + ({n_proba},), DTYPE), np.empty(rows + (1,), DTYPE)"
-    stage_names = ", ".join(n for n, _ in st)
     parts.append(
         "def _buffers(n):\n"
-        f'    """Scratch arrays for n rows (n=None: one row as 1-D vectors): {stage_names}, one\n'
+        f'    """Scratch arrays for n rows (n=None: one row as 1-D vectors): {buf_names}, one\n'
         "    per stage of the forward pass" + ("; P, s for the probabilities" if net.has_proba else "")
-        + "." + ("" if not ones else
-                 f" The hidden layers' {', '.join(ones)} are stored transposed\n"
-                 "    (one contiguous run per unit), followed by a run of ones for the bias row of\n"
-                 "    the next layer's weights. ZT = Z.T, ZbT = [Z, 1].T and Zb = [Z, 1] are views.")
-        + '"""\n'
-        "    rows = () if n is None else (n,)\n" + "".join(f"    {line}\n" for line in alloc) +
-        f"    return ({widths})\n")
+        + '."""\n'
+        "    rows = () if n is None else (n,)\n"
+        f"    return ({widths}{',' if len(st) == 1 and not net.has_proba else ''})\n")
     parts.append(
         "def _forward(X, buf):\n"
         '    """Validated rows X -> the last layer\'s raw output, computed in buf (len(X) rows)."""\n'
-        f"    {buf_names}{extra} = buf\n"
+        f"    {buf_names}{extra}{',' if len(st) == 1 and not net.has_proba else ''} = buf\n"
         + _indent(forward_lines(prog)) + "\n")
     parts.append(BLOCKS)
     if net.is_classifier and not net.has_proba:
