@@ -11,10 +11,11 @@ numpy module's predict(X), its Model object (one row), and the Octave .m export 
 inside Octave, start-up excluded) when octave-cli is installed. Ratios are ours / skl2onnx
 at the same dtype. Every runtime's parity error against scikit-learn is printed too, so
 speed never hides a wrong answer. Each model is timed --runs times (a fresh export and
-session each run, the runtimes interleaved within a run); the table shows the median
-of the runs, and the ratios line the median of the per-run ratios with their range, so a
-busy machine shows as a wide range rather than a wrong number. Then start-up times and the peak memory of `mlpexport
-check` streaming a memory-mapped .npy of --check-rows x 12 rows.
+session each run; within a run the runtimes take turns, one call each per round); the
+table shows the median of the runs, and the ratios line the median of the per-run ratios
+with their range, so a busy machine shows as a wide range rather than a wrong number.
+Then start-up times and the peak memory of `mlpexport check` streaming a memory-mapped
+.npy of --check-rows x 12 rows.
 """
 import argparse
 import os
@@ -44,6 +45,22 @@ def timeit(fn, budget=0.3, max_reps=2000):
         fn()
         times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+def interleaved(fns, budget, max_reps):
+    """Median seconds per call of each fn, timed in turns (one call of each per round), so
+    that a load that comes and goes on a shared machine weighs on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {k: [] for k in fns}
+    start = time.perf_counter()
+    while len(times[next(iter(fns))]) < 3 or (time.perf_counter() - start < budget
+                                              and len(times[next(iter(fns))]) < max_reps):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def fit(n_features, hidden, n_out):
@@ -131,8 +148,8 @@ def _bench_model(n_features, hidden, n_out, rows, has_octave):
         }
         if n == 1:
             runs["ours Model"] = (lambda: model.predict(X[0]), np.array(model.predict(X[0]), copy=True))
-        times = {k: timeit(fn, budget=0.2 if n < 100_000 else 1.0, max_reps=2000 if n < 100_000 else 7)
-                 for k, (fn, _) in runs.items()}
+        times = interleaved({k: fn for k, (fn, _) in runs.items()},
+                            budget=1.2 if n < 100_000 else 6.0, max_reps=2000 if n < 100_000 else 7)
         errs = {k: rel(out, want) for k, (_, out) in runs.items()}
         if n in octave:
             times["ours octave"], y = octave[n]

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import uuid
 from string import Template  # the module's fixed parts, with $placeholders
 from dataclasses import dataclass
@@ -197,6 +198,20 @@ def forward_lines(prog):
     return lines + [f"return {src}"]
 
 
+NARROW = 32  # vectors at most this wide are repeated on a block's rows (see repeated)
+
+
+def repeated(prog, arrays):
+    """The vectors a block is shifted or scaled by (input steps, biases) that are narrow
+    enough to keep repeated on BLOCK rows: with a vector of the block's own shape numpy
+    runs one flat loop, not one short loop per row (3x faster at 12 columns; the same
+    numbers). Wide vectors already make long loops and would cost BLOCK times their size."""
+    names = [op.array for op in prog.inputs if type(op) in (Sub, Div, Mul, Add)]
+    names += [op.b for op in prog.layers if isinstance(op, Gemm)]
+    return [a for a in dict.fromkeys(names)
+            if a in arrays and np.ndim(arrays[a]) == 1 and 1 < len(arrays[a]) <= NARROW]
+
+
 def output_lines(prog):
     line, text = OUTPUTS[type(prog.output)]
     return [_comment(line, text)] + [_elementwise(op, "Y", "Y") for op in prog.target]
@@ -231,7 +246,8 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         if meta["classes_kind"] == "object":
             cls += "    classes_ = classes_.astype(object)\n"
     st = stages(prog)
-    buf_names = ", ".join(n for n, _ in st)
+    tiled = repeated(prog, arrays)
+    buf_names = ", ".join([n for n, _ in st] + tiled)
     extra = ", P, s" if net.has_proba else ""
     usage = [f"    import {name}",
              f"    {name}.predict(X)            # X: (n_samples, {net.n_features}) real numbers"]
@@ -261,6 +277,11 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         f"with np.load(os.path.join(_HERE, {name + '.npz'!r}), allow_pickle=False) as _w:\n"
         f"{loads}\n{cls}"
         f"del _w\n")
+    if tiled:
+        parts.append("# Narrow vectors repeated on BLOCK rows, read-only: a block is shifted or scaled by\n"
+                     "# them in one flat loop (see _buffers).\n"
+                     + "\n".join(f"{a}_rows = np.tile({a}, (BLOCK, 1))" for a in tiled) + "\n"
+                     + "".join(f"{a}_rows.flags.writeable = False\n" for a in tiled))
     nan_ok = net.nan_columns()
     validate = VALIDATE
     if nan_ok.any():
@@ -270,19 +291,27 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
     parts.append(Template(validate).substitute(name=name))
     parts.append(SIGMOID)
     widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
+    if tiled:
+        widths += ",\n            " + ", ".join(f"{a}_rows[:k] if k else {a}" for a in tiled)
     if net.has_proba:
         widths += f", np.empty(rows + ({n_proba},), DTYPE), np.empty(rows + (1,), DTYPE)"
     parts.append(
         "def _buffers(n):\n"
-        f'    """Scratch arrays for n rows (n=None: one row as 1-D vectors): {buf_names}, one\n'
-        "    per stage of the forward pass" + ("; P, s for the probabilities" if net.has_proba else "")
-        + '."""\n'
+        + _indent(textwrap.wrap(
+            f'"""Scratch arrays for n rows (n=None: one row as 1-D vectors): {", ".join(n for n, _ in st)}, '
+            "one per stage of the forward pass"
+            + (f"; then {', '.join(tiled)} as _forward takes them: repeated on the n rows (read-only "
+               "views), or the vectors themselves for one row" if tiled else "")
+            + ("; P, s for the probabilities" if net.has_proba else "") + '."""', 88)) + "\n"
         "    rows = () if n is None else (n,)\n"
-        f"    return ({widths}{',' if len(st) == 1 and not net.has_proba else ''})\n")
+        + ("    k = n if n is not None and n <= BLOCK else None  # rows of the repeated vectors\n"
+           if tiled else "")
+        + f"    return ({widths}{',' if len(st) + len(tiled) == 1 and not net.has_proba else ''})\n")
     parts.append(
         "def _forward(X, buf):\n"
         '    """Validated rows X -> the last layer\'s raw output, computed in buf (len(X) rows)."""\n'
-        f"    {buf_names}{extra}{',' if len(st) == 1 and not net.has_proba else ''} = buf\n"
+        + (f"    # {', '.join(tiled)}: the vectors repeated on each row of a block\n" if tiled else "")
+        + f"    {buf_names}{extra}{',' if len(st) + len(tiled) == 1 and not net.has_proba else ''} = buf\n"
         + _indent(forward_lines(prog)) + "\n")
     parts.append(BLOCKS)
     if net.is_classifier and not net.has_proba:
