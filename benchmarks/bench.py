@@ -1,7 +1,7 @@
 """Speed of every runtime, measured in one run and one process, with its parity error.
 
     .venv/bin/pip install -e '.[bench]'     # skl2onnx, the alternative we compare with
-    .venv/bin/python benchmarks/bench.py [--check-rows 10000000] [--quick]
+    .venv/bin/python benchmarks/bench.py [--check-rows 10000000] [--quick] [--runs 3] [--no-octave]
 
 For StandardScaler + MLPRegressor models 12-(11,10)-1, 64-(256,256)-10 and
 784-(512,512)-10 (trained briefly on random data) and 1 / 1,000 / 100,000 rows it prints
@@ -10,8 +10,12 @@ onnxruntime (float64 and float32), our ONNX graph in onnxruntime (float64, float
 numpy module's predict(X), its Model object (one row), and the Octave .m export (timed
 inside Octave, start-up excluded) when octave-cli is installed. Ratios are ours / skl2onnx
 at the same dtype. Every runtime's parity error against scikit-learn is printed too, so
-speed never hides a wrong answer. Then start-up times and the peak memory of `mlpexport
-check` streaming a memory-mapped .npy of --check-rows x 12 rows.
+speed never hides a wrong answer. Each model is timed --runs times (a fresh export and
+session each run; within a run the runtimes take turns, one call each per round); the
+table shows the median of the runs, and the ratios line the median of the per-run ratios
+with their range, so a busy machine shows as a wide range rather than a wrong number.
+Then start-up times and the peak memory of `mlpexport check` streaming a memory-mapped
+.npy of --check-rows x 12 rows.
 """
 import argparse
 import os
@@ -41,6 +45,22 @@ def timeit(fn, budget=0.3, max_reps=2000):
         fn()
         times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+def interleaved(fns, budget, max_reps):
+    """Median seconds per call of each fn, timed in turns (one call of each per round), so
+    that a load that comes and goes on a shared machine weighs on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {k: [] for k in fns}
+    start = time.perf_counter()
+    while len(times[next(iter(fns))]) < 3 or (time.perf_counter() - start < budget
+                                              and len(times[next(iter(fns))]) < max_reps):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def fit(n_features, hidden, n_out):
@@ -82,7 +102,19 @@ def rel(got, want):
     return float(errors(got, want)[1].max())
 
 
-def bench_model(n_features, hidden, n_out, rows, has_octave):
+def bench_model(n_features, hidden, n_out, rows, has_octave, runs=1):
+    """(rows, median times, worst errors, per-run times) over `runs` runs."""
+    results = [_bench_model(n_features, hidden, n_out, rows, has_octave and i == 0) for i in range(runs)]
+    lines = []
+    for j, n in enumerate(rows):
+        per_run = [r[j][1] for r in results]
+        times = {k: float(np.median([t[k] for t in per_run if k in t])) for k in per_run[0]}
+        errs = {k: max(r[j][2].get(k, 0.0) for r in results) for k in results[0][j][2]}
+        lines.append((n, times, errs, per_run))
+    return lines
+
+
+def _bench_model(n_features, hidden, n_out, rows, has_octave):
     from skl2onnx import to_onnx
     est = fit(n_features, hidden, n_out)
     net = extract(est)
@@ -116,8 +148,8 @@ def bench_model(n_features, hidden, n_out, rows, has_octave):
         }
         if n == 1:
             runs["ours Model"] = (lambda: model.predict(X[0]), np.array(model.predict(X[0]), copy=True))
-        times = {k: timeit(fn, budget=0.2 if n < 100_000 else 1.0, max_reps=2000 if n < 100_000 else 7)
-                 for k, (fn, _) in runs.items()}
+        times = interleaved({k: fn for k, (fn, _) in runs.items()},
+                            budget=1.2 if n < 100_000 else 6.0, max_reps=2000 if n < 100_000 else 7)
         errs = {k: rel(out, want) for k, (_, out) in runs.items()}
         if n in octave:
             times["ours octave"], y = octave[n]
@@ -170,20 +202,27 @@ def main():
     p.add_argument("--check-rows", type=int, default=10_000_000)
     p.add_argument("--quick", action="store_true", help="smallest model and 1/1000 rows only")
     p.add_argument("--no-speed", action="store_true", help="only start-up and check memory")
+    p.add_argument("--runs", type=int, default=3, help="timing runs per model (median shown)")
+    p.add_argument("--no-octave", action="store_true", help="skip Octave even when installed")
     args = p.parse_args()
-    has_octave = matlab.shutil.which("octave-cli") is not None
+    has_octave = matlab.shutil.which("octave-cli") is not None and not args.no_octave
     models = MODELS[:1] if args.quick else MODELS
     rows = ROWS[:2] if args.quick else ROWS
     names = ["sklearn", "skl2onnx f64", "skl2onnx f32", "ours onnx f64", "ours onnx f32",
              "ours numpy", "ours Model", "ours octave"]
-    print("seconds per call (median); parity = max relative error vs scikit-learn's predict")
+    print(f"seconds per call (median of {args.runs} runs, each the median of its repeats); "
+          "parity = max relative error vs scikit-learn's predict")
     for f, h, o in ([] if args.no_speed else models):
         print(f"\nmodel {f}-{h}-{o} (StandardScaler + MLPRegressor)")
         print(f"{'rows':>7} " + " ".join(f"{n:>13}" for n in names))
-        for n, times, errs in bench_model(f, h, o, rows, has_octave):
+        for n, times, errs, per_run in bench_model(f, h, o, rows, has_octave, args.runs):
             print(f"{n:>7} " + " ".join(f"{times[k]:13.3e}" if k in times else f"{'-':>13}" for k in names))
             print(f"{'parity':>7} " + " ".join(f"{errs[k]:13.1e}" if k in errs else f"{'-':>13}" for k in names))
-            r = lambda a, b: f"{times[a] / times[b]:.2f}"  # noqa: E731
+
+            def r(a, b):  # median of the per-run ratios [lowest-highest]
+                each = sorted(t[a] / t[b] for t in per_run)
+                spread = f" [{each[0]:.2f}-{each[-1]:.2f}]" if len(each) > 1 else ""
+                return f"{np.median(each):.2f}{spread}"
             extra = f", Model/skl2onnx-f64 {r('ours Model', 'skl2onnx f64')}" if "ours Model" in times else ""
             print(f"{'ratio':>7} numpy/skl2onnx-f64 {r('ours numpy', 'skl2onnx f64')}, "
                   f"our onnx/skl2onnx f64 {r('ours onnx f64', 'skl2onnx f64')}, "
