@@ -36,30 +36,13 @@ def timeit(fn, budget=0.5, max_reps=500):
     return float(np.median(times))
 
 
-def frame(n, seed=1):
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame({"age": rng.normal(35, 12, n), "fare": rng.exponential(30, n),
-                       "embarked": rng.choice(["C", "Q", "S"], n),
-                       "sex": rng.choice(["female", "male"], n),
-                       "pclass": rng.choice([1.0, 2.0, 3.0], n)})
-    df.loc[rng.random(n) < 0.15, "age"] = np.nan
-    return df
-
-
 def _text_imputer_on_empty_strings(est):
     """The same pipeline refitted where missing text is "" (what skl2onnx converts)."""
     from sklearn.base import clone
+    from zoo_encoders import passengers
     twin = clone(est)  # fitted on zoo.mixed_types's rows, with "" where text is missing
     twin.set_params(columntransformer__cat__simpleimputer__missing_values="")
-    rng = np.random.default_rng(34)
-    n = 200
-    df = pd.DataFrame({"age": rng.normal(35, 12, n), "fare": rng.exponential(30, n),
-                       "embarked": rng.choice(["C", "Q", "S"], n),
-                       "sex": rng.choice(["female", "male"], n),
-                       "pclass": rng.choice([1.0, 2.0, 3.0], n)})
-    df.loc[rng.random(n) < 0.15, "age"] = np.nan
-    df.loc[rng.random(n) < 0.1, "embarked"] = ""
-    y = ((df.sex == "female") | (df.fare > 40)).astype(int).to_numpy()
+    df, y = passengers(200, missing_text="")
     return twin.fit(df, y)
 
 
@@ -70,6 +53,7 @@ def main():
     warnings.simplefilter("ignore")
     import onnxruntime as ort
     from zoo import ZOO
+    from zoo_encoders import passengers
     from mlpexport import emit
     from mlpexport.emit import numpy as npx, onnx as ox
     from mlpexport.extract import extract
@@ -101,7 +85,7 @@ def main():
     print(f"{'rows':>7} {'sklearn':>10} {'numpy':>10} {'onnx f64':>10} {'skl2onnx f32':>13} "
           f"{'numpy/skl2onnx':>15} {'onnx/skl2onnx':>14}   worst abs error vs sklearn")
     for n in (1, args.rows):
-        df = frame(n)
+        df = passengers(n, seed=1)[0]
         want = est.predict_proba(df)
         feed64 = ox.feed(names, [n in ("embarked", "sex") for n in names], df.to_numpy(dtype=object),
                          np.float64)

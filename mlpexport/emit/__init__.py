@@ -215,6 +215,13 @@ def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict
     }
 
 
+def column_names(net: Network) -> list[str]:
+    """The names of X's columns: the model's feature names, else x0, x1, ... (how the ONNX
+    inputs and MATLAB struct fields of a model with text columns are named without them)."""
+    names = net.meta.get("feature_names") or [f"x{j}" for j in range(net.n_features)]
+    return [str(n) for n in names]
+
+
 def cast_arrays(net: Network, dtype: str) -> dict[str, np.ndarray]:
     if dtype not in DTYPES:
         raise UsageError(f"--dtype must be float64 or float32, not {dtype!r}.")

@@ -22,7 +22,8 @@ from importlib import resources
 
 import numpy as np
 
-from . import NAME_RE, Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
+from . import (NAME_RE, Stamp, cast_arrays, classes_for_storage, column_names, header, meta_record,
+               target_options)
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -202,23 +203,26 @@ def _check_names(net, name):
         raise ExportError(f"{name!r} cannot name a MATLAB function; use letters, digits and _, "
                           f"starting with a letter, and no MATLAB keyword or builtin.")
     for op in net.program():
-        args = [v for v in vars(op).values() if isinstance(v, str)]
+        args = [v for k, v in vars(op).items() if isinstance(v, str) and k != "label"]  # label: data
         if not all(IDENT.fullmatch(a) for a in args):
             raise ExportError(f"internal array names {args} are not MATLAB identifiers.")
 
 
 def _struct_names(net):
     """Feature names a struct's fields can carry: valid MATLAB identifiers (ASCII, which
-    Octave reads from a .mat), else None."""
-    names = net.meta.get("feature_names")
-    if names and all(NAME_RE.fullmatch(str(n)) for n in names):
-        return [str(n) for n in names]
+    Octave reads from a .mat), else None. A model with text columns but no feature names
+    takes fields x0, x1, ... (as its ONNX inputs are named)."""
+    if not net.meta.get("feature_names") and not net.vocab:
+        return None
+    names = column_names(net)
+    if all(NAME_RE.fullmatch(n) for n in names):
+        return names
     return None
 
 
 def _struct_input(net, name, inline):
     """Lines that turn a struct of columns (a table in MATLAB) into X, checked by name."""
-    if not net.meta.get("feature_names"):
+    if not net.meta.get("feature_names") and not net.vocab:
         return []
     take = ["% a struct with one field per feature (in MATLAB also a table): columns by name",
             "if exist('istable') && istable(X)",
@@ -262,12 +266,7 @@ LOOKUP = [
     "end",
 ]
 
-STRING_COLUMNS_BY_NAME = [
-    "",
-    "function M = columns_by_name(S, names, fname, w, strict)",
-    "% the fields of a struct of column vectors (cell arrays of char for string columns)",
-    "% as an N x numel(names) matrix, in the model's feature order: a string becomes its",
-    "% position among the known strings (vocab_<column>), -1 when unknown, NaN when ''.",
+FIELDS_ARE_THE_NAMES = [
     "given = fieldnames(S);",
     "missing = setdiff(names, given);",
     "unexpected = setdiff(given, names);",
@@ -276,6 +275,27 @@ STRING_COLUMNS_BY_NAME = [
     "          fname, strjoin(missing(:)', ', '), strjoin(unexpected(:)', ', '));",
     "end",
     "M = zeros(numel(S.(names{1})), numel(names));",
+]
+
+COLUMNS_BY_NAME = [
+    "",
+    "function M = columns_by_name(S, names, fname)",
+    "% the fields of a struct of column vectors as an N x numel(names) matrix, in the",
+    "% model's feature order; missing or unexpected fields are an error naming them",
+    *FIELDS_ARE_THE_NAMES,
+    "for k = 1:numel(names)",
+    "    M(:, k) = double(S.(names{k})(:));",
+    "end",
+    "end",
+]
+
+STRING_COLUMNS_BY_NAME = [
+    "",
+    "function M = columns_by_name(S, names, fname, w, strict)",
+    "% the fields of a struct of column vectors (cell arrays of char for string columns)",
+    "% as an N x numel(names) matrix, in the model's feature order: a string becomes its",
+    "% position among the known strings (vocab_<column>), -1 when unknown, NaN when ''.",
+    *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
     "    v = S.(names{k});",
     "    vocab = sprintf('vocab_%d', k - 1);",
@@ -301,25 +321,6 @@ STRING_COLUMNS_BY_NAME = [
     "        bad = v(~(hit | empty));",
     "        error('mlpexport:unknownCategory', '%s: unknown category ''%s'' in %s.', fname, bad{1}, names{k});",
     "    end",
-    "end",
-    "end",
-]
-
-COLUMNS_BY_NAME = [
-    "",
-    "function M = columns_by_name(S, names, fname)",
-    "% the fields of a struct of column vectors as an N x numel(names) matrix, in the",
-    "% model's feature order; missing or unexpected fields are an error naming them",
-    "given = fieldnames(S);",
-    "missing = setdiff(names, given);",
-    "unexpected = setdiff(given, names);",
-    "if ~isempty(missing) || ~isempty(unexpected)",
-    "    error('mlpexport:featureNames', '%s: the fields must be the feature names; missing: {%s}, unexpected: {%s}.', ...",
-    "          fname, strjoin(missing(:)', ', '), strjoin(unexpected(:)', ', '));",
-    "end",
-    "M = zeros(numel(S.(names{1})), numel(names));",
-    "for k = 1:numel(names)",
-    "    M(:, k) = double(S.(names{k})(:));",
     "end",
     "end",
 ]

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
+from . import (Stamp, cast_arrays, classes_for_storage, column_names, header, meta_record,
+               target_options)
 from ..errors import ExportError, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -391,8 +392,7 @@ def build(net, name, dtype="float64", with_label=True):
 def input_names(net) -> list[str]:
     """The graph's inputs when some feature holds strings: one per feature, named after
     it (x0, x1, ... without names), as skl2onnx names a DataFrame's columns."""
-    names = net.meta.get("feature_names") or [f"x{j}" for j in range(net.n_features)]
-    return [str(n) for n in names]
+    return column_names(net)
 
 
 def _feature_inputs(g, net):
