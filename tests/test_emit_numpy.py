@@ -130,7 +130,7 @@ def test_generated_module_reads_as_the_forward_pass(tmp_path):
     _, net, _ = case("reg_classic")
     text = npx.render(net, "m")["m.py"].decode()
     for line in ("np.subtract(X, x_center, out=Z0)", "np.divide(Z0, x_scale, out=Z0)",
-                 "Z0.dot(W1, out=Z1)", "np.add(Z1, b1, out=Z1)", "np.maximum(Z1, _ZERO, out=Z1)",
+                 "Z0.dot(W1, out=Z1)", "np.add(Z1, b1, out=Z1)", "np.maximum(Z1, zero1, out=Z1)",
                  "Z2.dot(W3, out=Z3)", "np.copyto(Y, Z)", "return out[:, 0]"):
         assert line in text
     assert "sklearn" not in text.replace("scikit-learn", "")
