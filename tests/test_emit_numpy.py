@@ -226,6 +226,31 @@ def test_model_makes_no_lasting_allocations_per_call(tmp_path):
         assert peak - before < 4096, name
 
 
+def test_model_takes_a_float_row_as_it_is_and_still_refuses_nan_and_inf(tmp_path):
+    """One DTYPE row is read in place (no copy): it must still be checked, and left as it was."""
+    est, net, X = case("reg_classic")
+    mod = export(net, tmp_path)
+    m = mod.Model()
+    for bad, message in ((np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity")):
+        x = X[3].copy()
+        x[5] = bad
+        with pytest.raises(ValueError, match=message):
+            m.predict(x)
+    x = X[3].copy()
+    np.testing.assert_allclose(m.predict(x), est.predict(X[3:4]), rtol=1e-12)
+    np.testing.assert_array_equal(x, X[3])
+
+
+@pytest.mark.parametrize("rows", [3, "BLOCK + 2"])
+def test_model_of_n_rows_within_and_beyond_a_block(rows, tmp_path):
+    """Model(rows=n) takes the vectors repeated on n rows when n <= BLOCK, else the vectors."""
+    est, net, _ = case("clf_multi_str")
+    mod = export(net, tmp_path)
+    n = mod.BLOCK + 2 if rows == "BLOCK + 2" else rows
+    X = np.random.default_rng(7).normal(size=(n, 6))
+    np.testing.assert_allclose(mod.Model(rows=n).predict_proba(X), est.predict_proba(X), rtol=1e-12)
+
+
 def test_models_in_threads_give_identical_results(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
     est, net, X = case("clf_multi_str")
