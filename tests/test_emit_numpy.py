@@ -130,7 +130,7 @@ def test_generated_module_reads_as_the_forward_pass(tmp_path):
     _, net, _ = case("reg_classic")
     text = npx.render(net, "m")["m.py"].decode()
     for line in ("np.subtract(X, x_center, out=Z0)", "np.divide(Z0, x_scale, out=Z0)",
-                 "Z0.dot(W1, out=Z1)", "np.add(Z1, b1, out=Z1)", "np.maximum(Z1, _ZERO, out=Z1)",
+                 "Z0.dot(W1, out=Z1)", "np.add(Z1, b1, out=Z1)", "np.maximum(Z1, zero1, out=Z1)",
                  "Z2.dot(W3, out=Z3)", "np.copyto(Y, Z)", "return out[:, 0]"):
         assert line in text
     assert "sklearn" not in text.replace("scikit-learn", "")
@@ -230,6 +230,31 @@ def test_model_makes_no_lasting_allocations_per_call(tmp_path):
         # machinery allocates transiently inside a call is small and does not accumulate
         assert after - before < 100, name
         assert peak - before < 4096, name
+
+
+def test_model_takes_a_float_row_as_it_is_and_still_refuses_nan_and_inf(tmp_path):
+    """One DTYPE row is read in place (no copy): it must still be checked, and left as it was."""
+    est, net, X = case("reg_classic")
+    mod = export(net, tmp_path)
+    m = mod.Model()
+    for bad, message in ((np.nan, "NaN"), (np.inf, "infinity"), (-np.inf, "infinity")):
+        x = X[3].copy()
+        x[5] = bad
+        with pytest.raises(ValueError, match=message):
+            m.predict(x)
+    x = X[3].copy()
+    np.testing.assert_allclose(m.predict(x), est.predict(X[3:4]), rtol=1e-12)
+    np.testing.assert_array_equal(x, X[3])
+
+
+@pytest.mark.parametrize("rows", [3, "BLOCK + 2"])
+def test_model_of_n_rows_within_and_beyond_a_block(rows, tmp_path):
+    """Model(rows=n) takes the vectors repeated on n rows when n <= BLOCK, else the vectors."""
+    est, net, _ = case("clf_multi_str")
+    mod = export(net, tmp_path)
+    n = mod.BLOCK + 2 if rows == "BLOCK + 2" else rows
+    X = np.random.default_rng(7).normal(size=(n, 6))
+    np.testing.assert_allclose(mod.Model(rows=n).predict_proba(X), est.predict_proba(X), rtol=1e-12)
 
 
 def test_models_in_threads_give_identical_results(tmp_path):

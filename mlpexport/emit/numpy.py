@@ -49,7 +49,7 @@ ELEMENTWISE = {
     Apply: ("np.{op.fn}({src}, out={dst})", "{op.fn}"),
 }
 ACTIVATIONS = {
-    Relu: ("np.maximum({z}, _ZERO, out={z})", "relu"),
+    Relu: ("np.maximum({z}, {zero}, out={z})", "relu"),
     Tanh: ("np.tanh({z}, out={z})", "tanh"),
     Sigmoid: ("_sigmoid({z}, out={z})", "logistic"),
 }
@@ -200,8 +200,24 @@ def forward_lines(prog):
             src = z
         else:
             line, text = ACTIVATIONS[type(op)]
-            lines.append(_comment(line.format(z=src), text))
+            lines.append(_comment(line.format(z=src, zero=f"zero{src[1:]}"), text))
     return lines + [f"return {src}"]
+
+
+def relu_zeros(prog):
+    """(name, width) of the zeros each relu compares its layer with: a block's own shape
+    for a block (np.maximum runs twice as fast on two arrays of one shape as on an array and
+    a scalar), the scalar _ZERO for one row. Views of one read-only array of zeros (calloc'd:
+    pages never written read as the system's one zero page, no memory)."""
+    widths, out, src = dict(stages(prog)), [], None
+    i = 0
+    for op in prog.layers:
+        if isinstance(op, Gemm):
+            i += 1
+            src = f"Z{i}"
+        elif isinstance(op, Relu):
+            out.append((f"zero{i}", widths[src]))
+    return out
 
 
 NARROW = 32  # vectors at most this wide are repeated on a block's rows (see repeated)
@@ -253,7 +269,8 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             cls += "    classes_ = classes_.astype(object)\n"
     st = stages(prog)
     tiled = repeated(prog, arrays)
-    buf_names = ", ".join([n for n, _ in st] + tiled)
+    zeros = relu_zeros(prog)
+    buf_names = ", ".join([n for n, _ in st] + tiled + [z for z, _ in zeros])
     extra = ", P, s" if net.has_proba else ""
     usage = [f"    import {name}",
              f"    {name}.predict(X)            # X: (n_samples, {net.n_features}) real numbers"]
@@ -288,6 +305,11 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
                      "# them in one flat loop (see _buffers).\n"
                      + "\n".join(f"{a}_rows = np.tile({a}, (BLOCK, 1))" for a in tiled) + "\n"
                      + "".join(f"{a}_rows.flags.writeable = False\n" for a in tiled))
+    if zeros:
+        parts.append("# Zeros for a block's relu, read-only: np.maximum of two arrays of one shape runs twice\n"
+                     "# as fast as with a scalar. Pages never written read as the system's zero page: no memory.\n"
+                     f"_ZEROS = np.zeros(BLOCK * {max(w for _, w in zeros)}, DTYPE)\n"
+                     "_ZEROS.flags.writeable = False\n")
     nan_ok = net.nan_columns()
     validate = VALIDATE
     if nan_ok.any():
@@ -307,6 +329,9 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
     widths = ", ".join(f"np.empty(rows + ({w},), DTYPE)" for _, w in st)
     if tiled:
         widths += ",\n            " + ", ".join(f"{a}_rows[:k] if k else {a}" for a in tiled)
+    if zeros:
+        widths += ",\n            " + ", ".join(f"_ZEROS[:k * {w}].reshape(k, {w}) if k else _ZERO"
+                                                 for _, w in zeros)
     if net.has_proba:
         widths += f", np.empty(rows + ({n_proba},), DTYPE), np.empty(rows + (1,), DTYPE)"
     parts.append(
@@ -316,16 +341,18 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "one per stage of the forward pass"
             + (f"; then {', '.join(tiled)} as _forward takes them: repeated on the n rows (read-only "
                "views), or the vectors themselves for one row" if tiled else "")
+            + (f"; then {', '.join(z for z, _ in zeros)}, what each relu compares with: zeros of "
+               "its layer's shape (views of _ZEROS), or _ZERO for one row" if zeros else "")
             + ("; P, s for the probabilities" if net.has_proba else "") + '."""', 88)) + "\n"
         "    rows = () if n is None else (n,)\n"
-        + ("    k = n if n is not None and n <= BLOCK else None  # rows of the repeated vectors\n"
-           if tiled else "")
-        + f"    return ({widths}{',' if len(st) + len(tiled) == 1 and not net.has_proba else ''})\n")
+        + ("    k = n if n is not None and n <= BLOCK else None  # rows of the repeated vectors, zeros\n"
+           if tiled or zeros else "")
+        + f"    return ({widths}{',' if len(st) + len(tiled) + len(zeros) == 1 and not net.has_proba else ''})\n")
     parts.append(
         "def _forward(X, buf):\n"
         '    """Validated rows X -> the last layer\'s raw output, computed in buf (len(X) rows)."""\n'
         + (f"    # {', '.join(tiled)}: the vectors repeated on each row of a block\n" if tiled else "")
-        + f"    {buf_names}{extra}{',' if len(st) + len(tiled) == 1 and not net.has_proba else ''} = buf\n"
+        + f"    {buf_names}{extra}{',' if len(st) + len(tiled) + len(zeros) == 1 and not net.has_proba else ''} = buf\n"
         + _indent(forward_lines(prog)) + "\n")
     parts.append(BLOCKS)
     if net.is_classifier and not net.has_proba:
