@@ -134,7 +134,7 @@ def _required(to, targets) -> tuple:
 def _numbers_only(net, targets, to, note, done):
     """The targets without C for a model that reads text columns, unless the user named it
     (then the C target's own refusal is the error)."""
-    if net.vocab and "c" in targets and "c" not in _required(to, targets):
+    if net.vocab and "c" in targets and "c" not in _named(to, targets):
         note(f"c: not {done}: the C target takes numbers only, and this model reads text "
              "columns.")
         return [t for t in targets if t != "c"]
