@@ -204,6 +204,36 @@ def forward_lines(prog):
     return lines + [f"return {src}"]
 
 
+def _bound(prog, arrays, unpack):
+    """_bound(buf): _forward for one set of buffers with every name it reads bound once
+    (numpy's functions and the weights as default arguments, the buffers in a closure), so
+    a Model's call runs the same lines without global lookups or unpacking buf each time."""
+    lines = forward_lines(prog)
+    text = "\n".join(lines)
+    functions = sorted(set(re.findall(r"\bnp\.(\w+)\(", text)))
+    buffers = set(re.findall(r"\w+", unpack.split("=")[0]))
+    weights = [a for a in arrays if a not in buffers and re.search(rf"\b{a}\b", text)]
+    bound = [f"{w}={w}" for w in weights] + [f"{f}=np.{f}" for f in functions]
+    lines = [_realigned(re.sub(rf"\bnp\.({'|'.join(functions)})\(", r"\1(", line), line)
+             for line in lines] if functions else lines
+    signature = textwrap.wrap(f"def _bound(buf, {', '.join(bound)}):", 96,
+                              subsequent_indent=" " * 11)
+    return ("\n".join(signature) + "\n"
+            '    """_forward on buf, its names bound once: a Model\'s per-call path."""\n'
+            f"{unpack}\n\n"
+            "    def forward(X):\n" + _indent(lines, 8) + "\n"
+            "    return forward\n")
+
+
+def _realigned(line, original):
+    """`line` (original with np. taken out) with its comment back in the original's column."""
+    if line == original or "# " not in original:
+        return line
+    column = original.index("# ")
+    code, _, comment = line.partition("# ")
+    return f"{code.rstrip():<{column - 1}} # {comment}" if column > len(code.rstrip()) else line
+
+
 def relu_zeros(prog):
     """(name, width) of the zeros each relu compares its layer with: a block's own shape
     for a block (np.maximum runs twice as fast on two arrays of one shape as on an array and
@@ -354,6 +384,8 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         + (f"    # {', '.join(tiled)}: the vectors repeated on each row of a block\n" if tiled else "")
         + f"    {buf_names}{extra}{',' if len(st) + len(tiled) + len(zeros) == 1 and not net.has_proba else ''} = buf\n"
         + _indent(forward_lines(prog)) + "\n")
+    parts.append(_bound(prog, arrays, f"    {buf_names}{extra}"
+                        f"{',' if len(st) + len(tiled) + len(zeros) == 1 and not net.has_proba else ''} = buf"))
     parts.append(BLOCKS)
     if net.is_classifier and not net.has_proba:
         parts.append(_decision_only(net, prog, k))
@@ -409,8 +441,8 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             # identity output: the last layer's buffer is the result, no copy
             own_out=f"        self._out = self._buf[{len(st) - 1}]  # the last layer's output: no copy\n"
             if identity else "",
-            predict="_forward(self._load(x), self._buf)" if identity
-            else "_output(_forward(self._load(x), self._buf), self._out)"))
+            predict="self._forward(self._load(x))" if identity
+            else "_output(self._forward(self._load(x)), self._out)"))
     return "\n\n".join(parts)
 
 
@@ -468,6 +500,7 @@ MODEL_INIT = '''
         self._zeros = np.zeros(self._flat.shape, DTYPE)
         self._row = self._x.shape if rows is None else None  # the shape taken as it is
         self._buf = _buffers(rows)
+        self._forward = _bound(self._buf)
         self._out = np.empty(shape + ($width,), DTYPE)
 '''
 
@@ -519,10 +552,10 @@ MODEL_CLASSIFIER = '''class Model:
     """
 ''' + MODEL_INIT + MODEL_LOAD + '''
     def predict_proba(self, x):
-        return _proba(_forward(self._load(x), self._buf), self._out, self._buf[-1])
+        return _proba(self._forward(self._load(x)), self._out, self._buf[-1])
 
     def predict(self, x):
-        Z = _forward(self._load(x), self._buf)
+        Z = self._forward(self._load(x))
         P = _proba(Z, self._out, self._buf[-1])
         if self.rows is None:  # one sample: labels of shape (1,), as scikit-learn's predict
             Z, P = Z[np.newaxis], P[np.newaxis]
@@ -532,7 +565,7 @@ MODEL_CLASSIFIER = '''class Model:
 MODEL_SCORES = '''
     def decision_function(self, x):
         """Scores, as scikit-learn's decision_function: a view of m's own buffer."""
-        Z = _forward(self._load(x), self._buf)
+        Z = self._forward(self._load(x))
         return $scores
 '''
 
@@ -548,11 +581,11 @@ MODEL_DECISION = '''class Model:
     """
 ''' + MODEL_INIT + MODEL_LOAD + '''
     def decision_function(self, x):
-        Z = _forward(self._load(x), self._buf)
+        Z = self._forward(self._load(x))
         return $scores
 
     def predict(self, x):
-        Z = _forward(self._load(x), self._buf)
+        Z = self._forward(self._load(x))
         if self.rows is None:  # one sample: labels of shape (1,), as scikit-learn's predict
             Z = Z[np.newaxis]
         return $label
