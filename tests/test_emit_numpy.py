@@ -1,5 +1,6 @@
 """numpy target: parity with scikit-learn on every model of the table, standalone import,
 input validation."""
+import gc
 import json
 import os
 import subprocess
@@ -215,21 +216,26 @@ def test_model_makes_no_lasting_allocations_per_call(tmp_path):
         x = np.ascontiguousarray(X[0])
         for _ in range(50):  # warm-up
             call(x)
+        gc.collect()
+        kept, transient = [], []
         tracemalloc.start()
         try:
-            call(x)
-            before, _ = tracemalloc.get_traced_memory()
-            tracemalloc.reset_peak()
-            for _ in range(2000):
-                result = call(x)
-            after, peak = tracemalloc.get_traced_memory()
+            for _ in range(3):  # three windows: a one-off (a cache entry, a collected cycle
+                call(x)         # of an earlier test) shows in one, a per-call leak in all
+                before, _ = tracemalloc.get_traced_memory()
+                tracemalloc.reset_peak()
+                for _ in range(2000):
+                    result = call(x)
+                after, peak = tracemalloc.get_traced_memory()
+                kept.append(after - before)
+                transient.append(peak - before)
         finally:
             tracemalloc.stop()
         assert result is call(x)  # the Model's own buffer, every time
         # nothing survives a call (2000 calls leave < 100 bytes), and what numpy's ufunc
         # machinery allocates transiently inside a call is small and does not accumulate
-        assert after - before < 100, name
-        assert peak - before < 4096, name
+        assert min(kept) < 100, (name, kept)
+        assert min(transient) < 4096, (name, transient)
 
 
 def test_model_takes_a_float_row_as_it_is_and_still_refuses_nan_and_inf(tmp_path):
