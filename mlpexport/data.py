@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from .errors import InputError
-from .network import Network
+from .network import Network, unseen
 
 EXTREME = 1e3  # extreme rows sit this many spreads away from the inputs' centre
 
@@ -216,35 +216,34 @@ def csv_rows(path: str, feature_names=None, *, nan_ok=None, strings=()) -> np.nd
     lines, rows = read_csv(path)
     header = None
     text = set(strings)
-    first = [c for j, c in enumerate(rows[0]) if j not in text] if not feature_names else rows[0]
-    if parse_numbers([[c or "nan" for c in first]])[1] is not None or (text and feature_names):
+    # a first row whose number cells are not all numbers is a header; the file of a model
+    # with text columns and feature names always has one (its columns are matched by name)
+    first = [c or "nan" for j, c in enumerate(rows[0]) if j not in text]
+    if parse_numbers([first])[1] is not None or (text and feature_names):
         header, lines, rows = rows[0], lines[1:], rows[1:]
         if not rows:
             raise InputError(f"{path} has a header row but no rows.")
     if header is not None and feature_names is not None:
         header, rows = _by_name(path, header, rows, list(feature_names))
-    numbers = [j for j in range(len(rows[0])) if j not in text]
+    width = len(rows[0])
+    numbers = [j for j in range(width) if j not in text]
     X, bad = parse_numbers([[row[j] or "nan" for j in numbers] for row in rows])
     if bad is not None:
         i, j = bad
         raise InputError(f"{path} line {lines[i]}: {rows[i][numbers[j]]!r} is not a number.")
-    if text:
-        mixed = np.empty((len(rows), len(rows[0])), dtype=object)
-        mixed[:, numbers] = X
-        for j in sorted(text):
-            mixed[:, j] = [row[j] if row[j] else None for row in rows]
-        finite = _finite(X, None if nan_ok is None else np.asarray(nan_ok)[numbers])
-        if not finite.all():
-            j = numbers[int(np.argmin(finite))]
-            name = repr(header[j]) if header else str(j + 1)
-            raise InputError(f"{path}: column {name} contains NaN or infinite values.")
-        return mixed
-    finite = _finite(X, nan_ok)
+    fills = np.asarray(nan_ok)[numbers] if nan_ok is not None and len(nan_ok) == width else None
+    finite = _finite(X, fills)  # a width that is not the model's is refused later
     if not finite.all():
-        j = int(np.argmin(finite))
+        j = numbers[int(np.argmin(finite))]
         name = repr(header[j]) if header else str(j + 1)
         raise InputError(f"{path}: column {name} contains NaN or infinite values.")
-    return X
+    if not text:
+        return X
+    mixed = np.empty((len(rows), width), dtype=object)
+    mixed[:, numbers] = X
+    for j in sorted(text):
+        mixed[:, j] = [row[j] if row[j] else None for row in rows]
+    return mixed
 
 
 def parquet_rows(path: str, feature_names=None, *, nan_ok=None, strings=()) -> np.ndarray:
@@ -380,14 +379,9 @@ def _categorical_rows(net: Network, X, rng):
         if nan_ok[j]:
             extra.append((j, None if j in net.string_columns() else np.nan))
         if unknown_ok[j]:
-            extra.append((j, UNSEEN if j in net.string_columns() else _unseen(categories[j])))
+            extra.append((j, UNSEEN if j in net.string_columns() else unseen(categories[j])))
     more = np.repeat(rows[:1], len(extra), axis=0)
     for i, (j, value) in enumerate(extra):
         more[i, j] = value
     rows = np.vstack([rows, more])
     return rows if net.vocab else rows.astype(np.float64)
-
-
-def _unseen(values):
-    """A number that is not among a numeric column's categories."""
-    return float(max(values)) + 0.5

@@ -26,7 +26,8 @@ from sklearn.utils.validation import check_is_fitted
 from . import supported
 from .errors import UnsupportedModelError
 from .network import (HIDDEN_ACTIVATIONS, UFUNCS, Affine, Clip, Dense, Encode, Func, Head,
-                      Impute, Indicate, Network, OneHot, Poly, Select, StringColumn)
+                      Impute, Indicate, Network, OneHot, Poly, Select, StringColumn, is_missing,
+                      unseen)
 
 
 class LegacyModelWarning(UserWarning):
@@ -228,7 +229,7 @@ class _Walk:
         self.count = 0
         self.words = {}  # X column -> {string: code}
         self.categories = {}  # X column -> [known values]
-        self.strict = {}  # X column -> label: an unknown value there raises
+        self.strict = set()  # X columns where an unknown value raises
         self.numeric = set()  # X columns some numeric step reads as they are
         self.pending = []  # (array, index, X column, string): a string an imputer fills in
         self.feature_names = feature_names
@@ -259,16 +260,12 @@ class _Walk:
             if column in self.words:
                 array[index] = self.code(column, word)
             else:
-                known = [float(v) for v in self.categories.get(column, ()) if not _is_text(v)]
-                array[index] = max(known, default=0.0) + 0.5
+                numbers = [v for v in self.categories.get(column, ()) if not _is_text(v)]
+                array[index] = unseen(numbers)
 
     def label(self, column):
         names = self.feature_names
         return str(names[column]) if names is not None and column < len(names) else str(column)
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, (float, np.floating)) and np.isnan(v))
 
 
 def _is_text(v) -> bool:
@@ -279,7 +276,7 @@ def _imputer_steps(est, cols, walk):
     _fitted(est, "statistics_")
     width = len(cols)
     mv = est.missing_values
-    if not (_missing(mv)):
+    if not is_missing(mv):
         raise UnsupportedModelError(
             f"SimpleImputer(missing_values={mv!r}) is not supported; only missing_values=np.nan "
             f"(or None for strings).")
@@ -287,7 +284,7 @@ def _imputer_steps(est, cols, walk):
     if stats.shape != (width,):
         raise UnsupportedModelError(f"SimpleImputer.statistics_ has shape {stats.shape}, but "
                                     f"{width} columns reach it.")
-    kept = [j for j in range(width) if not _missing(stats[j])]  # all-missing in training: dropped
+    kept = [j for j in range(width) if not is_missing(stats[j])]  # all-missing in training: dropped
     fill, later = [], []
     for k, j in enumerate(kept):
         if _is_text(stats[j]):
@@ -323,7 +320,7 @@ def _category_values(est, i, cats, column, walk):
     if texts and column is None:
         raise UnsupportedModelError(f"{_name(est)} encodes strings in a column computed by an "
                                     f"earlier step; only input columns can hold strings.")
-    missing = [k for k, c in enumerate(cats) if _missing(c)]
+    missing = [k for k, c in enumerate(cats) if is_missing(c)]
     if len(missing) > 1:
         raise UnsupportedModelError(f"{_name(est)} has both None and NaN among the categories of "
                                     f"its column {i}; they cannot be told apart in every export.")
@@ -332,7 +329,7 @@ def _category_values(est, i, cats, column, walk):
                                     f"ONNX and MATLAB inputs use \"\" for a missing string.")
     values = []
     for c in cats:
-        if _missing(c):
+        if is_missing(c):
             continue
         if texts and not _is_text(c):
             raise UnsupportedModelError(f"{_name(est)} mixes strings and numbers among the "
@@ -342,7 +339,7 @@ def _category_values(est, i, cats, column, walk):
         walk.read_as_numbers([column])
     if column is not None:
         walk.categories.setdefault(column, [])
-        walk.categories[column] += [c for c in cats if not _missing(c)
+        walk.categories[column] += [c for c in cats if not is_missing(c)
                                     and c not in walk.categories[column]]
     return _values(f"{_name(est)}.categories_", np.array(values, dtype=np.float64)), \
         (missing[0] if missing else None)
@@ -372,7 +369,7 @@ def _grouped(cats, infrequent):
 
 
 def _same(a, b):
-    return (_missing(a) and _missing(b)) or (not _missing(a) and not _missing(b) and a == b)
+    return (is_missing(a) and is_missing(b)) or (not is_missing(a) and not is_missing(b) and a == b)
 
 
 def _unknown_rule(est, handle, allowed):
@@ -397,9 +394,9 @@ def _onehot_steps(est, cols, walk):
             unknown = -1.0 if unknown == d else (unknown - 1 if unknown > d else unknown)  # NaN stays
             n -= 1
         codes = pos.astype(np.float64)
-        present = [k for k, c in enumerate(cats) if not _missing(c)]
+        present = [k for k, c in enumerate(cats) if not is_missing(c)]
         if column is not None and handle == "error":
-            walk.strict[column] = walk.label(column)
+            walk.strict.add(column)
         steps.append(Encode(walk(), i, values, codes[present],
                             None if missing is None else float(codes[missing]), unknown,
                             handle == "error", column))
@@ -419,9 +416,9 @@ def _ordinal_steps(est, cols, walk):
     for i, ((cats, infrequent), column) in enumerate(zip(_encoder_features(est, cols), cols)):
         values, missing = _category_values(est, i, cats, column, walk)
         pos, _ = _grouped(cats, infrequent)
-        present = [k for k, c in enumerate(cats) if not _missing(c)]
+        present = [k for k, c in enumerate(cats) if not is_missing(c)]
         if column is not None and handle == "error":
-            walk.strict[column] = walk.label(column)
+            walk.strict.add(column)
         steps.append(Encode(walk(), i, values, pos[present].astype(np.float64),
                             None if missing is None else encoded_missing, unknown_value,
                             handle == "error", column))

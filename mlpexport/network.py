@@ -355,13 +355,12 @@ class Network:
             return ok
         known = self._known_row()
         ops, arrays = self.program().inputs, self.arrays()
-        strict = {c.column for c in self.vocab if c.error}
-        for col, values in self.categories:
+        for col, values in self.categories:  # a text column's unknown code is -1
             X = known[None, :].copy()
-            X[0, col] = -1.0 if isinstance(values[0], str) else float(max(values)) + 0.5
+            X[0, col] = -1.0 if isinstance(values[0], str) else unseen(values)
             try:
-                _run(ops, arrays, X)
-                ok[col] = col not in strict
+                _run(ops, arrays, X)  # an encoder with handle_unknown="error" raises
+                ok[col] = True
             except ValueError:
                 ok[col] = False
         return ok
@@ -774,6 +773,17 @@ def _equal(op, a, Z):
     return np.where(np.isnan(a[op.array]) | np.isnan(Z), Z, eq)
 
 
+def is_missing(v) -> bool:
+    """None or NaN: a missing value in a column of rows, as scikit-learn's imputers and
+    encoders see it (every export spells it so: NaN, None, "" in ONNX and MATLAB text)."""
+    return v is None or (isinstance(v, (float, np.floating)) and v != v)
+
+
+def unseen(values) -> float:
+    """A number that is not among a numeric column's known categories."""
+    return max((float(v) for v in values), default=0.0) + 0.5
+
+
 def string_codes(string_column: StringColumn, column) -> np.ndarray:
     """StringCodes' meaning: each value's position in the known words, -1 for an unknown
     value (or an error), NaN for None or NaN (a missing value, as scikit-learn's imputers
@@ -781,7 +791,7 @@ def string_codes(string_column: StringColumn, column) -> np.ndarray:
     index = {w: float(i) for i, w in enumerate(string_column.words)}
     out = np.empty(len(column))
     for r, v in enumerate(column):
-        if v is None or (isinstance(v, float) and v != v):
+        if is_missing(v):
             out[r] = np.nan
         else:
             out[r] = index.get(v, -1.0) if isinstance(v, str) else -1.0

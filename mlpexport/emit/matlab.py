@@ -27,8 +27,9 @@ from . import (NAME_RE, Stamp, cast_arrays, classes_for_storage, column_names, h
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
-                       Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
-                       Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
+                       is_missing, Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms,
+                       Relu, Score, Scores, Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh,
+                       Threshold)
 
 FILES = (".m", ".mat")
 REQUIRE_ENV = "MLPEXPORT_REQUIRE_OCTAVE"  # "1": a missing Octave is an error, not a SKIP
@@ -663,8 +664,7 @@ def struct_of(names, strings, X) -> dict:
         col = X[:, j]
         if j in strings:
             cells = np.empty((len(col), 1), dtype=object)
-            cells[:, 0] = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
-                           for v in col]
+            cells[:, 0] = ["" if is_missing(v) else str(v) for v in col]
             columns[n] = cells
         else:
             columns[n] = np.array([np.nan if v is None else v for v in col],

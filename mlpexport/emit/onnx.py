@@ -22,8 +22,9 @@ from . import (Stamp, cast_arrays, classes_for_storage, column_names, header, me
 from ..errors import ExportError, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
-                       Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms, Relu, Score, Scores,
-                       Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
+                       is_missing, Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms,
+                       Relu, Score, Scores, Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh,
+                       Threshold)
 
 FILES = (".onnx",)
 
@@ -479,8 +480,8 @@ def feed(inputs, strings, X, dtype) -> dict:
     for j, (name, is_string) in enumerate(zip(inputs, strings)):
         col = X[:, j]
         if is_string:
-            out[name] = np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v)
-                                  for v in col], dtype=object).reshape(-1, 1)
+            out[name] = np.array(["" if is_missing(v) else str(v) for v in col],
+                                 dtype=object).reshape(-1, 1)
         else:
             out[name] = np.array([np.nan if v is None else v for v in col], dtype=dtype).reshape(-1, 1)
     return out
