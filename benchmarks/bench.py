@@ -11,8 +11,8 @@ numpy module's predict(X), its Model object (one row), and the Octave .m export 
 inside Octave, start-up excluded) when octave-cli is installed. Ratios are ours / skl2onnx
 at the same dtype. Every runtime's parity error against scikit-learn is printed too, so
 speed never hides a wrong answer. Each model is timed --runs times (a fresh export and
-session each run; within a run the runtimes take turns on a batch, one call each per
-round, and each has a loop of its own for one row, as in a real-time loop); the
+session each run; within a run the runtimes take turns, one call each per round for a
+batch, a loop of 50 calls each for one row, as in a real-time loop); the
 table shows the median of the runs, and the ratios line the median of the per-run ratios
 with their range, so a busy machine shows as a wide range rather than a wrong number.
 Then start-up times and the peak memory of `mlpexport check` streaming a memory-mapped
@@ -48,19 +48,22 @@ def timeit(fn, budget=0.3, max_reps=2000):
     return float(np.median(times))
 
 
-def interleaved(fns, budget, max_reps):
-    """Median seconds per call of each fn, timed in turns (one call of each per round), so
-    that a load that comes and goes on a shared machine weighs on all of them alike."""
+def interleaved(fns, budget, max_reps, calls=1):
+    """Median seconds per call of each fn, timed in turns (each round: `calls` calls of
+    each fn in a loop of its own), so that a load that comes and goes on a shared machine
+    weighs on all of them alike; a loop of calls keeps one row's runtime as warm as in a
+    real-time loop."""
     for fn in fns.values():
         fn()  # warm-up
     times = {k: [] for k in fns}
+    first = times[next(iter(fns))]
     start = time.perf_counter()
-    while len(times[next(iter(fns))]) < 3 or (time.perf_counter() - start < budget
-                                              and len(times[next(iter(fns))]) < max_reps):
+    while len(first) < 3 or (time.perf_counter() - start < budget and len(first) < max_reps):
         for k, fn in fns.items():
             t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
+            for _ in range(calls):
+                fn()
+            times[k].append((time.perf_counter() - t) / calls)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -155,11 +158,11 @@ def _bench_model(n_features, hidden, n_out, rows, has_octave):
         }
         if n == 1:
             runs["ours Model"] = (lambda: model.predict(X[0]), np.array(model.predict(X[0]), copy=True))
-        if n == 1:  # one row: each runtime in a loop of its own, as a real-time loop calls it
-            times = {k: timeit(fn, budget=0.3) for k, (fn, _) in runs.items()}
+        fns = {k: fn for k, (fn, _) in runs.items()}
+        if n == 1:  # one row: each runtime in loops of 50 calls, as a real-time loop calls it
+            times = interleaved(fns, budget=2.0, max_reps=400, calls=50)
         else:
-            times = interleaved({k: fn for k, (fn, _) in runs.items()},
-                                budget=1.2 if n < 100_000 else 6.0, max_reps=2000 if n < 100_000 else 7)
+            times = interleaved(fns, budget=1.2 if n < 100_000 else 6.0, max_reps=2000 if n < 100_000 else 7)
         errs = {k: rel(out, want) for k, (_, out) in runs.items()}
         if n in octave:
             times["ours octave"], y = octave[n]

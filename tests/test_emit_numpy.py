@@ -292,6 +292,27 @@ def test_predict_across_block_boundaries(tmp_path):
     np.testing.assert_allclose(mod.predict(X), est.predict(X), rtol=1e-12)
 
 
+def test_wide_models_take_smaller_blocks_and_cross_them_exactly(tmp_path):
+    """A block's widest buffer stays within BLOCK_BYTES (a core's L2 cache): 4,096 rows of
+    6 inputs, 256 rows of 600; float32 rows are half the bytes, so twice the rows."""
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from mlpexport.extract import extract
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 600))
+    est = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(40,), max_iter=5, random_state=0))
+    with pytest.warns(Warning):
+        est.fit(X, X[:, 0] - X[:, 1])
+    net = extract(est)
+    wide = export(net, tmp_path / "wide")
+    assert wide.BLOCK == 256 and 256 * 600 * 8 <= npx.BLOCK_BYTES < 512 * 600 * 8
+    assert export(net, tmp_path / "wide32", dtype="float32").BLOCK == 512
+    assert export(case("clf_multi_str")[1], tmp_path / "narrow").BLOCK == 4096
+    X = rng.normal(size=(2 * wide.BLOCK + 7, 600))
+    np.testing.assert_allclose(wide.predict(X), est.predict(X), rtol=1e-12)
+
+
 # ---------------------------------------------------------------- export id and stamp
 
 def test_every_file_of_an_export_carries_one_export_id(tmp_path):
