@@ -53,7 +53,7 @@ NUMPY = {
     Equal: "Z = np.where(np.isnan({op.array}), Z, Z == {op.array})",
     Apply: lambda op: (f"Z = np.{op.fn}(Z)" if op.cols is None else
                        f"Z[:, {op.cols[0]}:{op.cols[1]}] = np.{op.fn}(Z[:, {op.cols[0]}:{op.cols[1]}])"),
-    "start": "Z = X", "end": "",
+    "start": "Z = {src}", "end": "",
 }
 MATLAB = {
     Sub: "Z = Z - {op.array};", Div: "Z = Z ./ {op.array};", Mul: "Z = Z .* {op.array};",
@@ -86,7 +86,7 @@ MATLAB = {
     Lookup: lambda op: f"Z(:, {op.column + 1}) = lookup(Z(:, {op.column + 1}), {op.values}, "
                        f"{op.codes});  % unknown: {op.unknown}",
     Equal: "E = double(Z == {op.array}); k = isnan({op.array}); E(:, k) = Z(:, k); Z = E;",
-    "start": "Z = X;", "end": ";",
+    "start": "Z = {src};", "end": ";",
 }
 
 
@@ -98,7 +98,7 @@ def formula(net: Network, language: str = "numpy") -> list[str]:
     names = net.meta.get("feature_names")
     comment = "  # " if language == "numpy" else "  % "
     # the names only as comment text, in emit.plain's safe characters
-    lines = [table["start"] + (comment + "X columns: " + plain(", ".join(map(str, names)))
+    lines = [table["start"].format(src="X") + (comment + "X columns: " + plain(", ".join(map(str, names)))
                                if names else "")]
     if net.vocab:
         cols = ", ".join(str(c.column) for c in net.vocab)
@@ -116,7 +116,7 @@ def formula(net: Network, language: str = "numpy") -> list[str]:
         more, index = table[type(op)](op, index)
         lines += more
     if prog.target:
-        lines.append(table["start"].replace("Z = X", "Z = y"))
+        lines.append(table["start"].format(src="y"))
         lines += [table[type(op)](op) if callable(table[type(op)]) else table[type(op)].format(op=op)
                   for op in prog.target]
         lines.append("y = Z" + table["end"])

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from string import Template  # op lines with $k, the width of the row they loop over
 
 import numpy as np
 
@@ -67,40 +68,41 @@ ACTIVATIONS = {
     Tanh: ("{z}[j] = TANH({z}[j]);", "tanh"),
     Sigmoid: ("{z}[j] = sigmoid({z}[j]);", "logistic"),
 }
-# Output ops: lines computing y (regressors) or proba (classifiers) from z[0..k).
+# Output ops: lines computing y (regressors) or proba (classifiers) from z[0..k);
+# $k is the row's width (string.Template).
 OUTPUTS = {
-    IdentityOut: (["for (j = 0; j < K; ++j) y[j] = z[j];"], "identity output"),
-    ExpOut: (["for (j = 0; j < K; ++j) y[j] = EXP(z[j]);"], "exp output (Poisson)"),
+    IdentityOut: (["for (j = 0; j < $k; ++j) y[j] = z[j];"], "identity output"),
+    ExpOut: (["for (j = 0; j < $k; ++j) y[j] = EXP(z[j]);"], "exp output (Poisson)"),
     BinaryProba: (["p = sigmoid(z[0]);", "proba[0] = 1 - p;", "proba[1] = p;"],
                   "two classes: [1 - p, p], p = sigmoid(z)"),
-    SoftmaxProba: (["m = z[0];", "for (j = 1; j < K; ++j) if (z[j] > m) m = z[j];",
-                    "s = 0;", "for (j = 0; j < K; ++j) { proba[j] = EXP(z[j] - m); s += proba[j]; }",
-                    "for (j = 0; j < K; ++j) proba[j] = proba[j] / s;"], "softmax"),
-    OvrProba: (["s = 0;", "for (j = 0; j < K; ++j) { proba[j] = sigmoid(z[j]); s += proba[j]; }",
-                "for (j = 0; j < K; ++j) proba[j] = s == 0 ? (real_t)1 / K : proba[j] / s;"],
+    SoftmaxProba: (["m = z[0];", "for (j = 1; j < $k; ++j) if (z[j] > m) m = z[j];",
+                    "s = 0;", "for (j = 0; j < $k; ++j) { proba[j] = EXP(z[j] - m); s += proba[j]; }",
+                    "for (j = 0; j < $k; ++j) proba[j] = proba[j] / s;"], "softmax"),
+    OvrProba: (["s = 0;", "for (j = 0; j < $k; ++j) { proba[j] = sigmoid(z[j]); s += proba[j]; }",
+                "for (j = 0; j < $k; ++j) proba[j] = s == 0 ? (real_t)1 / $k : proba[j] / s;"],
                "one-vs-rest: sigmoids over their sum (all underflowed: uniform)"),
-    SigmoidProba: (["for (j = 0; j < K; ++j) proba[j] = sigmoid(z[j]);"],
+    SigmoidProba: (["for (j = 0; j < $k; ++j) proba[j] = sigmoid(z[j]);"],
                    "multilabel: a sigmoid per label"),
     HuberBinaryProba: (["p = (clip1(z[0]) + 1) / 2;", "proba[0] = 1 - p;", "proba[1] = p;"],
                        "modified Huber, two classes: p = (clip(z, -1, 1) + 1) / 2"),
     HuberOvrProba: (["s = 0;",
-                     "for (j = 0; j < K; ++j) { proba[j] = (clip1(z[j]) + 1) / 2; s += proba[j]; }",
-                     "for (j = 0; j < K; ++j) proba[j] = s == 0 ? (real_t)1 / K : proba[j] / s;"],
+                     "for (j = 0; j < $k; ++j) { proba[j] = (clip1(z[j]) + 1) / 2; s += proba[j]; }",
+                     "for (j = 0; j < $k; ++j) proba[j] = s == 0 ? (real_t)1 / $k : proba[j] / s;"],
                     "modified Huber, one-vs-rest (all at -1 or below: uniform)"),
 }
 SCORES = {
-    Scores: (["for (j = 0; j < K; ++j) scores[j] = z[j];"], "decision_function: the scores"),
+    Scores: (["for (j = 0; j < $k; ++j) scores[j] = z[j];"], "decision_function: the scores"),
     BinaryScores: (["scores[0] = z[{op.column}];"], "decision_function: the positive class's score"),
 }
 SCORE = {Score.LOGITS: "z", Score.PROBA: "proba"}
 DECIDE = {
     Threshold: lambda op: ([f"label[0] = {'z[0] > 0' if op.on is Score.LOGITS else 'proba[1] > 0.5'};"],
                            "class index: " + ("z > 0" if op.on is Score.LOGITS else "p > 0.5")),
-    Argmax: lambda op: ([f"label[0] = 0;", f"for (j = 1; j < K; ++j) if ({SCORE[op.on]}[j] > "
+    Argmax: lambda op: ([f"label[0] = 0;", f"for (j = 1; j < $k; ++j) if ({SCORE[op.on]}[j] > "
                          f"{SCORE[op.on]}[label[0]]) label[0] = (int32_t)j;"],
                         "class index: the first largest " + SCORE[op.on]),
     ClassLookup: lambda op: ([], ""),  # the caller looks the index up in NAME_CLASSES
-    MultilabelDecision: lambda op: (["for (j = 0; j < K; ++j) label[j] = proba[j] > 0.5;"],
+    MultilabelDecision: lambda op: (["for (j = 0; j < $k; ++j) label[j] = proba[j] > 0.5;"],
                                     "multilabel: 0/1 per label, p > 0.5"),
 }
 DECIDES_ON_PROBA = (MultilabelDecision,)
@@ -301,7 +303,7 @@ def forward_lines(prog, n_features, arrays):
 
 
 def _block(lines, k):
-    return [f"    {line.replace('K', str(k))}" for line in lines]
+    return [f"    {Template(line).substitute(k=k)}" for line in lines]
 
 
 def _row_function(fname, out, lines, k, comment):
@@ -361,6 +363,7 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
     c = [intro, f"/* export {meta['export_id']} */",
          PRELUDE.format(name=name, real=real, exp=exp_fn, tanh=tanh_fn, pow=pow_fn,
                         f="" if dtype == "float64" else "f")]
+    helpers_at = len(c)  # the small functions the code below calls go here (see HELPERS)
     c.append("/* weights (float64: Python's shortest round-trip decimal; float32: numpy's) */")
     c += [_array(a_name, a, dtype) for a_name, a in arrays.items()]
     nan_ok = net.nan_columns()
@@ -419,7 +422,7 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
             c.append("        output_row(z, proba);")
         for op in decide:
             lines, text = DECIDE[type(op)](op)
-            c += [f"        {line.replace('K', str(k if op_is_z(op) else n_proba))}" for line in lines]
+            c += [f"        {Template(line).substitute(k=k if op_is_z(op) else n_proba)}" for line in lines]
             c[-1] = f"{c[-1]:<70} /* {text} */"
         c += ["    }", "    return 0;", "}"]
     if prog.scores is not None:
@@ -429,10 +432,10 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
         c += ["        scores_row(z, s);",
               f"        for (j = 0; j < {width}; ++j) scores[r * {width} + j] = s[j];",
               "    }", "    return 0;", "}"]
-    body = "\n".join(c)
-    helpers = [text for fn, text in HELPERS.items() if f"{fn}(" in body]
-    body = body.replace("/* weights (", "\n".join(helpers) + ("\n\n" if helpers else "") + "/* weights (", 1)
-    return "\n".join(h), body + "\n"
+    called = "\n".join(c)
+    helpers = [text for fn, text in HELPERS.items() if f"{fn}(" in called]
+    c[helpers_at:helpers_at] = ["\n".join(helpers) + "\n"] if helpers else []
+    return "\n".join(h), "\n".join(c) + "\n"
 
 
 def op_is_z(op) -> bool:

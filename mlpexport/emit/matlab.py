@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
+from string import Template  # the ufunc lines, with $v for their variable
 
 import numpy as np
 
@@ -67,9 +68,15 @@ RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
                for b in BUILTINS}, **OWN}
 OCTAVE_FLAGS = ["--no-gui", "--norc", "--no-history", "--quiet", "--no-window-system"]
 
-UFUNCS = {"log1p": "Z(Z < -1) = NaN; Z = log1p(Z);", "expm1": "Z = expm1(Z);",
-          "log": "Z(Z < 0) = NaN; Z = log(Z);", "exp": "Z = exp(Z);",
-          "sqrt": "Z(Z < 0) = NaN; Z = sqrt(Z);", "square": "Z = Z .* Z;"}
+UFUNCS = {"log1p": "$v($v < -1) = NaN; $v = log1p($v);", "expm1": "$v = expm1($v);",
+          "log": "$v($v < 0) = NaN; $v = log($v);", "exp": "$v = exp($v);",
+          "sqrt": "$v($v < 0) = NaN; $v = sqrt($v);", "square": "$v = $v .* $v;"}
+
+
+def ufunc(fn, v="Z"):
+    """numpy's fn applied in place to the MATLAB variable v."""
+    return Template(UFUNCS[fn]).substitute(v=v)
+
 
 # One table per stage: op type -> its MATLAB line(s). Forward ops: (line, comment).
 FORWARD = {
@@ -83,9 +90,9 @@ FORWARD = {
     Tanh: ("Z = tanh(Z);", "tanh"),
     Sigmoid: ("Z = 1 ./ (1 + exp(-Z));", "logistic"),
     # numpy's ufuncs; MATLAB's log and sqrt of a negative are complex where numpy's are NaN.
-    Apply: (lambda op: UFUNCS[op.fn] if op.cols is None else
+    Apply: (lambda op: ufunc(op.fn) if op.cols is None else
             f"P = Z(:, {op.cols[0] + 1}:{op.cols[1]}); "
-            + UFUNCS[op.fn].replace("Z", "P") + f" Z(:, {op.cols[0] + 1}:{op.cols[1]}) = P;",
+            + ufunc(op.fn, "P") + f" Z(:, {op.cols[0] + 1}:{op.cols[1]}) = P;",
             "{op.fn}"),
     # Input ops that change the width or read NaN (indices are 1-based here).
     Take: (lambda op: f"Z = Z(:, [{' '.join(str(i + 1) for i in op.indices)}]);",

@@ -354,18 +354,17 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
                      f"_ZEROS = np.zeros(BLOCK * {max(w for _, w in zeros)}, DTYPE)\n"
                      "_ZEROS.flags.writeable = False\n")
     nan_ok = net.nan_columns()
-    validate = VALIDATE
     if nan_ok.any():
         parts.append(f"_NAN_OK = np.array({[bool(v) for v in nan_ok]!r})  # columns an imputer fills")
-        validate = VALIDATE.replace(VALIDATE_FINITE, VALIDATE_NAN)
     parts.append(Template(COLUMNS).substitute(name=name))
     if net.vocab:
         words = ", ".join(f"{c.column}: vocab_{c.column}" for c in net.vocab)
         parts.append(f"_WORDS = {{{words}}}  # the strings each string column knows, by code\n"
                      f"_STRICT = {[c.column for c in net.vocab if c.error]!r}"
                      "  # an unknown string there is an error\n" + NUMBERS)
-        validate = validate.replace("X = np.asarray(_columns(X))", "X = _numbers(_columns(X))")
-    parts.append(Template(validate).substitute(name=name))
+    parts.append(Template(VALIDATE).substitute(
+        name=name, as_array="_numbers(_columns(X))" if net.vocab else "np.asarray(_columns(X))",
+        finite_check=VALIDATE_NAN if nan_ok.any() else VALIDATE_FINITE))
     if any(isinstance(op, Lookup) for op in prog.inputs):
         parts.append(LOOKUP)
     parts.append(SIGMOID)
@@ -653,7 +652,7 @@ def _columns(X):
 
 VALIDATE = '''def _validate(X):
     """X as a 2-D array of finite reals with n_features_in_ columns, or ValueError."""
-    X = np.asarray(_columns(X))
+    X = $as_array
     if X.dtype.kind not in "biuf":
         if X.dtype.kind == "c":
             raise ValueError("Complex data not supported; X must contain real numbers.")
@@ -674,13 +673,12 @@ VALIDATE = '''def _validate(X):
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}); at least 1 is required.")
     with np.errstate(over="ignore"):  # values too large for DTYPE become inf: refused below
         X = X.astype(DTYPE, copy=False)
-    if not np.isfinite(X).all():
-        if np.isnan(X).any():
-            raise ValueError("Input X contains NaN.")
-        raise ValueError(f"Input X contains infinity or a value too large for {X.dtype!r}.")
+$finite_check        raise ValueError(f"Input X contains infinity or a value too large for {X.dtype!r}.")
     return X
 '''
 
+# _validate's check for values that are not finite: NaN nowhere, or only in the columns
+# an imputer fills (_NAN_OK); then whatever is left that is not finite is an infinity.
 VALIDATE_FINITE = '''    if not np.isfinite(X).all():
         if np.isnan(X).any():
             raise ValueError("Input X contains NaN.")
