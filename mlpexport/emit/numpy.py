@@ -42,8 +42,8 @@ BLOCK_BYTES = 2 * 2**20  # a block's widest buffer at most this big: about a cor
 def block_rows(prog, n_features, dtype):
     """Rows per block in predict(X): 4096, halved (down to 256) until the block's widest
     buffer fits BLOCK_BYTES, so that a layer's add and relu read what its product has just
-    written from cache (64-(256,256)-10 at 100,000 rows: 0.77x onnxruntime's time with
-    1,024-row blocks against 1.01x with 4,096; benchmarks/bench.py, README "Speed")."""
+    written from cache (64-(256,256)-10 at 100,000 rows: 0.72-0.77x onnxruntime's time
+    with 1,024-row blocks, 1.01x with 4,096; benchmarks/bench.py, README "Speed")."""
     widest = max([n_features] + [w for _, w in stages(prog)])
     rows = 4096
     while rows > 256 and rows * widest * np.dtype(dtype).itemsize > BLOCK_BYTES:
