@@ -141,7 +141,8 @@ def _note(line, text):
 
 
 WIDENING = {
-    Take: lambda op, src, dst: _note(f"np.take({src}, {list(op.indices)}, axis=-1, out={dst})",
+    # Z.take, the ndarray method, as Z.dot: np.take's wrapper doubles one row's 1 us
+    Take: lambda op, src, dst: _note(f"{src}.take({list(op.indices)}, axis=-1, out={dst})",
                                         "columns, in this order"),
     PolyTerms: lambda op, src, dst: _note(
         f"np.prod({src}[..., None, :] ** {op.powers}, axis=-1, out={dst})",
