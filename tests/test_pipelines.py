@@ -38,6 +38,34 @@ def test_numpy_module_takes_nan_where_imputed_and_names_other_columns(tmp_path):
         mod.predict(rows)
 
 
+def test_model_takes_a_row_with_nan_where_imputed_as_it_is_and_refuses_the_rest(tmp_path):
+    """Model's one-row path: NaN only where an imputer fills it is taken without _validate
+    (the row itself, unchanged); NaN elsewhere, or infinity even in an imputed column, is
+    refused as predict refuses it."""
+    est, net, _ = case("ct_dataframe")  # NaN accepted in columns 0, 1, 4, 6
+    emit.write_all(npx.render(net, "m"), str(tmp_path), force=True)
+    mod = npx.load_module(str(tmp_path), "m")
+    m = mod.Model()
+    rows = np.random.default_rng(3).normal(size=(6, 7))
+    rows[0, [0, 1, 4, 6]] = np.nan
+    rows[1, 4] = np.nan
+    rows[2, 6] = np.nan
+    given = rows.copy()
+    got = np.array([np.array(m.predict(r), copy=True) for r in rows])
+    np.testing.assert_array_equal(rows, given)  # the caller's rows are only read
+    one = np.array([reference(est, net, r[None, :])["predict"][0] for r in rows])
+    assert_matches({"predict": got.reshape(one.shape)}, {"predict": one}, 1e-12)
+    for j, bad, message in [(5, np.nan, "NaN in column 'f'"), (2, np.nan, "NaN in column 'c'"),
+                            (0, np.inf, "infinity"), (5, -np.inf, "infinity")]:
+        row = rows[0].copy()  # NaN in every imputed column, and one value it cannot take
+        row[j] = bad
+        with pytest.raises(ValueError, match=message):
+            m.predict(row)
+        with pytest.raises(ValueError, match=message):
+            mod.predict(row[None, :])
+    assert np.isfinite(m.predict(np.ones(7))).all()  # a refused row leaves the Model working
+
+
 def test_octave_refuses_nan_in_a_column_no_imputer_fills(tmp_path):
     from test_emit_matlab import octave_eval
     est, net, _ = case("ct_dataframe")

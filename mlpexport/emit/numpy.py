@@ -439,7 +439,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    return out\n")
         if prog.scores is not None:
             parts.append(_decision_function(prog))
-        model_class = Template(MODEL_CLASSIFIER).substitute(width=n_proba, label=label)
+        model_class = Template(MODEL_CLASSIFIER).substitute(width=n_proba, label=label, **model_nan(net))
         if prog.scores is not None:
             model_class += Template(MODEL_SCORES).substitute(scores=SCORES[type(prog.scores)](prog.scores))
         parts.append(model_class)
@@ -459,6 +459,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             f"    return {'out[:, 0]' if flat else 'out'}\n")
         identity = isinstance(prog.output, IdentityOut) and not prog.target
         parts.append(Template(MODEL_REGRESSOR).substitute(
+            **model_nan(net),
             width=k, result="self._out[..., 0] if rows is not None else self._out" if flat else "self._out",
             # identity output: the last layer's buffer is the result, no copy
             own_out=f"        self._out = self._buf[{len(st) - 1}]  # the last layer's output: no copy\n"
@@ -497,8 +498,28 @@ def _decision_only(net, prog, k):
             f"        out[i:i + len(Xb)] = {label}\n"
             "    return out\n\n\n"
             + _decision_function(prog) + "\n\n"
-            + Template(MODEL_DECISION).substitute(width=k, label=label,
+            + Template(MODEL_DECISION).substitute(width=k, label=label, **model_nan(net),
                                                   scores=SCORES[type(prog.scores)](prog.scores)))
+
+
+# A Model of a model with imputers: a row whose only values that are not finite are NaN in
+# columns an imputer fills is taken as it is, without _validate (impute_indicator_clf's
+# predict_proba of a row with a NaN: 18 instead of 33 us; 15 us without a NaN).
+MODEL_FILLABLE_INIT = '''        self._fillable = np.empty(self._x.shape, bool)  # NaN that an imputer fills
+'''
+MODEL_FILLABLE = '''            np.logical_and(np.isnan(x, out=self._fillable), _NAN_OK, out=self._fillable)
+            np.copyto(self._x, x)
+            np.copyto(self._x, _ZERO, where=self._fillable)
+            if self._flat.dot(self._zeros) == 0:  # finite once those NaN are 0
+                return x
+'''
+
+
+def model_nan(net):
+    """The Model's lines for a row with NaN where an imputer fills it (none without imputers)."""
+    fillable = net.nan_columns().any()
+    return {"fillable_init": MODEL_FILLABLE_INIT if fillable else "",
+            "fillable": MODEL_FILLABLE if fillable else ""}
 
 
 BLOCKS = '''def _blocks(X):
@@ -521,7 +542,7 @@ MODEL_INIT = '''
         self._flat = self._x.reshape(-1)
         self._zeros = np.zeros(self._flat.shape, DTYPE)
         self._row = self._x.shape if rows is None else None  # the shape taken as it is
-        self._buf = _buffers(rows)
+$fillable_init        self._buf = _buffers(rows)
         self._forward = _bound(self._buf)
         self._out = np.empty(shape + ($width,), DTYPE)
 '''
@@ -533,7 +554,7 @@ MODEL_LOAD = '''
         if type(x) is np.ndarray and x.dtype is self._x.dtype and x.shape == self._row:
             if x.dot(self._zeros) == 0:  # NaN exactly when a value is NaN or inf
                 return x
-        x = np.asarray(x)
+$fillable        x = np.asarray(x)
         if x.shape != self._x.shape:
             if x.shape == (1, n_features_in_) and self.rows is None:
                 x = x[0]  # one row given as a 1 x n_features_in_ matrix
