@@ -127,7 +127,7 @@ DECIDE = {
 
 
 def _comment(line, text):
-    return f"{line:<44}# {text}"
+    return f"{line:<42}  # {text}"
 
 
 def _elementwise(op, src, dst):
@@ -137,7 +137,7 @@ def _elementwise(op, src, dst):
 
 # Input ops that change the width, or need a copy first: (src, dst) -> line, comment.
 def _note(line, text):
-    return f"{line:<43} # {text}"
+    return f"{line:<42}  # {text}"
 
 
 WIDENING = {
@@ -145,7 +145,7 @@ WIDENING = {
     Take: lambda op, src, dst: _note(f"{src}.take({list(op.indices)}, axis=-1, out={dst})",
                                         "columns, in this order"),
     PolyTerms: lambda op, src, dst: _note(
-        f"np.prod({src}[..., None, :] ** {op.powers}, axis=-1, out={dst})",
+        f"np.multiply.reduce({src}[..., None, :] ** {op.powers}, axis=-1, out={dst})",
         f"polynomial terms: {op.n_in} -> {op.n_out}"),
 }
 IN_PLACE = {
@@ -248,12 +248,11 @@ def _bound(prog, arrays, unpack):
 
 
 def _realigned(line, original):
-    """`line` (original with np. taken out) with its comment back in the original's column."""
+    """`line` (original with np. taken out) with its comment where _comment puts it."""
     if line == original or "# " not in original:
         return line
-    column = original.index("# ")
     code, _, comment = line.partition("# ")
-    return f"{code.rstrip():<{column - 1}} # {comment}" if column > len(code.rstrip()) else line
+    return _comment(code.rstrip(), comment)
 
 
 def relu_zeros(prog):
