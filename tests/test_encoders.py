@@ -79,6 +79,40 @@ def test_unseen_category_where_sklearn_raises_is_the_same_error(tmp_path):
     assert_matches({"predict_proba": mod.predict_proba(df)}, {"predict_proba": est.predict_proba(df)}, 1e-12)
 
 
+def test_model_codes_every_row_of_a_text_model_as_predict_does(tmp_path):
+    """Model of a model with text columns: every row is coded by _validate, as in predict.
+    A row of floats is never read as codes (a number in a text column is an unseen
+    category, or scikit-learn's error where it raises one), and a missing number beside a
+    known string in a strict text column is taken (it was refused: the coded row was
+    checked again as if its codes were text)."""
+    est, net, X = case("text_array_no_names")  # text column 0 strict, column 2 imputed
+    assert [c.column for c in net.vocab if c.error] == [0] and net.nan_columns()[2]
+    emit.write_all(npx.render(net, "m"), str(tmp_path / "strict"), force=True)
+    mod = npx.load_module(str(tmp_path / "strict"), "m")
+    m = mod.Model()
+    rows = np.asarray(X[:6], dtype=object).copy()
+    rows[:, 2] = np.nan
+    got = np.vstack([m.predict_proba(r).copy() for r in rows])
+    one = np.vstack([reference(est, net, r[None, :])["predict_proba"] for r in rows])
+    assert_matches({"predict_proba": got}, {"predict_proba": one}, 1e-12)
+    numbers = np.array([0.0, 0.5, 0.5])  # 0.0 is no category of text column 0: an error there
+    for call in (lambda: m.predict(numbers), lambda: mod.predict(numbers[None, :])):
+        with pytest.raises(ValueError, match=r"Found unknown categories \[0\.0\] in column 0"):
+            call()
+
+    est, net, X = case("onehot_strings_unknown")  # text column 1, unseen categories ignored
+    emit.write_all(npx.render(net, "m"), str(tmp_path / "ignore"), force=True)
+    mod = npx.load_module(str(tmp_path / "ignore"), "m")
+    m = mod.Model()
+    unseen = np.asarray(X[:1], dtype=object).copy()
+    unseen[0, 1] = "atlantis"
+    want = reference(est, net, unseen)["predict_proba"]
+    for code in (0.0, 1.0, 2.0):  # positions of known strings: still no string, so unseen
+        row = np.array([unseen[0, 0], code, unseen[0, 2]], dtype=float)
+        assert_matches({"predict_proba": m.predict_proba(row)[None, :]}, {"predict_proba": want}, 1e-12)
+        assert_matches({"predict_proba": mod.predict_proba(row[None, :])}, {"predict_proba": want}, 1e-12)
+
+
 def test_onnx_has_one_input_per_feature_in_the_default_domain(tmp_path):
     import onnx
     est, net, X = mixed()

@@ -438,7 +438,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    return out\n")
         if prog.scores is not None:
             parts.append(_decision_function(prog))
-        model_class = Template(MODEL_CLASSIFIER).substitute(width=n_proba, label=label, **model_nan(net))
+        model_class = Template(MODEL_CLASSIFIER).substitute(width=n_proba, label=label, **model_load(net))
         if prog.scores is not None:
             model_class += Template(MODEL_SCORES).substitute(scores=SCORES[type(prog.scores)](prog.scores))
         parts.append(model_class)
@@ -458,7 +458,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             f"    return {'out[:, 0]' if flat else 'out'}\n")
         identity = isinstance(prog.output, IdentityOut) and not prog.target
         parts.append(Template(MODEL_REGRESSOR).substitute(
-            **model_nan(net),
+            **model_load(net),
             width=k, result="self._out[..., 0] if rows is not None else self._out" if flat else "self._out",
             # identity output: the last layer's buffer is the result, no copy
             own_out=f"        self._out = self._buf[{len(st) - 1}]  # the last layer's output: no copy\n"
@@ -497,7 +497,7 @@ def _decision_only(net, prog, k):
             f"        out[i:i + len(Xb)] = {label}\n"
             "    return out\n\n\n"
             + _decision_function(prog) + "\n\n"
-            + Template(MODEL_DECISION).substitute(width=k, label=label, **model_nan(net),
+            + Template(MODEL_DECISION).substitute(width=k, label=label, **model_load(net),
                                                   scores=SCORES[type(prog.scores)](prog.scores)))
 
 
@@ -514,11 +514,16 @@ MODEL_FILLABLE = '''            np.logical_and(np.isnan(x, out=self._fillable), 
 '''
 
 
-def model_nan(net):
-    """The Model's lines for a row with NaN where an imputer fills it (none without imputers)."""
+def model_load(net):
+    """The parts of the Model's _load: with text columns every row goes through _validate;
+    with numbers only a row of DTYPE is taken as it is when it is finite, or when its only
+    values that are not are NaN in columns an imputer fills."""
+    if net.vocab:
+        return {"load_doc": MODEL_LOAD_TEXT_DOC, "fast": "", "check": MODEL_CHECK_TEXT,
+                "fillable_init": ""}
     fillable = net.nan_columns().any()
-    return {"fillable_init": MODEL_FILLABLE_INIT if fillable else "",
-            "fillable": MODEL_FILLABLE if fillable else ""}
+    return {"load_doc": MODEL_LOAD_DOC, "fast": MODEL_FAST + (MODEL_FILLABLE if fillable else ""),
+            "check": MODEL_CHECK, "fillable_init": MODEL_FILLABLE_INIT if fillable else ""}
 
 
 BLOCKS = '''def _blocks(X):
@@ -548,12 +553,8 @@ $fillable_init        self._buf = _buffers(rows)
 
 MODEL_LOAD = '''
     def _load(self, x):
-        """x checked, without allocating: x itself when it is one row of DTYPE (it is only
-        read), else its copy in the Model's input buffer."""
-        if type(x) is np.ndarray and x.dtype is self._x.dtype and x.shape == self._row:
-            if x.dot(self._zeros) == 0:  # NaN exactly when a value is NaN or inf
-                return x
-$fillable        x = np.asarray(x)
+        """$load_doc"""
+$fast        x = np.asarray(x)
         if x.shape != self._x.shape:
             if x.shape == (1, n_features_in_) and self.rows is None:
                 x = x[0]  # one row given as a 1 x n_features_in_ matrix
@@ -561,12 +562,25 @@ $fillable        x = np.asarray(x)
                 raise ValueError(
                     f"this Model takes {'one row' if self.rows is None else f'{self.rows} rows'} "
                     f"of {n_features_in_} features, got an array of shape {x.shape}.")
-        if x.dtype.kind not in "biuf":
+$check        return self._x
+'''
+# _load's parts: numbers only (a row of DTYPE is read as it is; others are copied and
+# checked), or with text columns (every row through _validate, which codes the strings:
+# a number in a text column is an unknown category there, as in predict, never a code).
+MODEL_LOAD_DOC = '''x checked, without allocating: x itself when it is one row of DTYPE (it is only
+        read), else its copy in the Model's input buffer.'''
+MODEL_FAST = '''        if type(x) is np.ndarray and x.dtype is self._x.dtype and x.shape == self._row:
+            if x.dot(self._zeros) == 0:  # NaN exactly when a value is NaN or inf
+                return x
+'''
+MODEL_CHECK = '''        if x.dtype.kind not in "biuf":
             x = _validate(x.reshape(-1, n_features_in_)).reshape(self._x.shape)
         np.copyto(self._x, x, casting="unsafe")
         if np.dot(self._flat, self._zeros) != 0:  # NaN exactly when a value is NaN or inf
             _validate(self._x.reshape(-1, n_features_in_))  # raises the precise error
-        return self._x
+'''
+MODEL_LOAD_TEXT_DOC = '''x checked and its strings coded (_validate), in the Model's input buffer.'''
+MODEL_CHECK_TEXT = '''        np.copyto(self._x, _validate(x.reshape(-1, n_features_in_)).reshape(self._x.shape))
 '''
 
 MODEL_REGRESSOR = '''class Model:
