@@ -163,6 +163,36 @@ def _known(net, X):
     return X
 
 
+def _text_rows(X, net, where):
+    """Rows of a model with text columns (a 2-D object array in feature order), checked as
+    scikit-learn and the exports will read them: rows and columns there, numbers where the
+    model reads numbers, NaN only where it is handled, and no category an encoder refuses
+    (handle_unknown="error": scikit-learn raises for that row, so nothing can be compared)."""
+    import numpy as np
+
+    from .network import encode_strings
+    names = net.meta.get("feature_names")
+    if X.shape[0] == 0:
+        raise DataError(f"{where}: no rows.")
+    if X.shape[1] != net.n_features:
+        raise DataError(f"{where}: {X.shape[1]} columns but the model expects {net.n_features} features.")
+    try:
+        codes = encode_strings(net, _known(net, X))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where} cannot be read as the model's columns ({exc}).") from None
+    finite = (np.isfinite(codes) | (np.isnan(codes) & net.nan_columns())).all(axis=0)
+    if not finite.all():
+        j = int(np.argmin(finite))
+        raise DataError(f"{where}: column {repr(names[j]) if names else j + 1} contains NaN or "
+                        "infinite values where the model takes none.")
+    try:
+        encode_strings(net, X)
+    except ValueError as exc:  # a category where the encoder has handle_unknown="error"
+        raise DataError(f"{where}: {exc}; the model's encoder refuses categories it has not "
+                        "seen, as scikit-learn does.") from None
+    return X
+
+
 def _array(data, net):
     """Rows of an array-like (numpy array, DataFrame, nested lists) as a 2-D float64 array.
     A DataFrame is matched to the model's feature names by name when the model has them."""
@@ -186,23 +216,13 @@ def _array(data, net):
         raise DataError(f"the data are a {X.ndim}-D array of shape {X.shape}; they must be 2-D "
                         f"(rows x {net.n_features} features), e.g. X.reshape(-1, {net.n_features}).")
     if net.vocab:  # text columns: kept as objects; the numbers are checked through their codes
-        from .network import encode_strings
-        X = np.asarray(X, dtype=object)
-        if X.shape[1] != net.n_features:
-            raise DataError(f"the data have {X.shape[1]} columns but the model expects "
-                            f"{net.n_features} features.")
-        try:
-            codes = encode_strings(net, _known(net, X))
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"the data cannot be read as the model's columns ({exc}).") from None
-        finite = (np.isfinite(codes) | (np.isnan(codes) & net.nan_columns())).all(axis=0)
-        if not finite.all():
-            raise DataError(f"column {int(np.argmin(finite)) + 1} of the data contains NaN or "
-                            f"infinite values where the model takes none.")
-        return X
+        return _text_rows(np.asarray(X, dtype=object), net, "the data")
     if X.dtype.kind not in "biuf":
         if X.dtype.kind == "c":
             raise DataError("the data are complex numbers; they must be real.")
+        if X.dtype.kind in "mM":
+            raise DataError(f"the data hold {X.dtype} values (dates or times), not numbers; "
+                            "convert them to numbers first.")
         try:
             X = X.astype(np.float64)
         except (TypeError, ValueError):
@@ -233,6 +253,8 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
         X = read_data(path, net.n_features, stream=stream,
                       feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns(),
                       strings=net.string_columns())
+        if net.vocab:
+            X = _text_rows(X, net, path)
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
     return _Rows(X, f"{len(X)} given rows")

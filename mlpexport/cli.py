@@ -279,8 +279,10 @@ COMMANDS = {"convert": cmd_convert, "check": cmd_check, "inspect": cmd_inspect, 
 def _output_target(path, flag, force):
     """A report file (--junit): refused before any work when it exists (without --force)
     or its folder cannot be made or written. Returns the folders it made (remove_created)."""
-    if not path:
+    if path is None:
         return []
+    if not path.strip():
+        raise UsageError(f"{flag} needs a file name (it was given an empty one).")
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path} is a directory; give a file name.")
     if os.path.lexists(path) and not force:
@@ -292,7 +294,7 @@ def _output_target(path, flag, force):
 def _plot_target(args):
     """--plot FILE: refused before any work when it cannot be written or made; the rest
     as for any report file (_output_target)."""
-    if not args.plot:
+    if args.plot is None:
         return []
     if not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot {args.plot}: the plot file must end in .png.")

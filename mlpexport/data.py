@@ -140,7 +140,8 @@ def read_csv(path: str):
     """(line numbers, rows of stripped cells) of a CSV file, quoted fields and all.
 
     The one CSV reader of mlpexport (check --data and train both use it). Blank lines are
-    skipped; every row must have as many fields as the first."""
+    skipped (a line of separators only, ",,,", is a row of empty cells: missing values);
+    every row must have as many fields as the first."""
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such data file.")
     lines, rows = [], []
@@ -148,7 +149,7 @@ def read_csv(path: str):
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
             for row in reader:
-                if any(c.strip() for c in row):
+                if len(row) > 1 or (row and row[0].strip()):
                     lines.append(reader.line_num)
                     rows.append([c.strip() for c in row])
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -260,6 +261,11 @@ def parquet_rows(path: str, feature_names=None, *, nan_ok=None, strings=()) -> n
         raise InputError(f"{path} is not a readable Parquet file ({type(exc).__name__}: {exc}).") from None
     names = table.column_names
     picked = match_columns(path, names, feature_names) if feature_names is not None else range(len(names))
+    import pyarrow as pa
+    for j in picked:
+        if pa.types.is_temporal(table.column(j).type):
+            raise InputError(f"{path}: column {names[j]!r} holds {table.column(j).type} values, "
+                             "not numbers; convert them to numbers first.")
     if strings:
         mixed = np.empty((table.num_rows, len(picked)), dtype=object)
         for k, j in enumerate(picked):

@@ -120,6 +120,7 @@ def test_data_as_array_duck_typed_frame_or_file(tmp_path):
     (np.full((2, 12), np.nan), "column 1 of the data contains NaN"),
     (np.array([["a"] * 12]), "not numbers"),
     (np.ones((2, 12)) * 1j, "complex"),
+    (np.zeros((3, 12), "M8[s]"), "datetime64.*not numbers"),  # not seconds since 1970
 ])
 def test_bad_data_is_a_data_error(data, message):
     with pytest.raises(DataError, match=message):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import get
+from conftest import ROOT, get
 from mlpexport import emit
 from mlpexport.cli import main
 from mlpexport.errors import ExportError
@@ -361,6 +361,15 @@ def test_check_several_models_groups_the_report_and_fails_if_one_is_stale(two_mo
     assert any("stale" in r["note"] for r in report["models"][1]["rows"])
     assert main(["check", a, b, "--against", out, "--to", "numpy,onnx"]) == 1
     assert capsys.readouterr().out.rstrip().endswith(f"2 models: 1 FAILED ({b}).")
+
+
+@pytest.mark.parametrize("flag", ["--junit", "--plot"])
+def test_an_empty_report_path_is_a_usage_error(flag, tmp_path, capsys):
+    """An unset CI variable (--junit "$REPORT") must not silently drop the report."""
+    model = tmp_path / "m.skops"
+    model.write_bytes(open(os.path.join(ROOT, "fixtures", "models", "classic.skops"), "rb").read())
+    assert main(["check", str(model), "--to", "numpy", flag, ""]) == 2
+    assert "error" in capsys.readouterr().err
 
 
 def test_junit_one_suite_per_model_one_case_per_export_and_output(two_models, capsys):

@@ -136,6 +136,15 @@ def test_csv_empty_cell_is_a_missing_value(tmp_path):
     assert X[0, 1] == 2 and np.isnan(X[1, 1])
 
 
+def test_csv_row_of_empty_cells_is_a_row_of_missing_values(tmp_path):
+    """",," is a row (every value missing, as pandas reads it); only blank lines are skipped."""
+    path = write(tmp_path, "a,b\n1,2\n,\n\n   \n3,4\n")
+    X = read_data(path, 2, nan_ok=np.array([True, True]))
+    assert X.shape == (3, 2) and np.isnan(X[1]).all()
+    with pytest.raises(InputError, match="column 'a'.*NaN"):
+        read_data(path, 2)
+
+
 def test_csv_text_columns_keep_their_strings(tmp_path):
     path = write(tmp_path, "id,city,age\n7,paris,31\n8,,\n9,\"rome, old\",40\n")
     X = read_data(path, 2, feature_names=["age", "city"], nan_ok=np.array([True, True]),
@@ -231,3 +240,7 @@ def test_parquet_columns_are_picked_by_feature_name(tmp_path):
     pq.write_table(pa.table({"a": ["x", "y"]}), tmp_path / "s.parquet")
     with pytest.raises(InputError, match="column 'a' is not numeric"):
         read_data(str(tmp_path / "s.parquet"), 1)
+    # dates are not numbers, though pyarrow would give their nanosecond counts as such
+    pq.write_table(pa.table({"a": np.array(["2026-01-01", "2026-01-02"], "M8[ns]")}), tmp_path / "t.parquet")
+    with pytest.raises(InputError, match="column 'a' holds timestamp"):
+        read_data(str(tmp_path / "t.parquet"), 1)

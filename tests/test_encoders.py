@@ -113,6 +113,37 @@ def test_model_codes_every_row_of_a_text_model_as_predict_does(tmp_path):
         assert_matches({"predict_proba": mod.predict_proba(row[None, :])}, {"predict_proba": want}, 1e-12)
 
 
+def test_data_for_a_text_model_is_checked_as_numbers_categories_and_rows(tmp_path):
+    """check/convert/inspect --data and the API on a model with text columns: a Parquet
+    file's numbers are checked as a CSV's, an unseen category where the encoder refuses it
+    is a DataError (scikit-learn raises for that row), and no rows is no rows."""
+    import mlpexport
+    from mlpexport.errors import DataError
+    est, _, df = strict_model()
+    bad = df.head(4).copy()
+    bad.loc[2, "color"] = "purple"
+    with pytest.raises(DataError, match=r"unknown categories \['purple'\].*refuses categories"):
+        mlpexport.check(est, data=bad, to="numpy")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match=r"bad.csv: Found unknown categories \['purple'\]"):
+        mlpexport.check(est, data=str(tmp_path / "bad.csv"), to="numpy")
+    with pytest.raises(DataError, match="no rows"):
+        mlpexport.convert(est, tmp_path / "out", to="numpy", data=df.iloc[:0])
+    assert not (tmp_path / "out").exists()
+    pytest.importorskip("pyarrow")
+    inf = df.head(4).copy()
+    inf.loc[1, "x"] = np.inf
+    inf.to_parquet(tmp_path / "inf.parquet")
+    for call in (mlpexport.check, mlpexport.inspect):
+        with pytest.raises(DataError, match="inf.parquet: column 'x' contains NaN or infinite"):
+            call(est, data=str(tmp_path / "inf.parquet"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"color": ["red", "blue"], "x": ["1.5", "old"]}), tmp_path / "word.parquet")
+    with pytest.raises(DataError, match="could not convert string to float: 'old'"):
+        mlpexport.check(est, data=str(tmp_path / "word.parquet"), to="numpy")
+
+
 def test_onnx_has_one_input_per_feature_in_the_default_domain(tmp_path):
     import onnx
     est, net, X = mixed()
