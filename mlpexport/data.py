@@ -171,6 +171,8 @@ def parse_numbers(rows):
     refuses '1_000'; 'nan' and 'inf' parse (callers refuse non-finite values by name).
     Cells are joined with a control character no number contains, one line per row."""
     width = len(rows[0]) if rows else 0
+    if width == 0:  # no number columns (every feature is text): nothing to parse
+        return np.empty((len(rows), 0)), None
     lines = ["\x1f".join(row) for row in rows]
     values = _loadtxt(lines, width)
     if values is not None:

@@ -144,6 +144,16 @@ def test_data_for_a_text_model_is_checked_as_numbers_categories_and_rows(tmp_pat
         mlpexport.check(est, data=str(tmp_path / "word.parquet"), to="numpy")
 
 
+def test_a_csv_of_text_columns_only_is_read(tmp_path):
+    """Every feature text: no number cells to parse (it was an internal StopIteration)."""
+    import mlpexport
+    X = pd.DataFrame({"color": ["red", "green", "blue", "red"] * 10, "size": ["S", "M", "L", "M"] * 10})
+    est = make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression()).fit(X, X.color == "red")
+    X.to_csv(tmp_path / "rows.csv", index=False)
+    report = mlpexport.check(est, data=str(tmp_path / "rows.csv"), to="numpy")
+    assert report.passed and report.source == "40 rows from rows.csv"
+
+
 def test_onnx_has_one_input_per_feature_in_the_default_domain(tmp_path):
     import onnx
     est, net, X = mixed()
@@ -167,6 +177,32 @@ def test_onnx_cannot_raise_so_an_unseen_category_gives_nan(tmp_path):
     rows[1, 0] = "purple"
     proba = onnx_target.runner(str(tmp_path), "m")(rows)["predict_proba"]
     assert np.isnan(proba[1]).all() and np.isfinite(proba[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("branch", ["imputer", "nan_category"])
+def test_onnx_refused_category_stays_nan_through_an_imputer_or_a_nan_category(branch, tmp_path):
+    """An unseen string where the encoder raises is coded NaN in ONNX; an imputer after it,
+    or NaN among the encoder's categories, took that NaN for a missing value and gave a
+    finite, wrong row. The row now enters the first layer as NaN: its outputs are NaN."""
+    from sklearn.impute import SimpleImputer
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"city": rng.choice(["a", "b", "c"], 120).astype(object), "x": rng.normal(size=120)})
+    df.loc[::5, "city"] = np.nan
+    y = (df.x + (df.city == "a") > 0.5).astype(int)
+    encode = (make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder())
+              if branch == "imputer" else OneHotEncoder())
+    est = make_pipeline(ColumnTransformer([("c", encode, ["city"])], remainder="passthrough"),
+                        LogisticRegression()).fit(df, y)
+    net = network(est)
+    emit.write_all(onnx_target.render(net, "m"), str(tmp_path), force=True)
+    rows = np.array([["zz", 0.1], [np.nan, 0.1], ["b", -0.3]], dtype=object)
+    with pytest.raises(ValueError, match="unknown categor"):
+        est.predict_proba(pd.DataFrame(rows[:1], columns=["city", "x"]))
+    for runtime in ("onnxruntime", "reference"):
+        proba = onnx_target.runner(str(tmp_path), "m", runtime)(rows)["predict_proba"]
+        assert np.isnan(proba[0]).all(), runtime
+        want = est.predict_proba(pd.DataFrame(rows[1:], columns=["city", "x"]))
+        assert_matches({"predict_proba": proba[1:]}, {"predict_proba": want}, 1e-9, runtime)
 
 
 def test_c_refuses_text_columns_naming_them():

@@ -46,6 +46,9 @@ class Graph:
         self.net, self.n_outputs = net, net.n_outputs
         self.positive = None  # the class-1 probability column, once BinaryProba made it
         self.label_type = None  # the label output's element type, once a decision made it
+        # [N, 1] bools, one per encoder with handle_unknown="error": rows holding a value it
+        # refuses. ONNX cannot raise, so such a row enters the first layer as NaN (_refuse).
+        self.refused = []
 
     @property
     def names(self):
@@ -176,7 +179,10 @@ def _string_codes(g, column, x):
     unknown = g.const("nan", np.nan) if column.error else g.const("minus_one", -1.0)
     codes = g.node("Where", [found, codes, unknown])
     empty = g.const("empty_string", np.array([""], dtype=object), dtype=object)
-    return g.node("Where", [g.node("Equal", [x, empty]), g.const("nan", np.nan), codes])
+    missing = g.node("Equal", [x, empty])
+    if column.error:  # an unknown string, not a missing one: refused
+        g.refused.append(g.node("And", [g.node("Not", [found]), g.node("Not", [missing])]))
+    return g.node("Where", [missing, g.const("nan", np.nan), codes])
 
 
 def _lookup_codes(g, op, Z):
@@ -186,6 +192,11 @@ def _lookup_codes(g, op, Z):
     found, index = _position(g, g.node("Equal", [col, op.values]), g.onnx_dtype)
     codes = g.node("Gather", [op.codes, index], axis=0)
     out = g.node("Where", [found, codes, op.unknown])  # NaN where unknown is an error
+    if op.error:  # a value the encoder does not know (NaN too, unless it has a code): refused
+        unknown = g.node("Not", [found])
+        if op.missing is not None:
+            unknown = g.node("And", [unknown, g.node("Not", [g.node("IsNaN", [col])])])
+        g.refused.append(unknown)
     if op.missing is not None:
         out = g.node("Where", [g.node("IsNaN", [col]), op.missing, out])
     return _replace_columns(g, Z, op.column, op.column + 1, out)
@@ -222,6 +233,17 @@ def _steps(g, ops, Z):
     for op in ops:
         Z = FORWARD[type(op)](g, op, Z)
     return Z
+
+
+def _refuse(g, Z):
+    """Z with the rows that hold a value an encoder refuses set to NaN: their outputs are
+    NaN, whatever imputer or missing-value code would have filled the NaN code before."""
+    if not g.refused:
+        return Z
+    refused = g.refused[0]
+    for more in g.refused[1:]:
+        refused = g.node("Or", [refused, more])
+    return g.node("Where", [refused, g.const("nan", np.nan), Z])
 
 
 def _binary(g, Z, out):
@@ -363,7 +385,7 @@ def build(net, name, dtype="float64", with_label=True):
     X, inputs = "X", None
     if net.vocab:
         X, inputs = _feature_inputs(g, net)
-    Z = _steps(g, (*prog.inputs, *prog.layers), X)
+    Z = _steps(g, prog.layers, _refuse(g, _steps(g, prog.inputs, X)))
     outputs = _head(g, net, prog, Z, with_label)
     # The names as data: a doc string is free text that no runtime executes.
     x_doc = (f"{net.n_features} features in this order: " + ", ".join(map(str, names))
