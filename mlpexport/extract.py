@@ -415,11 +415,13 @@ def _ordinal_steps(est, cols, walk):
     steps = []
     for i, ((cats, infrequent), column) in enumerate(zip(_encoder_features(est, cols), cols)):
         values, missing = _category_values(est, i, cats, column, walk)
-        pos, _ = _grouped(cats, infrequent)
+        # codes count the categories that are not missing (a missing value has its own,
+        # encoded_missing_value): the infrequent group's code is the number of frequent ones
         present = [k for k, c in enumerate(cats) if not is_missing(c)]
+        codes, _ = _grouped([cats[k] for k in present], [c for c in infrequent if not is_missing(c)])
         if column is not None and handle == "error":
             walk.strict.add(column)
-        steps.append(Encode(walk(), i, values, pos[present].astype(np.float64),
+        steps.append(Encode(walk(), i, values, codes.astype(np.float64),
                             None if missing is None else encoded_missing, unknown_value,
                             handle == "error", column))
     return steps, [None] * len(cols)

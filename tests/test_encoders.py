@@ -205,6 +205,25 @@ def test_onnx_refused_category_stays_nan_through_an_imputer_or_a_nan_category(br
         assert_matches({"predict_proba": proba[1:]}, {"predict_proba": want}, 1e-9, runtime)
 
 
+def test_ordinal_infrequent_code_counts_the_categories_that_are_not_missing(tmp_path):
+    """OrdinalEncoder with infrequent categories and NaN among its categories: scikit-learn
+    codes the infrequent group as the number of frequent categories that are not missing
+    (the export counted NaN too: one more)."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.preprocessing import OrdinalEncoder
+    s = np.array(["a"] * 40 + ["b"] * 30 + ["c"] * 3 + [np.nan] * 20, dtype=object)
+    est = make_pipeline(OrdinalEncoder(min_frequency=10, encoded_missing_value=-1), LinearRegression())
+    est.fit(pd.DataFrame({"s": s}), np.arange(len(s), dtype=float))
+    rows = pd.DataFrame({"s": ["a", "b", "c", np.nan]})
+    assert est[0].transform(rows).ravel().tolist()[:3] == [0, 1, 2]  # c: the infrequent group
+    net = network(est)
+    emit.write_all({**npx.render(net, "m"), **onnx_target.render(net, "m")}, str(tmp_path), force=True)
+    want = {"predict": est.predict(rows)}
+    assert_matches({"predict": npx.load_module(str(tmp_path), "m").predict(rows)}, want, 1e-12)
+    got = onnx_target.runner(str(tmp_path), "m")(rows.to_numpy(dtype=object))["predict"].ravel()
+    assert_matches({"predict": got}, want, 1e-9)
+
+
 def test_c_refuses_text_columns_naming_them():
     _, net, _ = mixed()
     with pytest.raises(ExportError, match=r"numbers only.*\(embarked, sex\)"):
