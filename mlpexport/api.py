@@ -186,7 +186,8 @@ def _text_rows(X, net, where):
         raise DataError(f"{where}: column {repr(names[j]) if names else j + 1} contains NaN or "
                         "infinite values where the model takes none.")
     try:
-        encode_strings(net, X)
+        if any(c.error for c in net.vocab):  # the codes again, now with unknown text refused
+            encode_strings(net, X)
     except ValueError as exc:  # a category where the encoder has handle_unknown="error"
         raise DataError(f"{where}: {exc}; the model's encoder refuses categories it has not "
                         "seen, as scikit-learn does.") from None

@@ -566,10 +566,10 @@ def _rows_of(X, start, stop, nan_ok=None):
     if nan_ok is not None:
         ok |= np.isnan(Xc) & nan_ok  # an imputer fills NaN in these columns
     if not ok.all():
-        rows = np.flatnonzero(~ok.all(axis=1))
-        column = int(np.flatnonzero(~ok.all(axis=0))[0])
+        row = int(np.argmin(ok.all(axis=1)))  # the first bad row, and its first bad column
+        column = int(np.argmin(ok[row]))
         raise InputError(f"the data contain NaN or infinite values where the model takes none "
-                         f"(row {start + int(rows[0])}, column {column + 1}).")
+                         f"(row {start + row}, column {column + 1}).")
     return Xc
 
 

@@ -131,6 +131,10 @@ def test_streamed_nan_is_an_input_error(tmp_path):
     np.save(tmp_path / "rows.npy", X)
     with pytest.raises(InputError, match=rf"\(row {len(X) - 1}, column 4\)"):  # not the chunk's range
         check(est, net, read_data(str(tmp_path / "rows.npy"), 12, stream=True), ["numpy"], chunk=50)
+    X[-3, 7] = np.nan  # an earlier row of the same chunk, another column: its own column is named
+    np.save(tmp_path / "rows.npy", X)
+    with pytest.raises(InputError, match=rf"\(row {len(X) - 3}, column 8\)"):
+        check(est, net, read_data(str(tmp_path / "rows.npy"), 12, stream=True), ["numpy"], chunk=50)
 
 
 def test_non_finite_data_is_an_input_error(tmp_path):

@@ -70,9 +70,6 @@ OUTPUTS = {
     IdentityOut: ("np.copyto(Y, Z)", "identity output"),
     ExpOut: ("np.exp(Z, out=Y)", "exp output (Poisson loss)"),
 }
-# Classifiers: the raw output Z -> probabilities P (s: a row-sum buffer). Row max and row
-# sum are the ufuncs' reduce, which np.max and np.sum call after Python-level argument
-# handling: the same numbers, 1.0 and 0.8 us for one row instead of 2.7 and 2.3.
 def _aligned(lines):
     """Lines "code  # comment" with their comments in one column."""
     parts = [line.partition("# ") if "# " in line else (line, "", "") for line in lines]
@@ -80,6 +77,9 @@ def _aligned(lines):
     return [f"{code.rstrip():<{width}}# {text}" if text else code for code, _, text in parts]
 
 
+# Classifiers: the raw output Z -> probabilities P (s: a row-sum buffer). Row max and row
+# sum are the ufuncs' reduce, which np.max and np.sum call after Python-level argument
+# handling: the same numbers, 1.0 and 0.8 us for one row instead of 2.7 and 2.3.
 PROBA = {k: _aligned(v) for k, v in {
     BinaryProba: ["_sigmoid(Z, out=P[..., 1:])",
                   "np.subtract(_ONE, P[..., 1:], out=P[..., :1])"],
@@ -363,6 +363,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
                      f"_ZEROS = np.zeros(BLOCK * {max(w for _, w in zeros)}, DTYPE)\n"
                      "_ZEROS.flags.writeable = False\n")
     nan_ok = net.nan_columns()
+    load = model_load(net, nan_ok.any())  # the Model's _load
     if nan_ok.any():
         parts.append(f"_NAN_OK = np.array({[bool(v) for v in nan_ok]!r})  # columns an imputer fills")
     parts.append(Template(COLUMNS).substitute(name=name))
@@ -409,7 +410,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
                         f"{',' if len(st) + len(tiled) + len(zeros) == 1 and not net.has_proba else ''} = buf"))
     parts.append(BLOCKS)
     if net.is_classifier and not net.has_proba:
-        parts.append(_decision_only(net, prog, k))
+        parts.append(_decision_only(net, prog, k, load))
     elif net.is_classifier:
         parts.append("def _proba(Z, P, s):\n"
                      '    """Class probabilities of raw outputs Z, written into P."""\n'
@@ -438,7 +439,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             "    return out\n")
         if prog.scores is not None:
             parts.append(_decision_function(prog))
-        model_class = Template(MODEL_CLASSIFIER).substitute(width=n_proba, label=label, **model_load(net))
+        model_class = Template(MODEL_CLASSIFIER).substitute(width=n_proba, label=label, **load)
         if prog.scores is not None:
             model_class += Template(MODEL_SCORES).substitute(scores=SCORES[type(prog.scores)](prog.scores))
         parts.append(model_class)
@@ -458,7 +459,7 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
             f"    return {'out[:, 0]' if flat else 'out'}\n")
         identity = isinstance(prog.output, IdentityOut) and not prog.target
         parts.append(Template(MODEL_REGRESSOR).substitute(
-            **model_load(net),
+            **load,
             width=k, result="self._out[..., 0] if rows is not None else self._out" if flat else "self._out",
             # identity output: the last layer's buffer is the result, no copy
             own_out=f"        self._out = self._buf[{len(st) - 1}]  # the last layer's output: no copy\n"
@@ -485,7 +486,7 @@ def _last_width(prog):
     return [op for op in prog.layers if isinstance(op, Gemm)][-1].n_out
 
 
-def _decision_only(net, prog, k):
+def _decision_only(net, prog, k, load):
     """predict and decision_function of a classifier without probabilities, and its Model."""
     label = label_expr(prog)
     return ("def predict(X):\n"
@@ -497,7 +498,7 @@ def _decision_only(net, prog, k):
             f"        out[i:i + len(Xb)] = {label}\n"
             "    return out\n\n\n"
             + _decision_function(prog) + "\n\n"
-            + Template(MODEL_DECISION).substitute(width=k, label=label, **model_load(net),
+            + Template(MODEL_DECISION).substitute(width=k, label=label, **load,
                                                   scores=SCORES[type(prog.scores)](prog.scores)))
 
 
@@ -514,14 +515,14 @@ MODEL_FILLABLE = '''            np.logical_and(np.isnan(x, out=self._fillable), 
 '''
 
 
-def model_load(net):
+def model_load(net, fillable):
     """The parts of the Model's _load: with text columns every row goes through _validate;
-    with numbers only a row of DTYPE is taken as it is when it is finite, or when its only
-    values that are not are NaN in columns an imputer fills."""
+    with numbers only a row of DTYPE is taken as it is when it is finite, or (`fillable`:
+    some column takes NaN) when its only values that are not are NaN in columns an imputer
+    fills."""
     if net.vocab:
         return {"load_doc": MODEL_LOAD_TEXT_DOC, "fast": "", "check": MODEL_CHECK_TEXT,
                 "fillable_init": ""}
-    fillable = net.nan_columns().any()
     return {"load_doc": MODEL_LOAD_DOC, "fast": MODEL_FAST + (MODEL_FILLABLE if fillable else ""),
             "check": MODEL_CHECK, "fillable_init": MODEL_FILLABLE_INIT if fillable else ""}
 

@@ -192,13 +192,12 @@ def _lookup_codes(g, op, Z):
     found, index = _position(g, g.node("Equal", [col, op.values]), g.onnx_dtype)
     codes = g.node("Gather", [op.codes, index], axis=0)
     out = g.node("Where", [found, codes, op.unknown])  # NaN where unknown is an error
+    nan = g.node("IsNaN", [col]) if op.missing is not None else None
     if op.error:  # a value the encoder does not know (NaN too, unless it has a code): refused
         unknown = g.node("Not", [found])
-        if op.missing is not None:
-            unknown = g.node("And", [unknown, g.node("Not", [g.node("IsNaN", [col])])])
-        g.refused.append(unknown)
-    if op.missing is not None:
-        out = g.node("Where", [g.node("IsNaN", [col]), op.missing, out])
+        g.refused.append(unknown if nan is None else g.node("And", [unknown, g.node("Not", [nan])]))
+    if nan is not None:
+        out = g.node("Where", [nan, op.missing, out])
     return _replace_columns(g, Z, op.column, op.column + 1, out)
 
 
