@@ -329,7 +329,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     from . import emit
     from .check import check
     from .data import draw_rows
-    from .check import sklearn_outputs
+    from .check import output_scales, sklearn_outputs
 
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)
@@ -347,8 +347,10 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     else:
         rows = _Rows(drawn, drawn_source(net, len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
-    # golden rows are stored in the .mat for mlpexport_verify.m
-    options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
+    # golden rows are stored in the .mat for mlpexport_verify.m, with the scale of each
+    # output column that check judges rows.X by (so the verifier judges as check does)
+    scales = output_scales(m.est, net, rows.X) if "matlab" in targets else None
+    options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net), scales))
     files = emit.render_all(net, name, targets, dtype, **options)
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
                    required=_required(to, targets), files=files)

@@ -267,6 +267,15 @@ def typical_scale(want) -> np.ndarray:
     return np.where(typical > 0, typical, w.max(axis=0))
 
 
+def output_scales(est, net, X) -> dict[str, np.ndarray]:
+    """The per-column scale `check` judges numeric outputs by: typical_scale of
+    scikit-learn's outputs on the first SAMPLE rows of X (convert stores it in the .mat,
+    so mlpexport_verify.m judges its test rows as check judged the export)."""
+    sample = sklearn_outputs(est, _rows_of(X, 0, SAMPLE, net.nan_columns()), net)
+    return {k: typical_scale(np.asarray(v, dtype=np.float64))
+            for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
+
+
 def errors(got, want, typical=None) -> tuple[np.ndarray, np.ndarray]:
     """Elementwise absolute and relative errors of numeric outputs (see module doc).
     typical: per-column scale (default: computed from want itself)."""
@@ -609,7 +618,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
     nan_ok = net.nan_columns()
     Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
     sample = sklearn_outputs(est, Xs, net)
-    typical = {k: typical_scale(np.asarray(v, dtype=np.float64))
+    typical = {k: typical_scale(np.asarray(v, dtype=np.float64))  # as output_scales
                for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
     merged: dict = {}
     for start in _progress(range(0, len(X), chunk), len(X), chunk):

@@ -6,7 +6,10 @@ lacks before R2021b), X = double(X) first (single*double is single, integers
 saturate), Z(Z < 0) = 0 for ReLU (max(0, NaN) is 0 in MATLAB), softmax minus the row
 max, first-max argmax (1-based), string labels as a cell array of char, no arguments
 blocks, inputParser or string arrays. `inline=True` writes the weights into the .m as
-%.17g literals (they round-trip bit-exactly) for MATLAB Coder / Simulink.
+%.17g literals (they round-trip bit-exactly) for MATLAB Coder / Simulink: a `%#codegen`
+file whose weights are constants of the function (no persistent, no load), with none of
+the functions code generation lacks (mfilename, exist, table2struct, mat2str: the scan
+in tests/test_matlab_codegen.py) and an input X that is never reassigned.
 """
 from __future__ import annotations
 
@@ -40,8 +43,9 @@ REQUIRE_ENV = "MLPEXPORT_REQUIRE_OCTAVE"  # "1": a missing Octave is an error, n
 class Options:
     matlab_inline: bool = False  # weights as %.17g literals in the .m (MATLAB Coder), no .mat
     matlab_verify: bool = False  # also write mlpexport_verify.m
-    # (X, {"predict": ..., "predict_proba": ...}) from scikit-learn: test rows stored in
-    # the .mat for mlpexport_verify.m
+    # (X, {"predict": ..., "predict_proba": ...}[, scales]) from scikit-learn: test rows
+    # stored in the .mat for mlpexport_verify.m; scales (check.output_scales: output ->
+    # the typical magnitude of each column, which check measures errors against) too
     golden: tuple | None = None
 
 # Names NAME.m must not take: MATLAB/Octave keywords, and functions the generated .m
@@ -102,7 +106,7 @@ FORWARD = {
     MarkNaN: ("Z(:, w.{op.mask} == 1) = isnan(Z(:, w.{op.mask} == 1));", "missing-value indicators"),
     Lookup: (lambda op: f"Z(:, {op.column + 1}) = lookup(Z(:, {op.column + 1}), w.{op.values}, "
              f"w.{op.codes}, {'w.' + op.missing if op.missing else '[]'}, w.{op.unknown}, "
-             f"{int(op.error)}, {op.column + 1 if op.source is None else op.source + 1}, mfilename());",
+             f"{int(op.error)}, {op.column + 1 if op.source is None else op.source + 1}, '{{name}}');",
              "categories in column {op.column} -> codes"),
     Equal: ("E = Z; E(:) = bsxfun(@eq, Z, w.{op.array}); keep = bsxfun(@or, isnan(w.{op.array}), "
             "isnan(Z)); E(keep) = Z(keep); Z = E;", "one-hot: 1 where the code is {op.array}"),
@@ -151,11 +155,12 @@ DECIDE = {
 }
 
 
-def _forward(ops, width=40):
+def _forward(ops, name, width=40):
     lines = []
     for op in ops:
         line, text = FORWARD[type(op)]
         code = line(op) if callable(line) else line.format(op=op)
+        code = code.replace("'{name}'", f"'{name}'")  # the export's name, an identifier
         lines.append(f"{code:<{width}}% {text.format(op=op)}")
     return lines
 
@@ -181,7 +186,7 @@ def _head(net, prog):
             lines.append("label = logical(label);                 % the classes are true/false")
     if prog.target:
         lines.append("Z = y;")
-        lines += _forward(prog.target)
+        lines += _forward(prog.target, "")
         lines.append("y = Z;")
     return lines
 
@@ -239,7 +244,7 @@ def _struct_input(net, name, inline):
     if inline or not _struct_names(net):
         why = ("the inline export has no feature names (drop --matlab-inline)" if inline else
                "the feature names of this model are not all MATLAB identifiers")
-        return take + ["if isstruct(X)",
+        return ([] if inline else take) + ["if isstruct(X)",
                        f"    error('mlpexport:featureNames', '{name}: X must be a matrix: {why}.');",
                        "end", ""]
     if net.vocab:
@@ -269,7 +274,7 @@ LOOKUP = [
     "end",
     "if strict && ~all(known)",
     "    bad = c(~known);",
-    "    error('mlpexport:unknownCategory', '%s: unknown category %s in column %d.', fname, num2str(bad(1)), column);",
+    "    error('mlpexport:unknownCategory', '%s: unknown category %g in column %d.', fname, bad(1), column);",
     "end",
     "end",
 ]
@@ -292,7 +297,11 @@ COLUMNS_BY_NAME = [
     "% model's feature order; missing or unexpected fields are an error naming them",
     *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
-    "    M(:, k) = double(S.(names{k})(:));",
+    "    v = S.(names{k});",
+    "    if ~(isnumeric(v) || islogical(v)) || ~isreal(v)  % Octave reads '12' as codes 49 50",
+    "        error('mlpexport:notNumeric', '%s: field %s must hold real numbers, not %s.', fname, names{k}, class(v));",
+    "    end",
+    "    M(:, k) = double(v(:));",
     "end",
     "end",
 ]
@@ -381,48 +390,82 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
           if export_id and inline_arrays is None else
           [f"%   Export id: {export_id}."] if export_id else []),
         "",
-        "persistent w",
-        "if isempty(w)",
-        *[f"    {line}" for line in load],
-        "end",
-        "",
-        *_struct_input(net, name, inline_arrays is not None),
-        "% input checks",
-        "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
-        f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix, not %s.', class(X));",
-        "end",
-        f"if isvector(X) && numel(X) == {f}",
-        f"    X = reshape(X, 1, {f});                % a single sample given as a vector",
-        "end",
-        f"if ndims(X) ~= 2 || size(X, 2) ~= {f}",
-        f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %s.', mat2str(size(X)));",
-        "end",
-        f"X = {cast}(X);",
-        *_finite_check(net, name),
-        "",
-        "% forward pass",
-        "Z = X;",
-        *_forward((*prog.inputs, *prog.layers)),
-        "",
-        "% output",
-        *_head(net, prog),
+        *(_inline_body(net, name, prog, cast, inline_arrays) if inline_arrays is not None else [
+            "persistent w",
+            "if isempty(w)",
+            *[f"    {line}" for line in load],
+            "end",
+            "",
+            *_struct_input(net, name, False),
+            "% input checks",
+            "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
+            f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix, not %s.', class(X));",
+            "end",
+            f"if isvector(X) && numel(X) == {f}",
+            f"    X = reshape(X, 1, {f});                % a single sample given as a vector",
+            "end",
+            f"if ndims(X) ~= 2 || size(X, 2) ~= {f}",
+            f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %s.', mat2str(size(X)));",
+            "end",
+            f"X = {cast}(X);",
+            *_finite_check(net, name),
+            "",
+            "% forward pass",
+            "Z = X;",
+            *_forward((*prog.inputs, *prog.layers), name),
+            "",
+            "% output",
+            *_head(net, prog)]),
         "end",
     ]
-    if inline_arrays is not None:
-        lines += ["", "function w = weights()", "% every weight, bias and scaler parameter, %.17g (exact)"]
-        for k, v in inline_arrays.items():
-            lines.append(f"w.{k} = {_literal(v, cast)};")
-        lines.append("end")
-    elif _struct_names(net):
+    if inline_arrays is None and _struct_names(net):
         lines += STRING_COLUMNS_BY_NAME if net.vocab else COLUMNS_BY_NAME
     if any(isinstance(op, Lookup) for op in prog.inputs):
         lines += LOOKUP
     return "\n".join(lines) + "\n"
 
 
-def _finite_check(net, name):
+WEIGHT = re.compile(r"\bw\.([A-Za-z]\w*)")
+
+
+def _inline_body(net, name, prog, cast, arrays):
+    """The inline export's body, for MATLAB Coder: the weights are constants of the
+    function (w_<array> = literal: static const data in generated C), X is never
+    reassigned (an input's class and size stay what the caller declared), and no call
+    needs the file system or dynamic text (see the module doc)."""
+    f = net.n_features
+    code = [
+        "%#codegen",
+        *_struct_input(net, name, True),
+        "% input checks",
+        "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
+        f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix.');",
+        "end",
+        f"if ndims(X) ~= 2 || ~(size(X, 2) == {f} || (isvector(X) && numel(X) == {f}))",
+        f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %d x %d.', "
+        "size(X, 1), size(X, 2));",
+        "end",
+        f"Z = {cast}(reshape(X, [], {f}));         % N x {f}; a single sample may come as a vector",
+        *_finite_check(net, name, "Z"),
+        "",
+        "% weights, biases and scaler parameters: constants, %.17g (exact)",
+        *[f"w_{k} = {_literal(v, cast)};" for k, v in arrays.items()],
+        "",
+        "% forward pass",
+        *_forward((*prog.inputs, *prog.layers), name),
+        "",
+        "% output",
+        *_head(net, prog)]
+    return [WEIGHT.sub(r"w_\1", line) for line in code]
+
+
+def _finite_check(net, name, X="X"):
     """Refuse NaN and Inf; NaN only in the columns no imputer fills (named by number:
     feature names are model-file text and never become code)."""
+    return [line.replace("X(", f"{X}(") for line in _finite_lines(net, name)]
+
+
+def _finite_lines(net, name):
     ok = net.nan_columns()
     if not ok.any():
         return ["if ~all(isfinite(X(:)))",
@@ -502,7 +545,12 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     if _struct_names(net):  # data for a struct's field check; never part of the .m's text
         stored["feature_names"] = np.array(_struct_names(net), dtype=object).reshape(-1, 1)
     if golden is not None:
-        X, outputs = golden
+        X, outputs = golden[:2]
+        scales = golden[2] if len(golden) > 2 and golden[2] is not None else {}
+        for output, key in (("predict_proba", "test_scale_proba"),
+                            ("decision_function", "test_scale_scores"), ("predict", "test_scale_predict")):
+            if output in scales:
+                stored[key] = np.asarray(scales[output], dtype=np.float64).reshape(1, -1)
         stored["test_X"] = (struct_of(_struct_names(net), net.string_columns(), X) if net.vocab
                             else np.asarray(X, dtype=np.float64))
         predict = np.asarray(outputs["predict"])
@@ -524,8 +572,9 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
 
 
 def verifier() -> bytes:
-    """mlpexport_verify.m, hand-written, shipped inside the package."""
-    return resources.files(__package__).joinpath("mlpexport_verify.m").read_bytes()
+    """mlpexport_verify.m, hand-written: its one source is the top-level matlab/ folder,
+    installed as the package mlpexport.matlab (setup.py)."""
+    return resources.files("mlpexport.matlab").joinpath("mlpexport_verify.m").read_bytes()
 
 
 def _mat_value(v):
@@ -729,7 +778,7 @@ def stamp(directory, name) -> Stamp:
     dtype = str(meta["dtype"]) if "dtype" in fields else "float64"
     mat_id = str(meta["export_id"]) if "export_id" in fields else None
     skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores",
-            "feature_names"}
+            "test_scale_proba", "test_scale_scores", "test_scale_predict", "feature_names"}
     arrays = {k: np.asarray(v) for k, v in loadmat(path).items()  # strings: in the fingerprint
               if not k.startswith(("__", "vocab_")) and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}
