@@ -72,7 +72,7 @@ if nargout == 0
         error('mlpexport:testsFailed', 'mlpexport_test_exports: %d of %d tests failed.', ...
               failed, numel(results));
     end
-    clear results
+    clear results;
 end
 end
 

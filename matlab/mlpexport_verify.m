@@ -57,7 +57,8 @@ if isfield(d, 'test_proba') || isfield(d, 'test_scores')
     end
     [err, where, bad] = relative_error(got, want, typical, rtol, atol);
     if bad
-        failures{end + 1} = sprintf('%s: max relative error %.3g > %g (row %d)', what, err, rtol, where);
+        failures{end + 1} = sprintf('%s: max relative error %.3g > %g (row %d)', ...
+                                    what, err, rtol, where);
     end
     same = labels_equal(label, d.test_predict);
     ties = sum(~same & margin <= rtol);
@@ -69,10 +70,11 @@ if isfield(d, 'test_proba') || isfield(d, 'test_scores')
             name, n, what, err, sum(same), numel(same), tie_note(ties));
 else
     y = f(d.test_X);
-    [err, where, bad] = relative_error(y, d.test_predict, ...
-                                       stored_scale(d, 'test_scale_predict', d.test_predict), rtol, atol);
+    typical = stored_scale(d, 'test_scale_predict', d.test_predict);
+    [err, where, bad] = relative_error(y, d.test_predict, typical, rtol, atol);
     if bad
-        failures{end + 1} = sprintf('predictions: max relative error %.3g > %g (row %d)', err, rtol, where);
+        failures{end + 1} = sprintf('predictions: max relative error %.3g > %g (row %d)', ...
+                                    err, rtol, where);
     end
     fprintf('%s: %d rows, predictions max rel error %.3g\n', name, n, err);
 end
@@ -92,7 +94,7 @@ else
     end
 end
 if nargout == 0
-    clear ok
+    clear ok;
 end
 end
 

@@ -458,3 +458,22 @@ def test_struct_input_refused_when_names_are_not_identifiers(tmp_path):
                                     args=(tmp_path, tmp_path / "in.mat", tmp_path / "out.mat"))
     assert proc.returncode == 0, proc.stderr
     assert "not all MATLAB identifiers" in str(loadmat(tmp_path / "out.mat")["msg"][0])
+
+
+def test_struct_field_of_numbers_given_as_char_is_refused(tmp_path):
+    """Octave reads S.speed = '12' as the character codes [49 50]: refused, as MATLAB
+    refuses a string where a number goes, with the field named."""
+    need_octave()
+    from scipy.io import loadmat
+    from mlpexport.extract import extract
+    est, df = _named_regressor(["speed", "load"])
+    emit.write_all(matlab.render(extract(est), "m"), str(tmp_path), force=True)
+    code = ("args = argv(); addpath(args{1});\n"
+            "S.speed = '12'; S.load = [1; 2];\n"
+            "try\n  m(S);\n  msg = 'NO ERROR'; id = '';\n"
+            "catch err\n  msg = err.message; id = err.identifier;\nend\n"
+            "save('-v6', args{2}, 'msg', 'id');\n")
+    proc = matlab.run_octave_script(code, str(tmp_path), (tmp_path, tmp_path / "out.mat"))
+    out = loadmat(tmp_path / "out.mat")
+    assert str(out["id"][0]) == "mlpexport:notNumeric", proc.stdout + proc.stderr
+    assert "field speed must hold real numbers, not char" in str(out["msg"][0])

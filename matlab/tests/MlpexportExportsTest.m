@@ -13,15 +13,18 @@ classdef MlpexportExportsTest < matlab.unittest.TestCase
     end
 
     methods (TestClassSetup)
+
         function findFolder(testCase)
             testCase.Folder = getenv('MLPEXPORT_EXPORTS');
             if isempty(testCase.Folder)
                 testCase.Folder = pwd;
             end
         end
+
     end
 
     methods (Test)
+
         function verifyAgainstScikitLearn(testCase)
             testCase.check('verify');
         end
@@ -45,15 +48,18 @@ classdef MlpexportExportsTest < matlab.unittest.TestCase
         function textInNumberFieldIsRefused(testCase)
             testCase.check('charField');
         end
+
     end
 
     methods (Access = private)
+
         function check(testCase, kind)
             results = mlpexport_test_exports(testCase.Folder, kind);
             for i = 1:numel(results)
-                testCase.verifyTrue(results(i).passed, ...
-                                    sprintf('%s %s: %s', results(i).name, kind, results(i).message));
+                r = results(i);
+                testCase.verifyTrue(r.passed, sprintf('%s %s: %s', r.name, kind, r.message));
             end
         end
+
     end
 end
