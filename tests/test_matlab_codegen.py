@@ -24,7 +24,9 @@ Sources (MathWorks documentation, MATLAB Coder):
   https://uk.mathworks.com/help/coder/ug/reusing-the-same-variable-with-different-properties.html):
   the class, size and complexity of a variable must be determinable at compile time; a
   variable reassigned on one path only (X = reshape(X, ...) inside an if) is not. The
-  inline export therefore never assigns its input X.
+  inline export therefore never assigns its input X, and its main function assigns no
+  variable whole inside an if (the scan checks both; straight-line reassignments with
+  another width, Z of each layer, are what that page allows: each occurrence has one type).
 - The `%#codegen` directive marks a file for code generation (the code analyzer then
   reports code-generation issues while editing).
 
@@ -72,6 +74,17 @@ def blockers(text) -> list[str]:
             found.append(f"line {n}: the input X is reassigned (its class or size would change)")
         if re.search(r"\bw\.\w", line):
             found.append(f"line {n}: weights read from a struct, not constants")
+    depth = 0  # the main function: no variable is assigned whole on one path only
+    for n, line in enumerate(code[1:], start=2):
+        if re.match(r"\s*function\b", line):
+            break
+        if re.match(r"\s*(if|switch|while|for)\b", line):
+            depth += 1
+        elif re.match(r"\s*end\b", line):
+            depth -= 1
+        elif depth > 0 and re.match(r"\s*\w+\s*=[^=]", line):
+            found.append(f"line {n}: {line.split('=')[0].strip()} is assigned on one path only "
+                         "(its size or class would not be known at compile time)")
     return found
 
 
@@ -97,7 +110,7 @@ def test_the_scan_finds_what_the_mat_export_uses():
     _, net, _ = case("clf_multi_str")
     found = "\n".join(blockers(matlab.render(net, "m")["m.m"].decode()))
     for what in ("no %#codegen", "mfilename()", "load()", "mat2str()", "persistent",
-                 "X is reassigned", "weights read from a struct"):
+                 "X is reassigned", "weights read from a struct", "X is assigned on one path only"):
         assert what in found, what
     named = [n for n in ALL if case(n)[1].meta.get("feature_names") and n in NUMERIC_LABELS]
     text = matlab.render(case(named[0])[1], "m")["m.m"].decode()

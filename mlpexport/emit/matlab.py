@@ -472,9 +472,9 @@ def _finite_lines(net, name):
                 f"    error('mlpexport:nonFinite', '{name}: X contains NaN or Inf.');",
                 "end"]
     cols = " ".join(str(j + 1) for j in np.flatnonzero(~ok))
-    return [f"refused = any(isnan(X(:, [{cols}])), 1);     % NaN only where an imputer fills it",
+    return [f"cols = [{cols}];",
+            "refused = any(isnan(X(:, cols)), 1);     % NaN only where an imputer fills it",
             "if any(refused)",
-            f"    cols = [{cols}];",
             f"    error('mlpexport:nanColumn', '{name}: X contains NaN in column %d, which no imputer fills.', cols(find(refused, 1)));",
             "end",
             "if any(isinf(X(:)))",
