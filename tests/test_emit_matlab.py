@@ -24,17 +24,17 @@ NUMERIC_LABELS = [n for n in ALL if (case(n)[1].classes is None
 
 @pytest.fixture(scope="module")
 def octave_results(tmp_path_factory):
-    """Every zoo model exported as .m/.mat (float64, float32) and inline, run in one Octave."""
+    """Every zoo model exported as .m/.mat (float64, float32) and inline (both), run in one Octave."""
     need_octave()
     jobs, keys = [], []
     for name in ALL:
         est, net, X = case(name)
-        for variant in ("float64", "float32", "inline"):
-            if variant == "inline" and name not in NUMERIC_LABELS:
+        for variant in ("float64", "float32", "inline", "inline32"):
+            if variant.startswith("inline") and name not in NUMERIC_LABELS:
                 continue
             d = tmp_path_factory.mktemp(f"{name}_{variant}")
-            dtype = "float32" if variant == "float32" else "float64"
-            files = matlab.render(net, name, dtype=dtype, matlab_inline=variant == "inline")
+            dtype = "float32" if variant.endswith("32") else "float64"
+            files = matlab.render(net, name, dtype=dtype, matlab_inline=variant.startswith("inline"))
             emit.write_all(files, str(d), force=True)
             jobs.append((str(d), name, X))
             keys.append((name, variant))
@@ -60,10 +60,13 @@ def test_float32_parity_in_octave(name, octave_results):
 
 @pytest.mark.parametrize("name", NUMERIC_LABELS)
 def test_inline_variant_gives_the_same_numbers(name, octave_results):
-    a, b = octave_results[(name, "float64")], octave_results[(name, "inline")]
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
+    """The Coder-ready variant (tests/test_matlab_codegen.py) still runs in Octave, with
+    the .mat export's outputs bit for bit, in float64 and float32."""
+    for mat, inline in (("float64", "inline"), ("float32", "inline32")):
+        a, b = octave_results[(name, mat)], octave_results[(name, inline)]
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=inline)
 
 
 def test_inline_has_no_file_io_and_exact_literals():
