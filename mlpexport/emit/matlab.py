@@ -66,7 +66,7 @@ BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear do
 OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
        "columns_by_name": "the name of the .m export's struct-input subfunction",
        "lookup": "the name of the .m export's category-lookup subfunction",
-       "weights": "a name reserved for the inline export (its weights subfunction until 0.1)"}
+       "weights": "a name reserved for the inline export (formerly its weights subfunction)"}
 RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
             **{b: f"a MATLAB function the .m export calls ({b}.m would shadow it)"
                for b in BUILTINS}, **OWN}
