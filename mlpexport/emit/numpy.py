@@ -30,6 +30,7 @@ from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLooku
                        Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".py", ".npz")
+RUNS_IN_CHILD = True  # its runner starts a child process (check makes it after the others)
 
 
 @dataclass(frozen=True)
@@ -876,7 +877,7 @@ def _isolated_runner(directory, name, timeout):
     return sandbox.IsolatedRunner(
         path, expected=tuple(expected),
         object_labels=meta.get("classes_kind") == "object", max_width=width,
-        timeout=sandbox.TIMEOUT if timeout is None else timeout)
+        max_text=max((len(str(c)) for c in classes or ()), default=1), timeout=timeout)
 
 
 def run(directory, name, X) -> dict[str, np.ndarray]:

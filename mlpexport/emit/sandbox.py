@@ -19,8 +19,22 @@ file — is RuntimeFailed naming what happened and the tail of the child's stder
 accepted arrays are then compared with scikit-learn like any export's, so a module that
 forges them can only pass by being right.
 
+The same runner takes other children: c.runner runs a compiled C export through
+c_worker.py, which speaks this protocol (`command`).
+
+The parent keeps the child away from its own code: the child starts in its temp dir
+(its working directory), and `seal_parent` imports, before any untrusted code runs,
+every module the checking process may still need, so that a module the child plants
+on the parent's sys.path (the venv's bin/, the current directory, site-packages) is
+never imported by the parent; the command line also drops the script's directory or
+the current directory from the front of sys.path (what `python -P` does: cli.main).
+
+Time limit: TIMEOUT seconds for the start (import or library load) and for each call,
+MLPEXPORT_TIMEOUT=SECONDS in the environment to change it.
+
 This guards the CI gate's verdict; it is not an OS sandbox: the child runs as the same
-user and can read and write what the user can.
+user and can read and write what the user can (files the user's next Python process
+imports included).
 """
 from __future__ import annotations
 
@@ -31,6 +45,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 import zipfile
@@ -38,9 +53,10 @@ import zipfile
 import numpy as np
 
 from ..data import rows_as_records
-from ..errors import RuntimeFailed
+from ..errors import RuntimeFailed, UsageError
 
 TIMEOUT = 300.0  # seconds for the import, and for each call (a chunk of up to 100,000 rows)
+TIMEOUT_ENV = "MLPEXPORT_TIMEOUT"  # seconds, overrides TIMEOUT
 ALLOWED_KINDS = "biufU"  # bool, integers, floats, text labels: never objects
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                   (2, 0): np.lib.format.read_array_header_2_0}
@@ -91,6 +107,46 @@ for line in sys.stdin:
         message = (type(exc).__name__ + ": " + str(exc)).replace("\n", " ")
         reply.write("error " + seq + " " + message[:500] + "\n")
 '''
+
+
+def time_limit() -> float:
+    """The time limit in seconds: MLPEXPORT_TIMEOUT when set, else TIMEOUT."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise UsageError(f"{TIMEOUT_ENV}={text[:40]!r} must be a number of seconds > 0.")
+    return value
+
+
+# What the checking process may still import once an untrusted export has run (the
+# MATLAB runner's .mat reader, the report writers, the progress bar, what a warning or
+# an error message loads). Imported up front by seal_parent; the runtimes an in-process
+# runner imports are imported when it is made, before check starts any child.
+PARENT_MODULES = ("json", "zipfile", "zlib", "linecache", "tokenize", "traceback",
+                  "xml.etree.ElementTree", "scipy.io", "tqdm")
+
+
+def seal_parent(extra=()):
+    """Import, before any untrusted export runs, every module this process may still
+    import afterwards (PARENT_MODULES and `extra`): a module the child plants on our
+    sys.path can then never be the one we import. One that is not installed is marked
+    absent in sys.modules, so that a later import fails as not installed instead of
+    finding a planted file."""
+    import importlib
+    for name in (*PARENT_MODULES, *extra):
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = None
+        except Exception:  # an installed module that does not import: leave it be
+            pass
 
 
 def _plain(text: str) -> str:
@@ -148,25 +204,34 @@ class IsolatedRunner:
 
     expected: the outputs the module must return (e.g. ("predict", "predict_proba"));
     object_labels: hand text labels back as an object array, as the module's own
-    classes_ are (the .npz records it); max_width: the most columns an output may have.
+    classes_ are (the .npz records it); max_width: the most columns an output may have;
+    max_text: the most characters a text label may have (None: any).
+    command: the child's argv before WORK and REPLY_FD (default: the numpy WORKER on
+    `path`); label: the export's name in messages (default: path's file name);
+    starting: what the child does before it is ready, for messages.
+    timeout: seconds (default: time_limit(), i.e. MLPEXPORT_TIMEOUT or TIMEOUT).
     """
 
     def __init__(self, path, *, expected=("predict",), object_labels=False, max_width=None,
-                 timeout=TIMEOUT):
+                 max_text=None, timeout=None, command=None, label=None,
+                 starting="while being imported"):
         self.path = os.path.abspath(path)
-        self.label = os.path.basename(path)
+        self.label = label or os.path.basename(path)
         self.expected = tuple(expected)
         self.object_labels = object_labels
         self.max_width = max_width
-        self.timeout = timeout
+        self.max_text = max_text
+        self.timeout = time_limit() if timeout is None else timeout
         self.seq = 0
+        self._lock = threading.Lock()  # one call at a time: the protocol is a sequence
+        command = command or [sys.executable, "-I", "-c", WORKER, self.path]
         self.work = tempfile.mkdtemp(prefix="mlpexport-sandbox-")  # mode 0700
         self.log_path = os.path.join(self.work, "stderr.log")
         reply_r, reply_w = os.pipe()
         try:
             with open(self.log_path, "wb") as log:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-I", "-c", WORKER, self.path, self.work, str(reply_w)],
+                    [*command, self.work, str(reply_w)],
                     stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(reply_w,),
                     cwd=self.work, start_new_session=True)
         except OSError as exc:
@@ -179,7 +244,7 @@ class IsolatedRunner:
         self._pending = b""
         self.timed_out = False
         self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.work, reply_r)
-        self._expect("ready", "while being imported")
+        self._expect("ready", starting)
 
     # -- protocol ------------------------------------------------------------------
 
@@ -245,6 +310,10 @@ class IsolatedRunner:
     # -- calls ---------------------------------------------------------------------
 
     def __call__(self, X) -> dict[str, np.ndarray]:
+        with self._lock:
+            return self._call(X)
+
+    def _call(self, X) -> dict[str, np.ndarray]:
         if not self._finalizer.alive:
             raise RuntimeFailed(f"{self.label} is no longer running (an earlier call failed).")
         X = np.asarray(X)
@@ -292,6 +361,14 @@ class IsolatedRunner:
                     if len(shape) == 2 and self.max_width is not None and shape[1] > self.max_width:
                         raise bad(f"{key} of shape {shape}; the export has at most "
                                   f"{self.max_width} columns")
+                    limit = self._item_limit(dtype)
+                    if dtype.itemsize > limit:
+                        raise bad(f"{key} of dtype {dtype}, wider than any output of the "
+                                  f"export ({limit} bytes an element)")
+                    size = dtype.itemsize * int(np.prod(shape))
+                    info = z.getinfo(key + ".npy")
+                    if size > info.file_size:  # zipfile reads no more than file_size
+                        raise bad(f"{key} of {size} bytes in a member of {info.file_size}")
             with np.load(path, allow_pickle=False) as w:
                 out = {k: w[k] for k in self.expected}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
@@ -299,6 +376,14 @@ class IsolatedRunner:
         if self.object_labels and out["predict"].dtype.kind == "U":
             out["predict"] = out["predict"].astype(object)  # as the module's classes_ are
         return out
+
+    def _item_limit(self, dtype) -> int:
+        """The widest element an output may have: 8 bytes for numbers, 4 bytes a
+        character of the longest label for text (so that a result cannot ask for more
+        memory than the export's own outputs take)."""
+        if dtype.kind != "U":
+            return 8
+        return 4 * max(self.max_text if self.max_text is not None else 1 << 16, 1)
 
     def close(self):
         """Stop the child and remove its temp dir (also done when the runner is collected)."""
