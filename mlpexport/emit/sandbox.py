@@ -329,6 +329,9 @@ class IsolatedRunner:
         self._expect(f"done {seq}", f"on {len(X)} rows")
         try:
             return self._accept(out_path, len(X))
+        except RuntimeFailed:
+            self._finalizer()  # a child that forged its answer is not asked again
+            raise
         finally:
             for p in (out_path, os.path.join(self.work, f"in-{seq}.npy")):
                 try:
