@@ -496,6 +496,8 @@ def compiler() -> list[str]:
 
 def read_record(directory, name) -> dict:
     """The export's record from NAME.h, read as data."""
+    from ..load import check_export_file
+    check_export_file(os.path.join(directory, f"{name}.h"))
     with open(os.path.join(directory, f"{name}.h"), encoding="latin-1") as f:
         text = f.read()
     found = re.search(rf'^#define {re.escape(name)}_RECORD ("(?:[^"\\]|\\[0-7]{{3}})*")$', text, re.M)
@@ -582,8 +584,11 @@ ARRAY_RE = re.compile(r"^static const real_t (\w+)((?:\[\d+\])*) = (\{.*?\}|[^;{
 
 def stamp(directory, name) -> Stamp:
     """Fingerprint and weights read back from the files as data (never compiled)."""
+    from ..load import check_export_file
+
     record = read_record(directory, name)
     dtype = record.get("dtype", "float64")
+    check_export_file(os.path.join(directory, f"{name}.c"))
     with open(os.path.join(directory, f"{name}.c"), encoding="latin-1") as f:
         text = f.read()
     arrays = {}

@@ -860,6 +860,9 @@ def _isolated_runner(directory, name, timeout):
     path = os.path.join(directory, f"{name}.py")
     if not os.path.exists(path):
         raise ExportError(f"{path} does not exist.")
+    from ..load import check_export_npz
+
+    check_export_npz(os.path.join(directory, f"{name}.npz"))  # the loader's limits hold here too
     try:  # what the outputs must look like comes from the .npz, read as data
         with np.load(os.path.join(directory, f"{name}.npz"), allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
@@ -891,9 +894,12 @@ def stamp(directory, name) -> Stamp:
     """What NAME.npz records (fingerprint, dtype, weights digest) and whether NAME.py
     names the same model and the same export. Both files are read as data: nothing of a
     committed NAME.py runs here."""
+    from ..load import check_export_file, check_export_npz
     from ..network import digest
 
     path = os.path.join(directory, f"{name}.npz")
+    check_export_npz(path)  # the loader's limits, before numpy inflates anything
+    check_export_file(os.path.join(directory, f"{name}.py"))
     try:
         with np.load(path, allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
