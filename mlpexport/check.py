@@ -672,6 +672,8 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             for row in compare_outputs(t, got, want, rtols[t], atol, typical):
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
+    for run in runners.values():  # children stop now (else when they are collected)
+        getattr(run, "close", lambda: None)()
     return rows + list(merged.values())
 
 

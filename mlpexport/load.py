@@ -747,8 +747,8 @@ def check_export_mat(path):
                     while data:
                         total += len(inflate.decompress(data, 1 << 20))
                         if total > MAX_TOTAL_BYTES:
-                            _too_big("more than that in compressed variables", total,
-                                     MAX_TOTAL_BYTES, "decompressed from one export file",
+                            _too_big("compressed variables of at least that size", total,
+                                     MAX_TOTAL_BYTES, "inflated from one export file",
                                      subject)
                         data = inflate.unconsumed_tail
                 total += len(inflate.flush())

@@ -408,7 +408,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
 # them before anything runs (stamps, the sandbox's metadata), so the limits of
 # mlpexport/load.py hold there too. Each bomb is measured in a fresh interpreter.
 
-BOMB_BYTES = 640 * 2**20  # over load.MAX_TOTAL_BYTES (512 MiB), ~0.6 MB deflated
+BOMB_BYTES = 640 * 2**20  # over load.MAX_TOTAL_BYTES (512 MiB), ~2.9 MB deflated
 
 
 def npz_bomb(path):
