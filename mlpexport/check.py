@@ -627,8 +627,9 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
     nan_ok = net.nan_columns()
     Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
     sample = sklearn_outputs(est, Xs, net)
+    from .emit import sandbox
+    sandbox.time_limit()  # a bad MLPEXPORT_TIMEOUT is a usage error, before anything runs
     if committed:
-        from .emit import sandbox
         sandbox.seal_parent()
     in_child = [t for t in rtols if getattr(emit.target(t), "RUNS_IN_CHILD", False)]
     for t in [t for t in rtols if t not in in_child] + in_child:

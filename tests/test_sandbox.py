@@ -452,3 +452,56 @@ def test_the_api_imports_what_it_needs_before_an_export_runs(tmp_path):
     assert (plant / "xml.py").exists(), proc.stdout + proc.stderr
     assert not marker.exists(), f"the parent imported the planted {marker.read_text()}"
     assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr
+
+
+# ---------------------------------------------- the child's folder is not a trap either
+# The child owns its working directory (the parent's temp dir): it can put a FIFO where
+# the parent writes rows, reads results or reads the log. Each would block the parent
+# forever in open(); the alarm turns such a hang into a test failure.
+
+@pytest.fixture
+def no_hang():
+    import signal as sig
+
+    def hung(*_):
+        raise TimeoutError("the parent blocked")
+    old = sig.signal(sig.SIGALRM, hung)
+    sig.alarm(30)
+    yield
+    sig.alarm(0)
+    sig.signal(sig.SIGALRM, old)
+
+
+FOLDER_TRAPS = {
+    "a FIFO where the rows go": (
+        "import os\nos.mkfifo('in-1.npy')\n", "", "folder was tampered with"),
+    "a FIFO as the result": (
+        "", """
+        def predict(X):
+            import os, sys, time
+            os.mkfifo('out-1.npz')
+            os.write(int(sys.argv[3]), b'done 1\\n')
+            time.sleep(60)
+        """, "returned a result that is not a plain file"),
+    "a FIFO as the log": (
+        "import os\nos.unlink('stderr.log'); os.mkfifo('stderr.log')\nraise SystemExit(3)\n", "",
+        "exited with code 3"),
+    "a link as the result": (
+        "", """
+        def predict(X):
+            import os, sys, time
+            os.symlink('/dev/zero', 'out-1.npz')
+            os.write(int(sys.argv[3]), b'done 1\\n')
+            time.sleep(60)
+        """, "returned no readable result file"),
+}
+
+
+@pytest.mark.parametrize("trap", FOLDER_TRAPS)
+def test_traps_in_the_childs_folder_never_block_the_parent(trap, tmp_path, no_hang):
+    _, X = export(tmp_path)
+    prefix, suffix, message = FOLDER_TRAPS[trap]
+    replace_module(tmp_path, prefix=prefix, suffix=suffix)
+    with pytest.raises(RuntimeFailed, match=message):
+        with npx.runner(str(tmp_path), "m", isolated=True, timeout=20) as run:
+            run(X)

@@ -506,10 +506,23 @@ def read_record(directory, name) -> dict:
     return json.loads(parse_c_string(found.group(1)))
 
 
+COMPILER_MEMORY = 8 * 2**30  # address space of the compiler and what it starts
+
+
+def _compiler_limits():
+    """In the compiler's process, before it starts: a committed NAME.c may #include
+    /dev/zero, which the preprocessor would read until memory runs out."""
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (COMPILER_MEMORY, COMPILER_MEMORY))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
 def build(directory, name, workdir, timeout=None) -> str:
     """Compile NAME.c into a shared library in workdir; its path. The compiler runs in
-    its own process group with no stdin and stops at the sandbox's time limit (a
-    committed NAME.c may #include a FIFO or a device)."""
+    its own process group with no stdin, COMPILER_MEMORY of address space, and stops at
+    the sandbox's time limit (a committed NAME.c may #include a FIFO or a device)."""
     from . import sandbox
 
     timeout = sandbox.time_limit() if timeout is None else timeout
@@ -517,7 +530,7 @@ def build(directory, name, workdir, timeout=None) -> str:
     cmd = [*compiler(), *FLAGS, "-o", lib, os.path.join(directory, f"{name}.c"), "-lm"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="replace",
-                            cwd=workdir, start_new_session=True)
+                            cwd=workdir, start_new_session=True, preexec_fn=_compiler_limits)
     try:
         _, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -42,6 +42,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -178,7 +179,7 @@ def _exit_status(proc: subprocess.Popen, wait: float) -> int | None:
         time.sleep(0.01)
 
 
-def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int):
+def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int, log=None):
     """Stop the child and anything it started (it leads its own process group), reap it
     and remove the temp dir."""
     if proc.returncode is None:  # not reaped yet: the group id is still the child's
@@ -195,6 +196,8 @@ def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int):
         os.close(reply_fd)
     except OSError:
         pass
+    if log is not None:
+        log.close()
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -228,14 +231,17 @@ class IsolatedRunner:
         self.work = tempfile.mkdtemp(prefix="mlpexport-sandbox-")  # mode 0700
         self.log_path = os.path.join(self.work, "stderr.log")
         reply_r, reply_w = os.pipe()
+        # the log is read back through this descriptor, never by its name: the child may
+        # rename it or put a FIFO in its place
+        self._log = open(self.log_path, "w+b")
         try:
-            with open(self.log_path, "wb") as log:
-                self.proc = subprocess.Popen(
-                    [*command, self.work, str(reply_w)],
-                    stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(reply_w,),
-                    cwd=self.work, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [*command, self.work, str(reply_w)],
+                stdin=subprocess.PIPE, stdout=self._log, stderr=self._log, pass_fds=(reply_w,),
+                cwd=self.work, start_new_session=True)
         except OSError as exc:
             os.close(reply_r)
+            self._log.close()
             shutil.rmtree(self.work, ignore_errors=True)
             raise RuntimeFailed(f"could not start Python to run {self.label}: {exc}.") from None
         finally:
@@ -243,7 +249,7 @@ class IsolatedRunner:
         self.reply_fd = reply_r
         self._pending = b""
         self.timed_out = False
-        self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.work, reply_r)
+        self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.work, reply_r, self._log)
         self._expect("ready", starting)
 
     # -- protocol ------------------------------------------------------------------
@@ -297,11 +303,11 @@ class IsolatedRunner:
 
     def _stderr_tail(self):
         try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 4 * STDERR_TAIL))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
+            fd = self._log.fileno()
+            end = os.fstat(fd).st_size
+            text = os.pread(fd, 4 * STDERR_TAIL, max(0, end - 4 * STDERR_TAIL))
+            text = text.decode("utf-8", errors="replace")
+        except (OSError, ValueError):
             return ""
         lines = [_plain(x) for x in text.splitlines() if _plain(x)]
         tail = " | ".join(lines[-3:])[-STDERR_TAIL:]
@@ -319,7 +325,15 @@ class IsolatedRunner:
         X = np.asarray(X)
         self.seq += 1
         seq = str(self.seq)
-        np.save(os.path.join(self.work, f"in-{seq}.npy"), rows_as_records(X), allow_pickle=False)
+        try:  # a new file: never through a FIFO or a link the child put there
+            fd = os.open(os.path.join(self.work, f"in-{seq}.npy"),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, rows_as_records(X), allow_pickle=False)
+        except OSError as exc:
+            self._finalizer()
+            raise RuntimeFailed(f"{self.label}'s folder was tampered with: the rows could "
+                                f"not be written ({exc.strerror}).") from None
         out_path = os.path.join(self.work, f"out-{seq}.npz")
         try:
             self.proc.stdin.write(f"{seq}\n".encode())
@@ -346,17 +360,32 @@ class IsolatedRunner:
             return RuntimeFailed(f"{self.label} returned {why}.")
 
         try:
-            with zipfile.ZipFile(path) as z:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            raise bad(f"no readable result file ({exc.strerror})") from None
+        with os.fdopen(fd, "rb") as f:
+            return self._read_result(f, n_rows, bad)
+
+    def _read_result(self, f, n_rows, bad):
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise bad("a result that is not a plain file")
+        widest = max(self._item_limit(np.dtype("U1")), 8)
+        most = len(self.expected) * n_rows * max(self.max_width or 1, 1) * widest + (1 << 20)
+        if info.st_size > most:
+            raise bad(f"a result file of {info.st_size} bytes, more than its outputs take")
+        try:
+            with zipfile.ZipFile(f) as z:
                 members = z.namelist()
                 keys = sorted(m[:-4] for m in members if m.endswith(".npy"))
                 if len(keys) != len(members) or keys != sorted(self.expected):
                     raise bad(f"outputs {keys}, expected {sorted(self.expected)}")
                 for key in keys:
-                    with z.open(key + ".npy") as f:
-                        read_header = HEADER_READERS.get(np.lib.format.read_magic(f))
+                    with z.open(key + ".npy") as member:
+                        read_header = HEADER_READERS.get(np.lib.format.read_magic(member))
                         if read_header is None:
                             raise bad(f"{key} in an unexpected .npy format")
-                        shape, _, dtype = read_header(f)
+                        shape, _, dtype = read_header(member)
                     if dtype.kind not in ALLOWED_KINDS or dtype.hasobject:
                         raise bad(f"{key} of dtype {dtype}, not numbers or text")
                     if len(shape) not in (1, 2) or shape[0] != n_rows:
@@ -369,10 +398,11 @@ class IsolatedRunner:
                         raise bad(f"{key} of dtype {dtype}, wider than any output of the "
                                   f"export ({limit} bytes an element)")
                     size = dtype.itemsize * int(np.prod(shape))
-                    info = z.getinfo(key + ".npy")
-                    if size > info.file_size:  # zipfile reads no more than file_size
-                        raise bad(f"{key} of {size} bytes in a member of {info.file_size}")
-            with np.load(path, allow_pickle=False) as w:
+                    stored = z.getinfo(key + ".npy").file_size
+                    if size > stored:  # zipfile reads no more than file_size
+                        raise bad(f"{key} of {size} bytes in a member of {stored}")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as w:
                 out = {k: w[k] for k in self.expected}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise bad(f"an unreadable result ({type(exc).__name__}: {_plain(str(exc))[:200]})") from None
