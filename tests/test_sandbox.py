@@ -247,7 +247,7 @@ C_CALL = {  # m_predict's body
     "abort": ("abort();", "was killed by signal SIGABRT on 498 rows"),
     "infinite loop": ("for (;;) {}", "did not finish within 1 s .stopped. on 498 rows"),
     "garbage on every pipe": ('int fd; for (fd = 0; fd < 64; ++fd) (void)!write(fd, "done 1\\n", 7); _exit(0);',
-                              "exited with code 0|returned an unreadable result"),
+                              "exited with code 0|returned no readable result file"),
 }
 C_PRELUDE = "#include <stdlib.h>\n#include <unistd.h>\n"
 
