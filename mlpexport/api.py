@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from .errors import DataError, UsageError
+from .errors import DataError, RuntimeFailed, UsageError
 
 # Target options the targets' render() understands; render() accepts **_options and would
 # silently ignore a misspelt one, so names are checked here.
@@ -424,14 +424,22 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     if against is None:
         targets = _numbers_only(m.net, targets, to, note, "run")
     rows = _rows(data, m.net, stream=True)
-    report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
-                       atol=0.0 if atol is None else atol, against=against, name=name,
-                       required=_required(to, targets), expected=_named(to, targets),
-                       options=options)
-    report.source, report.model, report.name = rows.source, m.label, name
-    report.estimator = m.net.meta.get("source", "")
-    report.notes, report.seconds = notes, time.monotonic() - start
-    return report
+
+    def describe(report):
+        report.source, report.model, report.name = rows.source, m.label, name
+        report.estimator = m.net.meta.get("source", "")
+        report.notes, report.seconds = notes, time.monotonic() - start
+        return report
+    try:
+        report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
+                           atol=0.0 if atol is None else atol, against=against, name=name,
+                           required=_required(to, targets), expected=_named(to, targets),
+                           options=options)
+    except RuntimeFailed as exc:  # the rows so far and the error, for the CLI's reports
+        if getattr(exc, "report", None) is not None:
+            describe(exc.report)
+        raise
+    return describe(report)
 
 
 # --------------------------------------------------------------------------- inspect

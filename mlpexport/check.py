@@ -27,6 +27,7 @@ row) are written as the strings "inf", "-inf" and "nan", so the output is strict
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -158,6 +159,9 @@ class Report:
     estimator  what the model is, e.g. "Pipeline(StandardScaler, MLPRegressor)"
     files    paths convert wrote (empty for check, and for a convert that disagreed)
     notes    what the CLI prints as notes (default name chosen, older scikit-learn, ...)
+    error    the runtime error that ended the check ("" if none): check raises it as
+             RuntimeFailed, with this report (the rows before it) as its `.report`;
+             error_target is the export it is about
     """
     rows: list[Row] = field(default_factory=list)
     n_rows: int = 0
@@ -172,6 +176,8 @@ class Report:
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list, repr=False)
     seconds: float = field(default=0.0, repr=False)  # wall time of the check (JUnit's time)
+    error: str = ""
+    error_target: str = ""
 
     def __str__(self) -> str:
         return self.table()
@@ -179,7 +185,7 @@ class Report:
     @property
     def passed(self) -> bool:
         """Nothing failed (the exit code): skipped exports do not fail the check."""
-        return not any(r.status == FAIL for r in self.rows)
+        return not self.error and not any(r.status == FAIL for r in self.rows)
 
     def _targets(self, status) -> list[str]:
         return list(dict.fromkeys(r.target for r in self.rows if r.status == status))
@@ -204,9 +210,9 @@ class Report:
         matlab not run: octave-cli was not found". convert says unrun="written but not run"."""
         if self.passed and not self.skipped and self.agree:
             return "all exports agree with scikit-learn"
-        parts = []
+        parts = [f"ERROR: {self.error.rstrip('.')}"] if self.error else []
         failed = [t for t in self.failed if t != "-"]
-        if not self.passed:
+        if not self.passed and not self.error:
             parts.append(f"DISAGREEMENT: {', '.join(failed)} {'does' if len(failed) == 1 else 'do'} "
                          f"not agree with scikit-learn" if failed else "DISAGREEMENT: nothing to check")
         if self.agree:
@@ -218,8 +224,8 @@ class Report:
         return "; ".join(parts)
 
     def to_json(self) -> dict:
-        extra = {k: getattr(self, k) for k in ("model", "name", "estimator", "source", "files")
-                 if getattr(self, k)}
+        extra = {k: getattr(self, k) for k in ("model", "name", "estimator", "source", "files",
+                                               "error", "error_target") if getattr(self, k)}
         return _finite({"passed": self.passed, **extra, "n_rows": self.n_rows, "rtol": self.rtol,
                         "atol": self.atol, "fingerprint": self.fingerprint,
                         "agree": self.agree,
@@ -444,10 +450,11 @@ def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None) -> 
 
 def _crashed(t, name, exc) -> RuntimeFailed:
     """A runtime error, not a disagreement: named, with what the runtime said."""
-    if isinstance(exc, RuntimeFailed):
-        return exc
-    what = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
-    return RuntimeFailed(f"the {t} export {name} did not run: {what}")
+    if not isinstance(exc, RuntimeFailed):
+        what = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
+        exc = RuntimeFailed(f"the {t} export {name} did not run: {what}")
+    exc.target = getattr(exc, "target", None) or t
+    return exc
 
 
 def _runner(t, directory, name, required, committed):
@@ -483,9 +490,22 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
         files = emit.render_all(net, name, targets, dtype, **(options or {}))
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
-        report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol, tmp,
-                                        name, required, chunk, report.samples)
+        with _errors_into(report):
+            report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol,
+                                            tmp, name, required, chunk, report.samples)
     return report
+
+
+@contextlib.contextmanager
+def _errors_into(report):
+    """A runtime error ends the check: it is raised with the report so far (its rows,
+    and the error) as `.report`, so that the CLI still writes its JUnit and JSON."""
+    try:
+        yield
+    except RuntimeFailed as exc:
+        report.error, report.error_target = str(exc), getattr(exc, "target", None) or ""
+        exc.report = report
+        raise
 
 
 def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
@@ -538,8 +558,10 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
         runnable[t] = rtol
     if not report.rows and not runnable:
         report.rows.append(Row("-", "-", status=FAIL, note=f"no exports named {name} in {directory}"))
-    report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name, required,
-                                    chunk, report.samples, committed=True, edited=edited)
+    with _errors_into(report):
+        report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name,
+                                        required, chunk, report.samples, committed=True,
+                                        edited=edited)
     judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
     report.rtol = max(judged, default=report.rtol)
     return report
@@ -601,9 +623,25 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
                      committed=False, edited=()):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
     with scikit-learn. A crash raises RuntimeFailed, except for a committed export already
-    failed as edited, whose crash is reported in a FAIL row (the edit explains it)."""
+    failed as edited, whose crash is reported in a FAIL row (the edit explains it).
+
+    Committed exports are untrusted code, and some run in child processes (the numpy
+    and C ones from the start, the MATLAB one in Octave at its first call). Before any
+    of them runs, everything this process still needs is imported: scikit-learn's own
+    first outputs are computed (its lazy imports, pandas), emit.sandbox.seal_parent
+    imports the rest, and the runners that work in this process (ONNX: onnxruntime)
+    are made before the ones that start a child. So nothing a child writes on our
+    sys.path is ever imported here."""
     runners, rows = {}, []
-    for t in rtols:
+    nan_ok = net.nan_columns()
+    Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
+    sample = sklearn_outputs(est, Xs, net)
+    from .emit import sandbox
+    sandbox.time_limit()  # a bad MLPEXPORT_TIMEOUT is a usage error, before anything runs
+    if committed:
+        sandbox.seal_parent()
+    in_child = [t for t in rtols if getattr(emit.target(t), "RUNS_IN_CHILD", False)]
+    for t in [t for t in rtols if t not in in_child] + in_child:
         try:
             r = _runner(t, directory, name, t in required, committed)
         except RuntimeFailed as exc:
@@ -615,9 +653,9 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             rows.append(r)
         else:
             runners[t] = r
-    nan_ok = net.nan_columns()
-    Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
-    sample = sklearn_outputs(est, Xs, net)
+    order = list(rtols)  # rows in the order the targets were asked for
+    rows.sort(key=lambda r: order.index(r.target))
+    runners = {t: runners[t] for t in order if t in runners}
     typical = {k: typical_scale(np.asarray(v, dtype=np.float64))  # as output_scales
                for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
     merged: dict = {}
@@ -644,6 +682,8 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             for row in compare_outputs(t, got, want, rtols[t], atol, typical):
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
+    for run in runners.values():  # children stop now (else when they are collected)
+        getattr(run, "close", lambda: None)()
     return rows + list(merged.values())
 
 
@@ -679,19 +719,22 @@ def junit_xml(reports: list[Report]) -> bytes:
     """JUnit XML as CI systems read it: <testsuites> with one <testsuite> per model, one
     <testcase> per export and output (classname MODELNAME.export, name the output),
     <failure> on a disagreement or a stale/edited/incomplete export, <skipped> where a
-    runtime is not installed. Each suite's <system-out> is the text table."""
+    runtime is not installed, and <error> (a testcase NAME.export / export) for the
+    runtime error that ended a check (Report.error). Each suite's <system-out> is the
+    text table."""
     import xml.etree.ElementTree as ET
 
-    def counts(rows):
-        return {"tests": str(len(rows)), "failures": str(sum(r.status == FAIL for r in rows)),
-                "errors": "0", "skipped": str(sum(r.status == SKIP for r in rows))}
+    def counts(rows, errors=0):
+        return {"tests": str(len(rows) + errors), "failures": str(sum(r.status == FAIL for r in rows)),
+                "errors": str(errors), "skipped": str(sum(r.status == SKIP for r in rows))}
 
     every = [row for r in reports for row in r.rows]
-    root = ET.Element("testsuites", name="mlpexport check", **counts(every),
+    root = ET.Element("testsuites", name="mlpexport check",
+                      **counts(every, sum(bool(r.error) for r in reports)),
                       time=f"{sum(r.seconds for r in reports):.3f}")
     for rep in reports:
         suite = ET.SubElement(root, "testsuite", name=_xml_text(rep.model or rep.name),
-                              **counts(rep.rows), time=f"{rep.seconds:.3f}")
+                              **counts(rep.rows, int(bool(rep.error))), time=f"{rep.seconds:.3f}")
         props = ET.SubElement(suite, "properties")
         for key, value in (("name", rep.name), ("rows", rep.source or f"{rep.n_rows} rows"),
                            ("fingerprint", rep.fingerprint), ("atol", f"{rep.atol:g}")):
@@ -710,6 +753,12 @@ def junit_xml(reports: list[Report]) -> bytes:
                     f"error {row.max_rel:.6g} on {row.n} rows (rtol {row.rtol:g}, atol {row.atol:g})")
             elif row.status == SKIP:
                 ET.SubElement(case, "skipped", message=_xml_text(row.note.removeprefix("skipped: ")))
+        if rep.error:
+            export = f".{rep.error_target}" if rep.error_target else ""
+            case = ET.SubElement(suite, "testcase", classname=_xml_text(f"{rep.name}{export}"),
+                                 name="export", time="0")
+            ET.SubElement(case, "error", message=_xml_text(rep.error),
+                          type="runtime").text = _xml_text(rep.error)
         ET.SubElement(suite, "system-out").text = _xml_text(rep.table())
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"

@@ -15,7 +15,7 @@ import warnings
 
 from . import __version__
 from . import supported
-from .errors import MlpexportError, UsageError
+from .errors import MlpexportError, RuntimeFailed, UsageError
 from .targets import TARGETS
 
 TARGET_HELP = f"comma-separated from {', '.join(TARGETS)}, or all (default)"
@@ -190,8 +190,12 @@ def cmd_check(args) -> int:
 
 def _check_models(args, models) -> int:
     from . import api
-    from .check import group_json, group_table, junit_xml
+    from .emit import write_all
 
+    if args.plot:  # imported before any export runs (emit/sandbox.py: seal_parent)
+        from .plot import _pyplot
+        _pyplot()
+        import matplotlib.backends.backend_agg  # noqa: F401
     reports = []
     for model in models:
         try:
@@ -203,18 +207,33 @@ def _check_models(args, models) -> int:
         except MlpexportError as exc:
             if len(models) > 1 and not str(exc).startswith(model):
                 exc.args = (f"{model}: {exc}",)  # which of the models it is about
+            if isinstance(exc, RuntimeFailed) and getattr(exc, "report", None) is not None:
+                # an export's runtime crashed: exit 2 with its one line, and the reports
+                # (JUnit, JSON) still say so, with the rows checked before it
+                exc.report.error = str(exc)
+                _reports(args, reports + [exc.report], table=False)
             raise
-    print(json.dumps(group_json(reports), indent=2) if args.json else group_table(reports))
-    from .emit import write_all
-    if args.junit:
-        write_all({os.path.basename(args.junit): junit_xml(reports)},
-                  os.path.dirname(args.junit) or ".", force=args.force, written=WRITTEN)
+    _reports(args, reports)
     if args.plot:
         from .plot import parity_png, parse_size
         size = parse_size(args.plot_size)
         write_all({os.path.basename(args.plot): parity_png(reports[0].samples, size)},
                   os.path.dirname(args.plot) or ".", force=args.force, written=WRITTEN)
     return 0 if all(r.passed for r in reports) else 1
+
+
+def _reports(args, reports, table=True):
+    """The report on stdout (--json, else the table: not after a runtime error, whose one
+    line on stderr says it all) and --junit FILE."""
+    from .check import group_json, group_table, junit_xml
+    from .emit import write_all
+    if args.json:
+        print(json.dumps(group_json(reports), indent=2))
+    elif table:
+        print(group_table(reports))
+    if args.junit:
+        write_all({os.path.basename(args.junit): junit_xml(reports)},
+                  os.path.dirname(args.junit) or ".", force=args.force, written=WRITTEN)
 
 
 def cmd_inspect(args) -> int:
@@ -322,7 +341,22 @@ def _on_signal(signum, frame):
     raise Interrupted(signum)  # unwinds, so staged files and temp folders are removed
 
 
+def _safe_path():
+    """The program itself (not main(argv) called from Python): drop the script's
+    directory or the current directory from the front of sys.path, as `python -P` does.
+    mlpexport imports nothing from there, and an export that check runs could write a
+    module there (emit/sandbox.py)."""
+    if sys.flags.safe_path or not sys.path:
+        return
+    first = sys.path[0]
+    script = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else ""
+    if first == "" or os.path.abspath(first) in (os.getcwd(), script):
+        del sys.path[0]
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        _safe_path()
     WRITTEN.clear()
     for name in ("SIGTERM", "SIGHUP", "SIGINT"):
         if hasattr(signal, name):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import supported
-from .errors import ModelFileError, UnsafeModelError
+from .errors import ExportError, ModelFileError, UnsafeModelError
 
 MAX_FILE_BYTES = 512 * 2**20  # the model file on disk
 MAX_ARRAY_BYTES = 512 * 2**20  # one array
@@ -135,24 +135,26 @@ def _array_bytes(shape, dtype) -> int:
         raise UnsafeModelError(f"the model file asks for an array of shape {shape!r}: {exc}.") from None
 
 
-def _too_big(what, size, limit, scope):
+def _too_big(what, size, limit, scope, subject="the model file"):
     raise UnsafeModelError(
-        f"the model file asks for {what} ({size} bytes), more than the {limit // 2**20} MiB "
+        f"{subject} asks for {what} ({size} bytes), more than the {limit // 2**20} MiB "
         f"mlpexport allows {scope}; refused before allocating it.")
 
 
 class _Budget:
-    """What one model file may still allocate: per array, and in total."""
+    """What one model file (or one file of an export: `subject`, `whole`) may still
+    allocate: per array, and in total."""
 
-    def __init__(self):
+    def __init__(self, subject="the model file", whole="a model"):
         self.left = MAX_TOTAL_BYTES
+        self.subject, self.whole = subject, whole
 
     def take(self, size: int, what: str):
         if size > MAX_ARRAY_BYTES:
-            _too_big(what, size, MAX_ARRAY_BYTES, "for one array")
+            _too_big(what, size, MAX_ARRAY_BYTES, "for one array", self.subject)
         if size > self.left:
-            _too_big(what, size, MAX_TOTAL_BYTES, "for all arrays of a model together "
-                     f"(only {self.left} bytes were left)")
+            _too_big(what, size, MAX_TOTAL_BYTES, f"for all arrays of {self.whole} together "
+                     f"(only {self.left} bytes were left)", self.subject)
         self.left -= size
 
     def array(self, shape, dtype):
@@ -519,7 +521,7 @@ def _check_npy_header(f, info, budget, where):
         raise ModelFileError(f"{where}: {info.filename} is not a readable .npy ({_brief(exc)}).") from None
     size = _array_bytes(shape, dtype)
     if size > MAX_ARRAY_BYTES:
-        _too_big(f"an array of shape {shape}", size, MAX_ARRAY_BYTES, "for one array")
+        _too_big(f"an array of shape {shape}", size, MAX_ARRAY_BYTES, "for one array", budget.subject)
     if not dtype.hasobject and size > info.file_size:
         raise ModelFileError(
             f"{where}: {info.filename} declares an array of {size} bytes but holds "
@@ -538,7 +540,7 @@ def _check_zip(zf, budget, where, depth=0):
         lower = info.filename.lower()
         if lower.endswith(".json") and info.file_size > MAX_SCHEMA_BYTES:
             _too_big(f"a {info.filename} of that size", info.file_size, MAX_SCHEMA_BYTES,
-                     "for a .skops schema")
+                     "for a .skops schema", budget.subject)
         if lower.endswith(".npy"):
             with zf.open(info) as f:
                 _check_npy_header(f, info, budget, where)
@@ -660,3 +662,99 @@ def _load_pickle(path, trust, ctx):
 def _brief(exc) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+
+
+# ----------------------------------------------------- files of a committed export
+# `check --against DIR` reads files someone committed: the same limits hold for them
+# before numpy, scipy or onnx reads one (a few MB of zip or .mat can inflate to GBs).
+
+MAX_EXPORT_FILE_BYTES = 2 * 2**30  # one file of an export on disk (text forms are ~3x the weights)
+
+
+def check_export_file(path):
+    """ExportError unless the file is at most MAX_EXPORT_FILE_BYTES on disk."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return  # missing: the reader says so
+    if size > MAX_EXPORT_FILE_BYTES:
+        raise ExportError(f"{os.path.basename(path)} is {size // 2**20} MiB, more than the "
+                          f"{MAX_EXPORT_FILE_BYTES // 2**20} MiB mlpexport reads for one file "
+                          f"of an export; refused.")
+
+
+def check_export_npz(path):
+    """A committed .npz (or any zip of .npy files) within the model-file limits before
+    numpy reads it: member count, each member's declared size, every .npy header, and
+    512 MiB of arrays in all (MAX_ARRAY_BYTES, MAX_TOTAL_BYTES). ExportError naming the
+    limit; a file that is not a zip is left to numpy's own error."""
+    import zipfile
+    check_export_file(path)
+    subject = os.path.basename(path)
+    try:
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)
+        if end is None:
+            return
+        if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_ZIP_MEMBERS:
+            raise UnsafeModelError(f"{subject} has {end[zipfile._ECD_ENTRIES_TOTAL]} members, "
+                                   f"more than the {MAX_ZIP_MEMBERS} mlpexport reads; refused.")
+        with zipfile.ZipFile(path) as zf:
+            _check_zip(zf, _Budget(subject, "an export file"), subject)
+    except OSError:
+        return  # unreadable: the reader says so
+    except (UnsafeModelError, ModelFileError) as exc:
+        raise ExportError(str(exc)) from None
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise ExportError(f"{subject} is not a readable .npz ({_brief(exc)}).") from None
+
+
+MAT_COMPRESSED = 15  # miCOMPRESSED: a zlib stream holding one variable
+
+
+def check_export_mat(path):
+    """A .mat (version 5) whose compressed variables together inflate to at most
+    MAX_TOTAL_BYTES, measured by inflating them in pieces (nothing is kept) before scipy
+    reads the file. ExportError naming the limit. Version 4 files store nothing
+    compressed; version 7.3 (HDF5) ones scipy refuses itself."""
+    import struct
+    import zlib
+    check_export_file(path)
+    subject = os.path.basename(path)
+    total = 0
+    try:
+        with open(path, "rb") as f:
+            head = f.read(128)
+            if len(head) < 128 or head[126:128] not in (b"IM", b"MI"):
+                return
+            order = "<" if head[126:128] == b"IM" else ">"
+            while True:
+                tag = f.read(8)
+                if len(tag) < 8:
+                    return
+                mdtype, nbytes = struct.unpack(order + "II", tag)
+                if mdtype >> 16:  # a small element: its data is in the tag
+                    continue
+                if mdtype != MAT_COMPRESSED:
+                    f.seek(nbytes + (-nbytes % 8), os.SEEK_CUR)
+                    continue
+                inflate, left = zlib.decompressobj(), nbytes
+                while left > 0:
+                    data = f.read(min(left, 1 << 20))
+                    if not data:
+                        break
+                    left -= len(data)
+                    while data:
+                        total += len(inflate.decompress(data, 1 << 20))
+                        if total > MAX_TOTAL_BYTES:
+                            _too_big("compressed variables of at least that size", total,
+                                     MAX_TOTAL_BYTES, "inflated from one export file",
+                                     subject)
+                        data = inflate.unconsumed_tail
+                total += len(inflate.flush())
+    except OSError:
+        return
+    except zlib.error as exc:
+        raise ExportError(f"{subject} is not a readable .mat (a compressed variable: {exc}).") from None
+    except UnsafeModelError as exc:
+        raise ExportError(str(exc)) from None

@@ -12,24 +12,27 @@ comments carry `emit.plain` text with `*` and `?` replaced (no comment end, no t
 
 `runner` compiles NAME.c with the system C compiler (`$CC`, else cc/gcc/clang) into a
 shared library in a temporary folder and calls it through ctypes, as a user's program
-would; without a compiler it raises RuntimeMissing (a SKIP row; an error when `--to c`
-is named or MLPEXPORT_REQUIRE_CC=1).
+would, in a child process (c_worker.py, the protocol of sandbox.py): a committed NAME.c
+is untrusted code. Without a compiler it raises RuntimeMissing (a SKIP row; an error
+when `--to c` is named or MLPEXPORT_REQUIRE_CC=1).
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from string import Template  # op lines with $k, the width of the row they loop over
 
 import numpy as np
 
+from . import c_worker
 from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, plain, target_options
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, Equal,
@@ -38,6 +41,7 @@ from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLooku
                        SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold, digest)
 
 FILES = (".h", ".c")
+RUNS_IN_CHILD = True  # its runner starts a child process (check makes it after the others)
 REQUIRE_ENV = "MLPEXPORT_REQUIRE_CC"  # "1": a missing compiler is an error, not a SKIP
 FLAGS = ("-std=c99", "-O2", "-fPIC", "-shared")
 
@@ -492,6 +496,8 @@ def compiler() -> list[str]:
 
 def read_record(directory, name) -> dict:
     """The export's record from NAME.h, read as data."""
+    from ..load import check_export_file
+    check_export_file(os.path.join(directory, f"{name}.h"))
     with open(os.path.join(directory, f"{name}.h"), encoding="latin-1") as f:
         text = f.read()
     found = re.search(rf'^#define {re.escape(name)}_RECORD ("(?:[^"\\]|\\[0-7]{{3}})*")$', text, re.M)
@@ -500,78 +506,89 @@ def read_record(directory, name) -> dict:
     return json.loads(parse_c_string(found.group(1)))
 
 
-def build(directory, name, workdir) -> str:
-    """Compile NAME.c into a shared library in workdir; its path."""
+COMPILER_MEMORY = 8 * 2**30  # address space of the compiler and what it starts
+
+
+def _compiler_limits():
+    """In the compiler's process, before it starts: a committed NAME.c may #include
+    /dev/zero, which the preprocessor would read until memory runs out."""
+    try:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (COMPILER_MEMORY, COMPILER_MEMORY))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def build(directory, name, workdir, timeout=None) -> str:
+    """Compile NAME.c into a shared library in workdir; its path. The compiler runs in
+    its own process group with no stdin, COMPILER_MEMORY of address space, and stops at
+    the sandbox's time limit (a committed NAME.c may #include a FIFO or a device)."""
+    from . import sandbox
+
+    timeout = sandbox.time_limit() if timeout is None else timeout
     lib = os.path.join(workdir, f"lib{name}.so")
     cmd = [*compiler(), *FLAGS, "-o", lib, os.path.join(directory, f"{name}.c"), "-lm"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["(no message)"])[0]
-        raise RuntimeFailed(f"the C compiler failed on {name}.c: {first}")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, errors="replace",
+                            cwd=workdir, start_new_session=True, preexec_fn=_compiler_limits)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # cc and the cc1/as/ld it started
+        proc.communicate()
+        raise RuntimeFailed(f"the C compiler did not finish {name}.c within {timeout:g} s "
+                            f"(stopped).") from None
+    if proc.returncode != 0:
+        first = (stderr.strip().splitlines() or ["(no message)"])[0]
+        raise RuntimeFailed(f"the C compiler failed on {name}.c: {plain(first)[:300]}")
     return lib
 
 
-def runner(directory, name):
+# The child that loads the library and runs it (fixed code in its own file, run as a
+# script: see c_worker.py).
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c_worker.py")
+
+
+def runner(directory, name, timeout=None):
+    """X -> outputs of NAME.c, compiled, loaded and called in a child process (the
+    sandbox of emit/sandbox.py): the library's code, its constructors included, never
+    runs in mlpexport's own process, and its only accepted result is validated arrays.
+    A crash, an exit, a hang (`timeout` seconds, default the sandbox's) or output that
+    is not its results is RuntimeFailed. Used for every C export, the ones convert has
+    just written too. The runner is also a context manager (close() stops the child)."""
+    from . import sandbox
+
     record = read_record(directory, name)
+    try:
+        classes = record["classes"]
+        width = max(int(record["n_outputs"]), len(classes or ()), 2)
+        int(record["n_features"])
+        expected = c_worker.outputs(record)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{name}.h records an unreadable export ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}).") from None
     with tempfile.TemporaryDirectory(prefix="mlpexport-c-") as work:
-        lib = ctypes.CDLL(build(directory, name, work))  # stays loaded once its file is gone
-    n_features, k = record["n_features"], record["n_outputs"]
-    outputs = record["outputs"]
-    classifier = record["classes"] is not None
-    dptr, iptr = ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int32)
-
-    def call(fname, X, out, ptr):
-        f = getattr(lib, f"{name}_{fname}")
-        f.argtypes, f.restype = [dptr, ctypes.c_size_t, ptr], ctypes.c_int
-        status = f(X.ctypes.data_as(dptr), X.shape[0], out.ctypes.data_as(ptr))
-        if status != 0:
-            raise ValueError(f"{name}_{fname} returned {status}: an input is NaN or infinite.")
-        return out
-
-    labels = None
-    if classifier:
-        labels = _classes(lib, name, record)
-
-    def run_rows(X):
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        n = X.shape[0]
-        if X.ndim != 2 or X.shape[1] != n_features:
-            raise ValueError(f"X must have {n_features} columns, not shape {X.shape}.")
-        if not classifier:
-            y = call("predict", X, np.empty((n, k)), dptr)
-            return {"predict": y[:, 0] if record["flat"] and k == 1 else y}
-        out = {}
-        if "predict_proba" in outputs:
-            width = 2 if record["head"] in ("logistic", "huber-binary") else k
-            out["predict_proba"] = call("predict_proba", X, np.empty((n, width)), dptr)
-        multilabel = record["head"] == "multilabel"
-        index = call("predict_index", X, np.empty((n, k if multilabel else 1), np.int32), iptr)
-        out["predict"] = index if multilabel else labels[index[:, 0]]
-        if "decision_function" in outputs:
-            two = len(record["classes"]) == 2
-            scores = call("decision_function", X, np.empty((n, 1 if two else k)), dptr)
-            out["decision_function"] = scores[:, 0] if two else scores
-        return out
-    return run_rows
+        lib = build(directory, name, work, timeout)
+        record_path = os.path.join(work, "record.json")
+        with open(record_path, "w", encoding="utf-8") as f:
+            json.dump({**record, "name": name}, f)
+        # the child has loaded the library and read the record once it is ready: the
+        # files can go when this block ends
+        return sandbox.IsolatedRunner(
+            lib, expected=expected, object_labels=record.get("classes_kind") != "number",
+            max_width=width, max_text=max((len(str(c)) for c in classes or ()), default=1),
+            timeout=timeout, command=[sys.executable, "-I", WORKER, lib, record_path],
+            label=f"{name}.c", starting="while its library was loaded")
 
 
 def _classes(lib, name, record) -> np.ndarray:
-    """NAME_CLASSES as the compiled library holds it, in scikit-learn's label kind."""
-    values = record["classes"]
-    n = len(values)
-    symbol = f"{name}_CLASSES"
-    if record["classes_kind"] != "number":
-        raw = (ctypes.c_char_p * n).in_dll(lib, symbol)
-        return np.array([v.decode("utf-8") for v in raw], dtype=object)
-    if all(isinstance(v, bool) for v in values):
-        return np.array(list((ctypes.c_longlong * n).in_dll(lib, symbol)), dtype=bool)
-    if all(isinstance(v, int) for v in values):
-        return np.array(list((ctypes.c_longlong * n).in_dll(lib, symbol)), dtype=np.int64)
-    return np.array(list((ctypes.c_double * n).in_dll(lib, symbol)), dtype=np.float64)
+    """NAME_CLASSES as a compiled library holds it (c_worker.classes)."""
+    return c_worker.classes(lib, name, record)
 
 
 def run(directory, name, X) -> dict[str, np.ndarray]:
-    return runner(directory, name)(X)
+    with runner(directory, name) as run_rows:
+        return run_rows(X)
 
 
 # ------------------------------------------------------------------------- stamping
@@ -580,8 +597,11 @@ ARRAY_RE = re.compile(r"^static const real_t (\w+)((?:\[\d+\])*) = (\{.*?\}|[^;{
 
 def stamp(directory, name) -> Stamp:
     """Fingerprint and weights read back from the files as data (never compiled)."""
+    from ..load import check_export_file
+
     record = read_record(directory, name)
     dtype = record.get("dtype", "float64")
+    check_export_file(os.path.join(directory, f"{name}.c"))
     with open(os.path.join(directory, f"{name}.c"), encoding="latin-1") as f:
         text = f.read()
     arrays = {}

@@ -676,6 +676,8 @@ def run_many(jobs, timeout=600) -> list[dict]:
         results = []
         for i, (directory, name, _) in enumerate(jobs, start=1):
             err = os.path.join(tmp, f"err{i}.mat")
+            out = os.path.join(tmp, f"out{i}.mat")
+            _within_limits(name, err, out)  # written by the .m's Octave: untrusted too
             if os.path.exists(err):
                 e = loadmat(err)
                 ident, msg = (_text(e.get(k)) for k in ("identifier", "message"))
@@ -684,7 +686,6 @@ def run_many(jobs, timeout=600) -> list[dict]:
             if proc.returncode != 0:
                 raise RuntimeFailed(f"Octave {_died(proc)} while running {name}.m; "
                                     f"no MATLAB results were taken.")
-            out = os.path.join(tmp, f"out{i}.mat")
             if not os.path.exists(out):
                 raise RuntimeFailed(f"Octave finished without writing the outputs of {name}.m"
                                     f"{': ' + _died(proc) if proc.stderr.strip() else ''}.")
@@ -700,6 +701,17 @@ def run_many(jobs, timeout=600) -> list[dict]:
         return results
 
 
+def _within_limits(name, *paths):
+    """Octave's result files within the loader's limits (load.check_export_mat), else
+    RuntimeFailed: the .m that wrote them is untrusted code."""
+    from ..load import check_export_mat
+    for path in paths:
+        try:
+            check_export_mat(path)
+        except ExportError as exc:
+            raise RuntimeFailed(f"the results Octave wrote for {name}.m were refused: {exc}") from None
+
+
 def _octave_input(directory, name, X):
     """X as NAME.m takes it: a matrix, or, for a model with string columns, a struct of
     columns named by the export's .mat (cell arrays of char, '' for a missing string)."""
@@ -707,6 +719,9 @@ def _octave_input(directory, name, X):
     if X.dtype != object:
         return X.astype(np.float64)
     from scipy.io import loadmat
+
+    from ..load import check_export_mat
+    check_export_mat(os.path.join(directory, f"{name}.mat"))
     stored = loadmat(os.path.join(directory, f"{name}.mat"))
     names = [str(n[0]) for n in stored["feature_names"].ravel()]
     return struct_of(names, [j for j in range(len(names)) if f"vocab_{j}" in stored], X)
@@ -769,8 +784,11 @@ EXPORT_ID_LINE = re.compile(r"^%\s+Export id: ([0-9a-f]+)\b", re.M)
 def stamp(directory, name) -> Stamp:
     from scipy.io import loadmat
 
+    from ..load import check_export_file, check_export_mat
     from ..network import digest
     path = os.path.join(directory, f"{name}.mat")
+    check_export_mat(path)  # the loader's limits, before scipy inflates anything
+    check_export_file(os.path.join(directory, f"{name}.m"))
     m = loadmat(path, squeeze_me=True)
     meta = m["meta"]
     fields = meta.dtype.names or ()

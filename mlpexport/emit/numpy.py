@@ -30,6 +30,7 @@ from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLooku
                        Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".py", ".npz")
+RUNS_IN_CHILD = True  # its runner starts a child process (check makes it after the others)
 
 
 @dataclass(frozen=True)
@@ -859,6 +860,9 @@ def _isolated_runner(directory, name, timeout):
     path = os.path.join(directory, f"{name}.py")
     if not os.path.exists(path):
         raise ExportError(f"{path} does not exist.")
+    from ..load import check_export_npz
+
+    check_export_npz(os.path.join(directory, f"{name}.npz"))  # the loader's limits hold here too
     try:  # what the outputs must look like comes from the .npz, read as data
         with np.load(os.path.join(directory, f"{name}.npz"), allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
@@ -876,7 +880,7 @@ def _isolated_runner(directory, name, timeout):
     return sandbox.IsolatedRunner(
         path, expected=tuple(expected),
         object_labels=meta.get("classes_kind") == "object", max_width=width,
-        timeout=sandbox.TIMEOUT if timeout is None else timeout)
+        max_text=max((len(str(c)) for c in classes or ()), default=1), timeout=timeout)
 
 
 def run(directory, name, X) -> dict[str, np.ndarray]:
@@ -890,9 +894,12 @@ def stamp(directory, name) -> Stamp:
     """What NAME.npz records (fingerprint, dtype, weights digest) and whether NAME.py
     names the same model and the same export. Both files are read as data: nothing of a
     committed NAME.py runs here."""
+    from ..load import check_export_file, check_export_npz
     from ..network import digest
 
     path = os.path.join(directory, f"{name}.npz")
+    check_export_npz(path)  # the loader's limits, before numpy inflates anything
+    check_export_file(os.path.join(directory, f"{name}.py"))
     try:
         with np.load(path, allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))

@@ -516,8 +516,14 @@ def stamp(directory, name) -> Stamp:
     import onnx
     from onnx import numpy_helper
 
+    from ..load import check_export_file
     from ..network import digest
-    model = onnx.load(os.path.join(directory, f"{name}.onnx"))
+    path = os.path.join(directory, f"{name}.onnx")
+    check_export_file(path)
+    model = onnx.load(path, load_external_data=False)  # nothing outside the file is read
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise ExportError(f"{name}.onnx keeps weights in external files, which mlpexport never "
+                          f"writes; refused.")
     meta = {p.key: p.value for p in model.metadata_props}
     weights = set(json.loads(meta.get("weights", "[]")))
     arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name in weights}
