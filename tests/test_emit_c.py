@@ -2,6 +2,7 @@
 strict compiler flags (gcc, clang, C++), non-finite inputs, threads, labels as data."""
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -224,3 +225,254 @@ def test_readme_example_compiles_and_prints_sklearns_answers(tmp_path):
     assert printed == pytest.approx(float(est.predict(x)[0]), rel=1e-12)
     bad = subprocess.run([str(exe), "nan"], capture_output=True, text=True)
     assert bad.returncode == 1 and "NaN or infinite" in bad.stderr
+
+
+# --------------------------------------------------------------- C on microcontrollers
+# The fixture zoo in both dtypes, each export named after its fixture (NAME_32, NAME_64)
+# so that one compiler process takes every file at once.
+def _zoo_names():
+    return [n for n in ALL if not case(n)[1].vocab]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("zoo")
+    names = []
+    for n in _zoo_names():
+        for dtype in ("float32", "float64"):
+            name = f"{n}_{dtype[-2:]}"
+            emit.write_all(c_target.render(case(n)[1], name, dtype=dtype), str(d), force=True)
+            names.append(name)
+    return d, names
+
+
+def _compile_all(cmd, files, cwd):
+    """Every file through one compiler command, in two processes (the machine has 2 cores)."""
+    halves = [files[0::2], files[1::2]]
+    procs = [subprocess.Popen([*cmd, *h], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for h in halves if h]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    return all(p.returncode == 0 for p in procs), "".join(outs)
+
+
+WARNINGS = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion", "-Wdouble-promotion",
+            "-Wshadow", "-Werror"]
+# clang -Weverything less one warning, as the README says why: -Wfloat-equal (category
+# codes, one-hot columns and missing-value masks are compared exactly, as scikit-learn does).
+CLANG_OFF = ["-Wno-float-equal"]
+CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
+SOFT_DOUBLE = re.compile(r"__aeabi_(d\w+|[a-z0-9]*2d)\b|__\w+df[23]\b")
+
+
+def _frames(su_file, name):
+    """-fstack-usage's frames of one object: (largest public function, all static ones)."""
+    frames = {}
+    for line in open(su_file):
+        where, size, _ = line.rstrip("\n").split("\t")
+        frames[where.rsplit(":", 1)[-1]] = int(size)
+    public = max(v for f, v in frames.items() if f.startswith(name + "_"))
+    return public, frames
+
+
+def _stated(d, name, what):
+    text = (d / f"{name}.h").read_text()
+    return int(re.search(rf"^#define {name}_{what} (\d+)$", text, re.M).group(1))
+
+
+def _check_footprint(d, out, names, nm):
+    """The header's stack is at least the deepest chain -fstack-usage allows (a public
+    function plus every static function's frame, an upper bound on any chain) and no more
+    than 768 bytes over the public function + forward; its weight bytes are the sizes nm
+    gives the object's const data (class labels apart), exactly at -O0."""
+    for name in names:
+        public, frames = _frames(out / f"{name}.su", name)
+        upper = public + sum(v for f, v in frames.items() if not f.startswith(name + "_"))
+        lower = public + frames.get("forward", 0)
+        stated = _stated(d, name, "STACK_BYTES")
+        assert upper <= stated <= lower + 768, (name, stated, upper, lower)
+        table = subprocess.run([nm, "-S", str(out / f"{name}.o")], capture_output=True, text=True).stdout
+        data = sum(int(p[1], 16) for p in (ln.split() for ln in table.splitlines())
+                   if len(p) == 4 and p[2] in "rRdD" and p[3] != f"{name}_CLASSES")
+        assert data == _stated(d, name, "WEIGHT_BYTES"), (name, data)
+
+
+def test_zoo_is_clean_under_gcc_strict_warnings_and_headers_state_the_stack(zoo, tmp_path):
+    """gcc -Wall -Wextra -Wconversion -Wdouble-promotion -Wshadow -Werror on every export in
+    both dtypes (the float32 classifiers' `proba[1] > 0.5` promoted to double before);
+    the headers' stack and weight bytes against -fstack-usage and nm, at -O2 and -O0."""
+    need_cc()
+    d, names = zoo
+    files = [str(d / f"{n}.c") for n in names]
+    for opt in ("-O2", "-O0"):
+        out = tmp_path / opt
+        out.mkdir()
+        ok, log = _compile_all(["gcc", opt, *WARNINGS, "-fstack-usage", "-c"], files, out)
+        assert ok, log[:3000]
+        if opt == "-O0":
+            _check_footprint(d, out, names, "nm")
+        else:  # the optimiser keeps fewer frames; the stated stack still bounds them
+            for name in names:
+                public, frames = _frames(out / f"{name}.su", name)
+                static = sum(v for f, v in frames.items() if not f.startswith(name + "_"))
+                assert public + static <= _stated(d, name, "STACK_BYTES"), name
+
+
+def test_zoo_is_clean_under_clang_weverything(zoo, tmp_path):
+    if not shutil.which("clang"):
+        pytest.skip("clang is not installed: clang -Weverything not run")
+    d, names = zoo
+    ok, log = _compile_all(["clang", "-std=c99", "-O2", "-Weverything", *CLANG_OFF, "-Werror", "-c"],
+                           [str(d / f"{n}.c") for n in names], tmp_path)
+    assert ok, log[:3000]
+
+
+def test_zoo_is_clean_under_cppcheck(zoo):
+    """No uninitialised reads (the old `(void)j;`), no style findings (variable scope...)."""
+    if not shutil.which("cppcheck"):
+        pytest.skip("cppcheck is not installed: static analysis not run")
+    d, names = zoo
+    proc = subprocess.run(["cppcheck", "-q", "-j2", "--std=c99", "--error-exitcode=1",
+                           "--enable=warning,style,performance,portability",
+                           *[str(d / f"{n}.c") for n in names]], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[:3000]
+
+
+def _need(tool, what):
+    if not shutil.which(tool):
+        pytest.skip(f"{tool} is not installed: {what} not run (apt-get install gcc-arm-none-eabi "
+                    "libnewlib-arm-none-eabi qemu-system-arm)")
+
+
+def test_float32_zoo_has_no_double_on_a_cortex_m4(zoo, tmp_path):
+    """Every float32 export for a Cortex-M4F (single-precision FPU): -Wdouble-promotion
+    -Werror clean and no soft-double helper in the object (nm); a float64 object of the
+    same build does call them, so the nm test can see them. The footprint again, on ARM."""
+    _need("arm-none-eabi-gcc", "the Cortex-M4 build")
+    d, names = zoo
+    for opt in ("-O2", "-O0"):
+        out = tmp_path / opt
+        out.mkdir()
+        f32 = [n for n in names if n.endswith("_32")]
+        ok, log = _compile_all(["arm-none-eabi-gcc", opt, *CORTEX_M4, *WARNINGS, "-fstack-usage", "-c"],
+                               [str(d / f"{n}.c") for n in f32], out)
+        assert ok, log[:3000]
+        for name in f32:
+            undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(out / f"{name}.o")],
+                                       capture_output=True, text=True, check=True).stdout
+            assert not SOFT_DOUBLE.search(undefined), (name, undefined)
+        if opt == "-O0":
+            _check_footprint(d, out, f32, "arm-none-eabi-nm")
+    subprocess.run(["arm-none-eabi-gcc", "-O2", *CORTEX_M4, "-c", str(d / "reg_classic_64.c"), "-o",
+                    str(tmp_path / "f64.o")], check=True)
+    undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(tmp_path / "f64.o")],
+                               capture_output=True, text=True, check=True).stdout
+    assert SOFT_DOUBLE.search(undefined)
+
+
+def test_headers_count_the_multiply_adds_of_scikit_learns_coefficients(zoo):
+    """NAME_MACS against the final estimator's own coefficient count (coefs_ or coef_)."""
+    d, names = zoo
+    checked = 0
+    for n in _zoo_names():
+        est = case(n)[0]
+        last = est.steps[-1][1] if hasattr(est, "steps") else est
+        last = getattr(last, "regressor_", last)  # TransformedTargetRegressor
+        if hasattr(last, "coefs_"):
+            want = sum(w.size for w in last.coefs_)
+        elif hasattr(last, "coef_"):
+            want = np.size(last.coef_)
+        else:
+            continue
+        for dtype in ("32", "64"):
+            assert _stated(d, f"{n}_{dtype}", "MACS") == want, n
+        checked += 1
+    assert checked > 50
+
+
+def test_float32_api_is_float_and_float64_is_double(tmp_path):
+    _, net, _ = case("clf_multi_str")
+    for dtype, real in (("float32", "float"), ("float64", "double")):
+        h = c_target.render(net, "m", dtype=dtype)["m.h"].decode()
+        assert f"typedef {real} m_real;" in h
+        assert "int m_predict_proba(const m_real *X, size_t n_rows, m_real *proba);" in h
+        code = c_target.render(net, "m", dtype=dtype)["m.c"].decode()
+        if dtype == "float32":
+            assert "double" not in re.sub(r"/\*.*?\*/", "", code, flags=re.S)
+
+
+FAST = [["-std=c99", "-Ofast", "-fPIC", "-shared"], ["-std=c99", "-O2", "-ffast-math", "-fPIC", "-shared"]]
+
+
+@pytest.mark.parametrize("flags", FAST, ids=["Ofast", "ffast-math"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["reg_classic", "clf_multi_str", "impute_mean_nan"])
+def test_nonfinite_guard_survives_fast_math(name, dtype, flags, tmp_path):
+    """Built with -Ofast / -ffast-math (which let the compiler assume isfinite() is 1):
+    a NaN or infinite row still returns NAME_ERR_NONFINITE and writes nothing, an
+    imputed column still takes NaN, and finite rows still agree with scikit-learn."""
+    need_cc()
+    est, net, X = case(name)
+    d = write(net, tmp_path, dtype=dtype)
+    real, c_real = c_target.real_types({"dtype": dtype})
+    lib = ctypes.CDLL(c_target.build(d, "m", str(tmp_path), flags=flags))
+    fname = "m_predict" if not net.is_classifier else "m_predict_proba"
+    f = getattr(lib, fname)
+    ptr = ctypes.POINTER(c_real)
+    f.argtypes, f.restype = [ptr, ctypes.c_size_t, ptr], ctypes.c_int
+    width = net.n_outputs if not net.is_classifier else net.n_proba
+    rows = np.ascontiguousarray(X[:5], dtype=real)
+    rows = rows[~np.isnan(rows).any(axis=1)][:3] if np.isnan(rows).any() else rows[:3]
+    nan_ok = net.nan_columns()
+    for bad in (np.nan, np.inf, -np.inf):
+        for col in range(net.n_features):
+            if np.isnan(bad) and nan_ok[col]:
+                continue
+            r = rows.copy()
+            r[-1, col] = bad
+            out = np.full((len(r), width), -7.0, dtype=real)
+            assert f(r.ctypes.data_as(ptr), len(r), out.ctypes.data_as(ptr)) == 1, (bad, col)
+            assert (out == -7.0).all()
+    if nan_ok.any():  # NaN where the imputer fills it is a value, not an error
+        r = rows.copy()
+        r[:, np.flatnonzero(nan_ok)[0]] = np.nan
+        out = np.empty((len(r), width), dtype=real)
+        assert f(r.ctypes.data_as(ptr), len(r), out.ctypes.data_as(ptr)) == 0
+        want = est.predict_proba(r.astype(np.float64)) if net.is_classifier else est.predict(r.astype(np.float64))
+        np.testing.assert_allclose(out.reshape(np.shape(want)), want, rtol=1e-3 if dtype == "float32" else 1e-9)
+    finite = np.ascontiguousarray(X[~np.isnan(X).any(axis=1)], dtype=real)
+    out = np.empty((len(finite), width), dtype=real)
+    assert f(finite.ctypes.data_as(ptr), len(finite), out.ctypes.data_as(ptr)) == 0
+    want = reference(est, net, finite.astype(np.float64))
+    key = "predict" if not net.is_classifier else "predict_proba"
+    keep = clear_rows(want, 1e-4) if dtype == "float32" else slice(None)
+    got = out.reshape(np.shape(want[key]))
+    np.testing.assert_allclose(got[keep], np.asarray(want[key])[keep],
+                               rtol=1e-4 if dtype == "float32" else 1e-9, atol=1e-6 if dtype == "float32" else 1e-12)
+
+
+def test_scratch_over_the_stack_limit_is_refused_by_name(tmp_path, capsys):
+    """Issue 29.5: the scratch rows live on the stack, so a model whose rows need more than
+    1 MiB per call (a one-hot layer 10^6 wide crashed convert with SIGSEGV) is refused with
+    the limit; without --to c the other targets are written and C is noted as left out."""
+    import pickle
+    from sklearn.linear_model import LinearRegression
+    from mlpexport.extract import extract
+    wide = 140_000  # float64: 1.1 MB of input row; float32: 560 KB, under the limit
+    rng = np.random.default_rng(0)
+    est = LinearRegression().fit(rng.normal(size=(3, wide)), [0.0, 1.0, 2.0])
+    net = extract(est)
+    with pytest.raises(ExportError, match=r"widest row: 140,000.*limit of 1,048,576 bytes \(1 MiB\)"):
+        c_target.render(net, "m", dtype="float64")
+    assert c_target.refusal(net, "float32") is None
+    assert c_target.footprint(net, "float32")["stack_bytes"] < c_target.STACK_LIMIT
+    model = tmp_path / "wide.pkl"
+    model.write_bytes(pickle.dumps(est))
+    assert main(["convert", str(model), "-o", str(tmp_path / "c"), "--to", "c"]) == 2
+    err = capsys.readouterr().err
+    assert "limit of 1,048,576 bytes" in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists() or not os.listdir(tmp_path / "c")
+    from mlpexport.api import _numbers_only
+    notes = []
+    assert _numbers_only(net, ["numpy", "c"], "all", notes.append, "written", "float64") == ["numpy"]
+    assert "c: not written" in notes[0] and "limit of 1,048,576 bytes" in notes[0]
+    assert _numbers_only(net, ["numpy", "c"], "all", notes.append, "written", "float32") == ["numpy", "c"]

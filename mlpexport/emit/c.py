@@ -59,7 +59,7 @@ ELEMENTWISE = {
     Mul: ("{z}[j] = {z}[j] * {a};", "multiply by {name}"),
     Add: ("{z}[j] = {z}[j] + {a};", "add {name}"),
     FillNaN: ("{z}[j] = is_nan({z}[j]) ? {a} : {z}[j];", "impute: NaN -> {name}"),
-    MarkNaN: ("{z}[j] = {a} == 1 ? (real_t)is_nan({z}[j]) : {z}[j];", "missing indicators where {name}"),
+    MarkNaN: ("{z}[j] = {a} == 1 ? (is_nan({z}[j]) ? (real_t)1 : (real_t)0) : {z}[j];", "missing indicators where {name}"),
     Equal: ("{z}[j] = is_nan({a}) || is_nan({z}[j]) ? {z}[j] : (real_t)({z}[j] == {a});",
             "one-hot: 1 where the code is {name}"),
 }
@@ -229,7 +229,8 @@ def parse_c_string(literal: str) -> str:
 
 def _number(v, dtype) -> str:
     if not np.isfinite(v):  # an imputer's "leave this column" fill value; math.h's macros
-        return "NAN" if np.isnan(v) else "INFINITY" if v > 0 else "-INFINITY"
+        # math.h's macros are float: cast, so a double array has no implicit promotion
+        return "(real_t)NAN" if np.isnan(v) else "(real_t)INFINITY" if v > 0 else "-(real_t)INFINITY"
     if dtype == "float32":
         return f"{np.float32(v)!s}f"
     return repr(float(v))
@@ -304,7 +305,7 @@ def forward_lines(prog, n_features, arrays):
             decls.append(f"    real_t {new}[{width}];")
             lines.append(f"    for (k = 0; k < {op.n_out}; ++k) {{  /* polynomial terms: prod of "
                          f"{row}[j] ** {op.powers}[k][j] */")
-            lines.append(f"        p = 1;")
+            lines.append(f"        real_t p = 1;")
             lines.append(f"        for (j = 0; j < {op.n_in}; ++j) p *= POW({row}[j], {op.powers}[k][j]);")
             lines.append(f"        {new}[k] = p;")
             lines.append("    }")
@@ -314,7 +315,7 @@ def forward_lines(prog, n_features, arrays):
     decls += [f"    real_t z{i}[{w}];" for i, w in enumerate(widths[1:], start=1)]
     decls.append("    size_t j;")
     if any(isinstance(op, PolyTerms) for op in prog.inputs):
-        decls += ["    size_t k;", "    real_t p;"]
+        decls += ["    size_t k;"]
     lines = decls + [""] + lines
 
     def buffer(i):  # the input row, z1.. the hidden layers, z the last layer's output
@@ -350,40 +351,50 @@ def _row_function(fname, out, lines, k, comment):
             + decl + (["    size_t j;"] if _uses_j(body) else []) + body + ["}"])
 
 
-ARRAY_DECL = re.compile(r"^    real_t \w+\[(\d+)\];$")
-
-
-def _function_arrays(c_lines) -> dict:
-    """Bytes of real_t scratch arrays each function of the source declares, by function."""
-    out, current = {}, None
-    for line in c_lines:
-        for piece in line.split("\n"):
-            head = re.match(r"^(?:static )?(?:void|int) (\w+)\(", piece)
-            if head:
-                current = head.group(1)
-                out[current] = 0
-            found = ARRAY_DECL.match(piece)
-            if found and current is not None:
-                out[current] += int(found.group(1))
-    return out
-
-
-def footprint(net, dtype, arrays, c_lines, public) -> dict:
-    """What the export needs on a board: weight bytes (const data: weights, column
-    tables; the class labels are apart), the stack of the deepest call chain (its arrays
-    plus FRAME_ALLOWANCE per frame: public function -> forward -> dense/lookup -> is_nan)
-    and the multiply-adds of the dense layers for one row."""
-    size = 4 if dtype == "float32" else 8
-    weights = sum(max(np.size(a), 1) for a in arrays.values()) * size
+def scratch_values(net) -> int:
+    """real_t values on the stack along the deepest call chain: a public function's z and
+    output row, then forward's input row, the rows input ops write, the hidden layers."""
     prog = net.program()
-    weights += sum(4 * len(op.indices) for op in prog.inputs if isinstance(op, Take))
-    if net.nan_columns().any():
-        weights += net.n_features
-    per_fn = _function_arrays(c_lines)
-    deepest = max(per_fn.get(f, 0) for f in public) + per_fn.get("forward", 0)
-    stack = deepest * size + 4 * FRAME_ALLOWANCE
-    macs = sum(op.n_in * op.n_out for op in prog.layers if isinstance(op, Gemm))
-    return {"weight_bytes": int(weights), "stack_bytes": int(stack), "macs": int(macs)}
+    k = net.n_outputs
+    n_proba = net.n_proba if prog.output is not None else 0
+    public = k + max(k, n_proba)
+    forward = net.n_features
+    forward += sum(len(op.indices) for op in prog.inputs if isinstance(op, Take))
+    forward += sum(op.n_out for op in prog.inputs if isinstance(op, PolyTerms))
+    forward += sum(op.n_out for op in [op for op in prog.layers if isinstance(op, Gemm)][:-1])
+    return public + forward
+
+
+def footprint(net, dtype, arrays=None) -> dict:
+    """What the export needs on a board: weight bytes (const data: weights, column
+    tables; the class labels are apart), the stack of one call (the scratch arrays of the
+    deepest call chain plus FRAME_ALLOWANCE for each of its frames: public function ->
+    forward -> dense/lookup -> is_nan) and the multiply-adds of the dense layers per row."""
+    size = 4 if dtype == "float32" else 8
+    prog = net.program()
+    out = {"stack_bytes": scratch_values(net) * size + 4 * FRAME_ALLOWANCE,
+           "macs": sum(op.n_in * op.n_out for op in prog.layers if isinstance(op, Gemm))}
+    if arrays is not None:
+        weights = sum(max(np.size(a), 1) for a in arrays.values()) * size
+        weights += sum(4 * len(op.indices) for op in prog.inputs if isinstance(op, Take))
+        weights += net.n_features if net.nan_columns().any() else 0
+        out["weight_bytes"] = weights
+    return {key: int(v) for key, v in out.items()}
+
+
+def refusal(net, dtype) -> str | None:
+    """Why the C target cannot take this model, or None (checked before any rendering)."""
+    if net.vocab:
+        return ("the C target takes numbers only; this model reads string columns "
+                f"({', '.join(c.label for c in net.vocab)}): export it with --to "
+                "numpy, onnx or matlab.")
+    stack = footprint(net, dtype)["stack_bytes"]
+    if stack > STACK_LIMIT:
+        return (f"the C export keeps its scratch rows on the stack, and this model needs "
+                f"{stack:,} bytes of it per call in {dtype} (widest row: {_widest(net):,} "
+                f"values), over the C target's limit of {STACK_LIMIT:,} bytes (1 MiB); "
+                "export it with --to numpy, onnx or matlab.")
+    return None
 
 
 def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
@@ -437,16 +448,13 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
     loop = [f"    for (r = 0; r < n_rows; ++r) {{",
             f"        forward(X + r * {N}_N_FEATURES, z);"]
     zdecl = f"    real_t z[{k}];"
-    public = []
     if not classifier:
-        public.append(f"{N}_predict")
         c += [f"int {N}_predict(const {R} *X, size_t n_rows, {R} *y)", "{",
               zdecl, f"    real_t out[{k}];", "    size_t r, j;"] + check + loop
         c += ["        output_row(z, out);"] + (["        target_row(out);"] if prog.target else [])
         c += [f"        for (j = 0; j < {k}; ++j) y[r * {k} + j] = out[j];", "    }", "    return 0;", "}"]
     else:
         if prog.output is not None:
-            public.append(f"{N}_predict_proba")
             c += [f"int {N}_predict_proba(const {R} *X, size_t n_rows, {R} *proba)", "{",
                   zdecl, f"    real_t p[{n_proba}];", "    size_t r, j;"] + check + loop
             c += ["        output_row(z, p);",
@@ -464,7 +472,6 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
             lines, text = DECIDE[type(op)](op)
             body += [f"        {Template(line).substitute(k=k if op_is_z(op) else n_proba)}" for line in lines]
             body[-1] = f"{body[-1]:<70} /* {text} */"
-        public.append(f"{N}_predict_index")
         c += [f"int {N}_predict_index(const {R} *X, size_t n_rows, int32_t *label)", "{", zdecl]
         if needs_proba:
             c.append(f"    real_t proba[{n_proba}];")
@@ -472,7 +479,6 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
         c += ["    }", "    return 0;", "}"]
     if prog.scores is not None:
         width = 1 if isinstance(prog.scores, BinaryScores) else k
-        public.append(f"{N}_decision_function")
         c += ["", f"int {N}_decision_function(const {R} *X, size_t n_rows, {R} *scores)", "{",
               zdecl, f"    real_t s[{width}];", "    size_t r, j;"] + check + loop
         c += ["        scores_row(z, s);",
@@ -494,13 +500,7 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
     c[macros_at:macros_at] = ["\n".join(macros) + "\n"] * bool(macros) + ["\n\n".join(helpers) + "\n"] * bool(helpers)
 
     # ------------------------------------------------------------------ the header
-    size = footprint(net, dtype, arrays, c, public)
-    if size["stack_bytes"] > STACK_LIMIT:
-        raise ExportError(
-            f"the C export keeps its scratch rows on the stack, and this model needs about "
-            f"{size['stack_bytes']:,} bytes of it per call (widest row {_widest(net):,} values), "
-            f"over the C target's limit of {STACK_LIMIT:,} bytes; export it with --to numpy, "
-            "onnx or matlab.")
+    size = footprint(net, dtype, arrays)
     h = [intro, f"#ifndef {N}_H", f"#define {N}_H", "", "#include <stddef.h>",
          "#include <stdint.h>", "", "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
          f"typedef {real} {R};  /* {dtype}: the type of X and of every output but labels */",
@@ -576,10 +576,9 @@ def _class_literal(v, kind) -> str:
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     target_options(Options, options)  # nothing of its own to read; a misspelling is refused
-    if net.vocab:
-        raise ExportError("the C target takes numbers only; this model reads string columns "
-                          f"({', '.join(c.label for c in net.vocab)}): export it with --to "
-                          "numpy, onnx or matlab.")
+    why = refusal(net, dtype)
+    if why:
+        raise ExportError(why)
     arrays = cast_arrays(net, dtype)
     meta = meta_record(net, name, dtype, arrays, options)
     meta["flat"] = bool(net.flat)
@@ -612,10 +611,10 @@ def read_record(directory, name) -> dict:
     return json.loads(parse_c_string(found.group(1)))
 
 
-def build(directory, name, workdir) -> str:
+def build(directory, name, workdir, flags=FLAGS) -> str:
     """Compile NAME.c into a shared library in workdir; its path."""
     lib = os.path.join(workdir, f"lib{name}.so")
-    cmd = [*compiler(), *FLAGS, "-o", lib, os.path.join(directory, f"{name}.c"), "-lm"]
+    cmd = [*compiler(), *flags, "-o", lib, os.path.join(directory, f"{name}.c"), "-lm"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["(no message)"])[0]
@@ -708,7 +707,7 @@ def stamp(directory, name) -> Stamp:
     arrays = {}
     for m in ARRAY_RE.finditer(text):
         shape = tuple(int(d) for d in re.findall(r"\d+", m.group(2)))
-        tokens = [t for t in re.split(r"[,{}\s]+", m.group(3)) if t]
+        tokens = [t.replace("(real_t)", "") for t in re.split(r"[,{}\s]+", m.group(3)) if t]
         values = ([np.float32(t.removesuffix("f")) for t in tokens] if dtype == "float32"
                   else [float(t) for t in tokens])
         arrays[m.group(1)] = np.array(values, dtype=dtype).reshape(shape)
