@@ -4,7 +4,11 @@ The forward pass of one row is one commented line per op (a table from op type t
 below); weights are `static const` arrays written so that they parse back to exactly
 the stored values (Python's shortest round-trip repr for double, numpy's for float).
 Scratch lives on the stack, sized by compile-time constants, so every function is
-reentrant: several threads may call it at once.
+reentrant: several threads may call it at once; a model needing more than STACK_LIMIT of
+it is refused (`refusal`). NAME_real is float in a float32 export: no double arithmetic,
+so a single-precision FPU needs no soft-double helper. The non-finite check reads the
+exponent bits, which -ffast-math cannot assume away. The header states the footprint
+(`footprint`: weight bytes, stack, multiply-adds per row).
 
 Model-file text reaches the files only as data: class labels and the export's record
 are C string literals with every byte outside a safe set written as an octal escape;
@@ -153,10 +157,10 @@ typedef {name}_real real_t;
 # -Wunused-macros). real_bits and the masks serve is_nan / not_finite.
 MACROS = {
     "float64": {"EXP": "exp", "TANH": "tanh", "POW": "pow", "LOG": "log", "LOG1P": "log1p",
-                "EXPM1": "expm1", "SQRT": "sqrt", "HALF": "0.5", "real_bits": None,
+                "EXPM1": "expm1", "SQRT": "sqrt", "HALF": "0.5",
                 "EXP_MASK": "0x7ff0000000000000u", "ABS_MASK": "0x7fffffffffffffffu"},
     "float32": {"EXP": "expf", "TANH": "tanhf", "POW": "powf", "LOG": "logf", "LOG1P": "log1pf",
-                "EXPM1": "expm1f", "SQRT": "sqrtf", "HALF": "0.5f", "real_bits": None,
+                "EXPM1": "expm1f", "SQRT": "sqrtf", "HALF": "0.5f",
                 "EXP_MASK": "0x7f800000u", "ABS_MASK": "0x7fffffffu"},
 }
 BITS = {"float64": "typedef uint64_t real_bits;  /* the bits of a real_t */",
@@ -493,8 +497,7 @@ def render_c(net, name, dtype, arrays, meta) -> tuple[str, str]:
         wanted = more
     helpers = [text for fn, text in HELPERS.items() if fn in wanted]
     called += "\n".join(helpers)
-    macros = [f"#define {m} {v}" for m, v in MACROS[dtype].items()
-              if v is not None and re.search(rf"\b{m}\b", called)]
+    macros = [f"#define {m} {v}" for m, v in MACROS[dtype].items() if re.search(rf"\b{m}\b", called)]
     if re.search(r"\breal_bits\b", called):
         macros.insert(0, BITS[dtype])
     c[macros_at:macros_at] = ["\n".join(macros) + "\n"] * bool(macros) + ["\n\n".join(helpers) + "\n"] * bool(helpers)
