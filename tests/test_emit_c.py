@@ -465,11 +465,14 @@ def test_scratch_over_the_stack_limit_is_refused_by_name(tmp_path, capsys):
     1 MiB per call (a one-hot layer 10^6 wide crashed convert with SIGSEGV) is refused with
     the limit; without --to c the other targets are written and C is noted as left out."""
     import pickle
-    from sklearn.linear_model import LinearRegression
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
     from mlpexport.extract import extract
-    wide = 140_000  # float64: 1.1 MB of input row; float32: 560 KB, under the limit
-    rng = np.random.default_rng(0)
-    est = LinearRegression().fit(rng.normal(size=(3, wide)), [0.0, 1.0, 2.0])
+    wide = 140_000  # numeric categories: float64 rows of 1.1 MB; float32: 560 KB, under the limit
+    X = np.arange(wide, dtype=float).reshape(-1, 1)
+    est = make_pipeline(OneHotEncoder(handle_unknown="ignore"), Ridge(solver="lsqr")).fit(
+        X, np.random.default_rng(0).normal(size=wide))
     net = extract(est)
     with pytest.raises(ExportError, match=r"widest row: 140,000.*limit of 1,048,576 bytes \(1 MiB\)"):
         c_target.render(net, "m", dtype="float64")
