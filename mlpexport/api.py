@@ -131,13 +131,19 @@ def _required(to, targets) -> tuple:
     return tuple(explicit)
 
 
-def _numbers_only(net, targets, to, note, done):
-    """The targets without C for a model that reads text columns, unless the user named it
-    (then the C target's own refusal is the error)."""
-    if net.vocab and "c" in targets and "c" not in _named(to, targets):
-        note(f"c: not {done}: the C target takes numbers only, and this model reads text "
-             "columns.")
-        return [t for t in targets if t != "c"]
+def _numbers_only(net, targets, to, note, done, dtype="float64"):
+    """The targets without C for a model the C target refuses (text columns, scratch rows
+    over its stack limit), unless the user named it (then that refusal is the error)."""
+    if "c" in targets and "c" not in _named(to, targets):
+        if net.vocab:
+            note(f"c: not {done}: the C target takes numbers only, and this model reads text "
+                 "columns.")
+            return [t for t in targets if t != "c"]
+        from .emit import c as c_target
+        why = c_target.refusal(net, dtype)
+        if why:
+            note(f"c: not {done}: {why.removesuffix('; export it with --to numpy, onnx or matlab.')}.")
+            return [t for t in targets if t != "c"]
     return targets
 
 
@@ -334,7 +340,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)
     net = m.net
-    targets = _numbers_only(net, targets, to, note, "written")
+    targets = _numbers_only(net, targets, to, note, "written", dtype)
     drawn = draw_rows(net)
     if prune_dead:
         given = _rows(data, net)
@@ -422,7 +428,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)
     if against is None:
-        targets = _numbers_only(m.net, targets, to, note, "run")
+        targets = _numbers_only(m.net, targets, to, note, "run", dtype)
     rows = _rows(data, m.net, stream=True)
 
     def describe(report):

@@ -19,8 +19,11 @@ import numpy as np
 
 
 def real_type(record):
-    """(ctypes type, numpy dtype) of the library's real numbers: the pointers X and the
-    real outputs are passed as. The one place the C types are chosen."""
+    """(ctypes type, numpy dtype) of the library's real numbers (NAME_real: float in a
+    float32 export, double in a float64 one): the pointers X and the real outputs are
+    passed as. The one place the C types are chosen."""
+    if record.get("dtype") == "float32":
+        return ctypes.c_float, np.float32
     return ctypes.c_double, np.float64
 
 
