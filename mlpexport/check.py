@@ -58,7 +58,8 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     """
     names = net.meta.get("feature_names")
     if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
-        import pandas as pd  # a model fitted on named columns may select them by name
+        from .optional import pandas  # a model fitted on named columns may select them by name
+        pd = pandas("checking a model fitted on a DataFrame (scikit-learn runs it on a DataFrame only)")
         X = pd.DataFrame(X, columns=names)
         if net.vocab:  # text columns stay objects; the others are numbers, as fitted
             text = set(net.string_columns())
