@@ -82,3 +82,33 @@ def test_a_dataframe_model_without_pandas_is_one_plain_line_not_an_internal_erro
     assert len(errors) == 1 and "pip install pandas" in errors[0], proc.stderr
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_oracle_gives_scikit_learn_nan_for_a_missing_text_value_under_any_pandas():
+    """Rows mlpexport makes (drawn, or read from a CSV's empty cells) hold None for a missing
+    text value. pandas 3 turns it into NaN when it builds the DataFrame for scikit-learn;
+    pandas 2 kept None, which scikit-learn's SimpleImputer(missing_values=nan) does not
+    impute, so the oracle and every export disagreed on those rows (the mixed-types
+    example failed with exit 1 under pandas 2.2). CI's floors run holds pandas 2."""
+    import numpy as np
+
+    from conftest import case
+    from mlpexport.check import sklearn_outputs
+
+    est, net, _ = case("mixed_types")
+    X = np.array([[30.0, 10.0, None, "male", 3.0], [40.0, 80.0, "S", None, 1.0]], dtype=object)
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(est, name)
+
+        def predict(self, frame):
+            seen.append(frame)
+            return est.predict(frame)
+
+    sklearn_outputs(Spy(), X, net)
+    frame = seen[0]
+    for row, column in ((0, "embarked"), (1, "sex")):
+        value = frame[column].iloc[row]
+        assert value is not None and value != value, f"{column}: {value!r} given to scikit-learn"
