@@ -51,9 +51,11 @@ def fresh_venv(tmp_path_factory):
                           "--disable-pip-version-check", str(src)],
                          capture_output=True, text=True, timeout=1200)
     if pip.returncode != 0:
-        lines = [line for line in pip.stderr.splitlines() if "is ignored" not in line]
+        lines = [line.strip() for line in pip.stderr.splitlines()
+                 if line.strip() and "is ignored" not in line]
+        said = [line for line in lines if "ERROR" in line or "No matching" in line] or lines
         _unavailable("pip install of mlpexport into a fresh venv failed (no package index?): "
-                     + " / ".join(lines[-3:]))
+                     + " / ".join(said[:2]))
     return str(venv)
 
 
