@@ -59,8 +59,11 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     """
     names = net.meta.get("feature_names")
     if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
-        import pandas as pd  # a model fitted on named columns may select them by name
-        X = pd.DataFrame(X, columns=names)
+        from .optional import pandas  # a model fitted on named columns may select them by name
+        pd = pandas("checking a model fitted on a DataFrame (scikit-learn runs it on a DataFrame only)")
+        if net.vocab and X.dtype == object:  # a missing text value is NaN, as pd.read_csv and
+            X = np.where(pd.isna(X), np.nan, X)  # pandas 3 give it; pandas 2 kept None, which
+        X = pd.DataFrame(X, columns=names)       # scikit-learn's NaN imputer does not impute
         if net.vocab:  # text columns stay objects; the others are numbers, as fitted
             text = set(net.string_columns())
             X = X.astype({n: float for j, n in enumerate(names) if j not in text})
