@@ -524,7 +524,8 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
             fail(f"stale: {st.file} was made from a different model", rtol)
             continue
         if not st.intact:
-            fail(f"{st.file} weights were edited after export", rtol)
+            fail(f"stale: {st.file} was edited after export (its weights, feature names, labels "
+                 f"or vocabularies no longer match the digest it records)", rtol)
             edited.add(t)
         runnable[t] = rtol
     if not report.rows and not runnable:

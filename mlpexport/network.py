@@ -249,6 +249,17 @@ class Network:
     vocab: tuple = ()  # StringColumn per input column that holds strings
     categories: tuple = ()  # (column, known values) of categorical inputs, to draw rows from
 
+    def texts(self) -> dict[str, np.ndarray]:
+        """Everything besides the weights that an export stores and reads, as `digest`
+        takes it: the feature names (how named input is matched to columns), the class
+        labels (label_form) and the known strings of each text column."""
+        out = {}
+        if self.meta.get("feature_names"):
+            out["feature_names"] = np.array([str(n) for n in self.meta["feature_names"]], dtype=object)
+        if self.classes is not None:
+            out["classes"] = label_form(self.classes)
+        return out | self.strings()
+
     def strings(self) -> dict[str, np.ndarray]:
         """The known strings of each string column, by the name the exports give them."""
         return {f"vocab_{c.column}": np.array(list(c.words), dtype=str) for c in self.vocab}
@@ -375,9 +386,10 @@ class Network:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the structure and every weight: what an export was made from."""
+        """sha256 of the structure, every weight and every stored string (feature names,
+        labels, vocabularies): what an export was made from."""
         h = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode())
-        h.update(digest(self.arrays()).encode())
+        h.update(digest(self.arrays() | self.texts()).encode())
         return h.hexdigest()[:32]
 
 
@@ -385,11 +397,28 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def label_form(values) -> np.ndarray:
+    """Class labels as `digest` takes them, however a file holds them: text as str
+    (object array), numbers (bool, int, float) as float64."""
+    a = np.asarray(values).ravel()
+    if a.dtype.kind in "OUS":
+        return np.array([str(v) for v in a], dtype=object)
+    return a.astype(np.float64)
+
+
 def digest(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 over names, dtypes, shapes and bytes of a set of arrays."""
+    """sha256 over names, dtypes, shapes and bytes of a set of arrays; a text array (str,
+    bytes or object) by its values as a JSON list of str, whatever its width or shape, so
+    every file format's way of holding strings gives the same digest. The one place that
+    decides what an export's digest (and the fingerprint) covers: each target hands it
+    every array and string it stores (Network.arrays() | Network.texts())."""
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
+        if a.dtype.kind in "OUS":
+            h.update(f"{name}|text|".encode())
+            h.update(json.dumps([str(v) for v in a.ravel()]).encode())
+            continue
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:32]

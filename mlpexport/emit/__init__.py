@@ -188,8 +188,12 @@ def export_id(net: Network, name: str, dtype: str, options: dict | None = None) 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict | None = None) -> dict:
-    """What every export records about itself (also written into file headers)."""
+def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict | None = None,
+                texts: dict | None = None) -> dict:
+    """What every export records about itself (also written into file headers). Its
+    digest covers the weights and every string the export stores (texts: default
+    net.texts(); a target that stores fewer, e.g. no feature names, passes its own), so
+    an edited name, label or vocabulary in a committed export is found by its stamp."""
     from ..network import digest
 
     _, kind = classes_for_storage(net)
@@ -202,7 +206,7 @@ def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict
         "model_file": net.meta.get("model_file", ""),
         "sklearn_version": net.meta.get("sklearn_version", ""),
         "fingerprint": net.fingerprint,
-        "digest": digest(arrays),
+        "digest": digest(arrays | (net.texts() if texts is None else texts)),
         "dtype": dtype,
         "n_features": net.n_features,
         "n_outputs": net.n_outputs,

@@ -473,7 +473,10 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
 
     arrays = cast_arrays(net, dtype)
     classes, kind = _check_labels(net)
-    meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)})
+    texts = net.texts()
+    if not _struct_names(net) or matlab_inline:
+        texts.pop("feature_names", None)  # not stored, never read: X is a matrix
+    meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)}, texts)
     if net.vocab:
         if matlab_inline or not _struct_names(net):
             raise ExportError("this model reads string columns, which the MATLAB export takes as "
@@ -714,13 +717,19 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
     return runner(directory, name)(X)
 
 
+def _cellstr(v) -> np.ndarray:
+    """A cell array of char as loadmat gives it -> its strings ('' for an empty cell)."""
+    return np.array(["".join(np.asarray(c).ravel().astype(str)) for c in np.asarray(v).ravel()],
+                    dtype=object)
+
+
 EXPORT_ID_LINE = re.compile(r"^%\s+Export id: ([0-9a-f]+)\b", re.M)
 
 
 def stamp(directory, name) -> Stamp:
     from scipy.io import loadmat
 
-    from ..network import digest
+    from ..network import digest, label_form
     path = os.path.join(directory, f"{name}.mat")
     m = loadmat(path, squeeze_me=True)
     meta = m["meta"]
@@ -730,11 +739,17 @@ def stamp(directory, name) -> Stamp:
     mat_id = str(meta["export_id"]) if "export_id" in fields else None
     skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores",
             "feature_names"}
-    arrays = {k: np.asarray(v) for k, v in loadmat(path).items()  # strings: in the fingerprint
+    raw = loadmat(path)
+    arrays = {k: np.asarray(v) for k, v in raw.items()
               if not k.startswith(("__", "vocab_")) and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}
     arrays = {k: (v.reshape(()) if v.size == 1 and k.endswith(("_low", "_high")) else v)
               for k, v in arrays.items()}
+    for k, v in raw.items():  # the strings it stores: labels, vocabularies, feature names
+        if k == "classes":
+            arrays[k] = label_form(_cellstr(v) if v.dtype.kind == "O" else v)
+        elif k.startswith("vocab_") or k == "feature_names":
+            arrays[k] = _cellstr(v)
     text = open(os.path.join(directory, f"{name}.m"), encoding="utf-8", errors="replace").read()
     same = fingerprint in text
     found = EXPORT_ID_LINE.search(text)

@@ -9,6 +9,7 @@ module level, so the module is reentrant: one Model per thread.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import io
 import json
@@ -884,26 +885,35 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
 
 
 _ASSIGNED = re.compile(r"^(FINGERPRINT|EXPORT_ID) = '([0-9a-f]*)'", re.MULTILINE)
+_NAMES = re.compile(r"^feature_names_in_ = np\.array\((\[.*\]), dtype=object\)$", re.MULTILINE)
 
 
 def stamp(directory, name) -> Stamp:
     """What NAME.npz records (fingerprint, dtype, weights digest) and whether NAME.py
     names the same model and the same export. Both files are read as data: nothing of a
     committed NAME.py runs here."""
-    from ..network import digest
+    from ..network import digest, label_form
 
     path = os.path.join(directory, f"{name}.npz")
     try:
         with np.load(path, allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
-            arrays = {k: w[k] for k in w.files  # the strings are in the fingerprint
-                      if k not in ("classes", "mlpexport_meta") and not k.startswith("vocab_")}
+            arrays = {k: w[k] for k in w.files if k != "mlpexport_meta"}
+        if "classes" in arrays:
+            arrays["classes"] = label_form(arrays["classes"])
         with open(os.path.join(directory, f"{name}.py"), "rb") as f:
             module_text = f.read().decode("utf-8", errors="replace")
         fingerprint, dtype, stored_digest = meta["fingerprint"], meta["dtype"], meta["digest"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{name}.py/.npz in {directory} is not a readable mlpexport export "
                           f"({type(exc).__name__}: {exc}).") from None
+    names = _NAMES.search(module_text)  # what named input is matched against, read as data
+    if names:
+        try:
+            arrays["feature_names"] = np.array([str(n) for n in ast.literal_eval(names.group(1))],
+                                               dtype=object)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            arrays["feature_names"] = np.array(["(unreadable)"], dtype=object)
     assigned = dict(_ASSIGNED.findall(module_text))
     same_model = assigned.get("FINGERPRINT") == fingerprint
     # An export written before export ids existed has none in either file (None == None):

@@ -516,10 +516,27 @@ def stamp(directory, name) -> Stamp:
     import onnx
     from onnx import numpy_helper
 
-    from ..network import digest
+    from ..network import digest, label_form
     model = onnx.load(os.path.join(directory, f"{name}.onnx"))
     meta = {p.key: p.value for p in model.metadata_props}
     weights = set(json.loads(meta.get("weights", "[]")))
-    arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name in weights}
-    return Stamp(f"{name}.onnx", meta.get("fingerprint"), digest(arrays) == meta.get("digest"),
-                 dtype=meta.get("dtype", "float64"))
+    stored = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer
+              if t.name in weights or t.name == "classes" or t.name.startswith("vocab_")}
+    arrays = {k: (np.array([_text(v) for v in a.ravel()], dtype=object)
+                  if a.dtype.kind in "OSU" else a) for k, a in stored.items()}
+    if "classes" in arrays:
+        arrays["classes"] = label_form(arrays["classes"])
+    names = json.loads(meta.get("feature_names", "null"))
+    if names:
+        arrays["feature_names"] = np.array([str(n) for n in names], dtype=object)
+    inputs = [i.name for i in model.graph.input]
+    # one input per feature (a model with text columns): fed by name, so the names are the
+    # recorded ones in their order, or x0, x1, ... without them
+    named = inputs == ["X"] or inputs == [str(n) for n in names or
+                                          (f"x{j}" for j in range(len(inputs)))]
+    return Stamp(f"{name}.onnx", meta.get("fingerprint"),
+                 named and digest(arrays) == meta.get("digest"), dtype=meta.get("dtype", "float64"))
+
+
+def _text(v) -> str:
+    return v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
