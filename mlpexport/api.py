@@ -21,6 +21,7 @@ scikit-learn and the targets' libraries are imported by the calls that need them
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class _Rows:
     X: object
     source: str
     notes: list = field(default_factory=list)
+    given: object = None  # check.Given: the caller's DataFrame, which scikit-learn is fed
 
 
 def _quiet(_text):
@@ -155,11 +157,26 @@ def _known(net, X):
     unknown category is scikit-learn's and the exports' business, not a data error)."""
     import numpy as np
 
+    from .network import is_missing
+
     X = X.copy()
     for c in net.vocab:
         col = X[:, c.column]
-        text = np.array([isinstance(v, str) for v in col], dtype=bool)
-        col[text] = c.words[0]
+        # text, and None or NaN where it is not the column's missing value: a category
+        known = np.array([isinstance(v, str) or (is_missing(v) and (v is None) != (c.missing == "none")
+                                                 and not (v is not None and c.refuse_nan))
+                          for v in col], dtype=bool)
+        col[known] = c.words[0]
+    return X
+
+
+def _file_missing(X, net):
+    """A file's empty text cells (None) as the missing value each text column takes (None
+    or NaN, as the model knows it): a file has one way to say missing, scikit-learn two."""
+    for c in net.vocab:
+        if c.missing != "none" and len(X):
+            col = X[:, c.column]
+            col[[v is None for v in col]] = float("nan")
     return X
 
 
@@ -194,17 +211,26 @@ def _text_rows(X, net, where):
     return X
 
 
+def _by_name(data, net):
+    """A DataFrame's columns in the model's feature order, matched by name (as
+    data.csv_rows matches a CSV header); None when the model or the data have no names."""
+    names = net.meta.get("feature_names")
+    columns = getattr(data, "columns", None)
+    if not names or columns is None:
+        return None
+    from .data import match_columns
+    at = match_columns("the data", columns, names)
+    return data[[list(columns)[j] for j in at]]
+
+
 def _array(data, net):
     """Rows of an array-like (numpy array, DataFrame, nested lists) as a 2-D float64 array.
     A DataFrame is matched to the model's feature names by name when the model has them."""
     import numpy as np
 
     names = net.meta.get("feature_names")
-    columns = getattr(data, "columns", None)
-    if names and columns is not None:  # as data.csv_rows matches a CSV header
-        from .data import match_columns
-        at = match_columns("the data", columns, names)
-        data = data[[list(columns)[j] for j in at]]
+    frame = _by_name(data, net)
+    data = data if frame is None else frame
     if hasattr(data, "to_numpy"):
         data = data.to_numpy()
     elif hasattr(data, "values") and not callable(data.values):
@@ -255,10 +281,13 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
                       feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns(),
                       strings=net.string_columns())
         if net.vocab:
-            X = _text_rows(X, net, path)
+            X = _text_rows(_file_missing(X, net), net, path)
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
-    return _Rows(X, f"{len(X)} given rows")
+    frame = _by_name(data, net)
+    from .check import Given
+    given = Given(frame) if hasattr(frame, "iloc") else None  # a pandas DataFrame
+    return _Rows(X, f"{len(X)} given rows", given=given)
 
 
 # --------------------------------------------------------------------------- convert
@@ -339,10 +368,11 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     if prune_dead:
         given = _rows(data, net)
         net = _prune(net, given, note)
-        rows, golden = given, np.asarray(given.X[:48])
+        rows, golden = given, np.asarray(given.X[:48])  # given.given: its frame, at offset 0
     elif data is not None:
         given = _rows(data, net)
-        rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}")
+        rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}",
+                     given=given.given and dataclasses.replace(given.given, offset=len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
     else:
         rows = _Rows(drawn, drawn_source(net, len(drawn)))
@@ -351,7 +381,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
     files = emit.render_all(net, name, targets, dtype, **options)
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
-                   required=_required(to, targets), files=files)
+                   required=_required(to, targets), files=files, given=rows.given)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = net.meta.get("source", "")
     if report.passed:
@@ -425,7 +455,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
                        atol=0.0 if atol is None else atol, against=against, name=name,
                        required=_required(to, targets), expected=_named(to, targets),
-                       options=options)
+                       options=options, given=rows.given)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = m.net.meta.get("source", "")
     report.notes, report.seconds = notes, time.monotonic() - start

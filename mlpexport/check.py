@@ -48,6 +48,31 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 # ------------------------------------------------------------------ the oracle
 
+@dataclass(frozen=True)
+class Given:
+    """The caller's own object (a DataFrame, its columns in feature order) whose rows are
+    X[offset:offset + len(frame)]: scikit-learn is fed those rows of it, unchanged (a None
+    stays None, a nullable column stays nullable), never a frame rebuilt from X; the
+    exports get X, the same values as plain objects."""
+    frame: object
+    offset: int = 0
+
+
+def oracle(est, Xc, net: Network, given: Given | None = None, start: int = 0) -> dict:
+    """sklearn_outputs for the rows X[start:start + len(Xc)]: where they are the caller's
+    own rows, of the caller's own object."""
+    if given is None:
+        return sklearn_outputs(est, Xc, net)
+    stop = start + len(Xc)
+    lo, hi = max(start, given.offset), min(stop, given.offset + len(given.frame))
+    if lo >= hi:
+        return sklearn_outputs(est, Xc, net)
+    parts = ([sklearn_outputs(est, Xc[:lo - start], net)] if lo > start else []) + [
+        sklearn_outputs(est, given.frame.iloc[lo - given.offset:hi - given.offset], net)] + (
+        [sklearn_outputs(est, Xc[hi - start:], net)] if hi < stop else [])
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     """scikit-learn's own predict (and predict_proba, decision_function, the ones the
     model has) on X: what every export must match.
@@ -59,7 +84,9 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     names = net.meta.get("feature_names")
     if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
         import pandas as pd  # a model fitted on named columns may select them by name
-        X = pd.DataFrame(X, columns=names)
+        # dtype=object: every value stays the object it is (pandas >= 3 would infer a str
+        # column and turn None into NaN, which scikit-learn tells apart)
+        X = pd.DataFrame(X, columns=names, dtype=object if X.dtype == object else None)
         if net.vocab:  # text columns stay objects; the others are numbers, as fitted
             text = set(net.string_columns())
             X = X.astype({n: float for j, n in enumerate(names) if j not in text})
@@ -465,7 +492,7 @@ SAMPLE = 100_000  # the first rows set each output column's typical magnitude
 
 def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Tolerance = Tolerance(),
                 name: str = "model", required=(), options=None, files: dict | None = None,
-                chunk: int = CHUNK) -> Report:
+                chunk: int = CHUNK, given=None) -> Report:
     """Exports made now (or the rendered `files`, which convert is about to write) against
     scikit-learn's own outputs on rows X."""
     rtol = tol.rtol_for(dtype)
@@ -475,13 +502,13 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
         report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol, tmp,
-                                        name, required, chunk, report.samples)
+                                        name, required, chunk, report.samples, given=given)
     return report
 
 
 def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
                   tol: Tolerance = Tolerance(), required=(), expected=None,
-                  chunk: int = CHUNK) -> Report:
+                  chunk: int = CHUNK, given=None) -> Report:
     """The exports committed in `directory` against scikit-learn's own outputs on rows X.
     Incomplete sets, sets mixed from two exports, exports of another model (fingerprint)
     and edited weights (digest) fail; each export is judged at the rtol of the arithmetic
@@ -531,7 +558,8 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
     if not report.rows and not runnable:
         report.rows.append(Row("-", "-", status=FAIL, note=f"no exports named {name} in {directory}"))
     report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name, required,
-                                    chunk, report.samples, committed=True, edited=edited)
+                                    chunk, report.samples, committed=True, edited=edited,
+                                    given=given)
     judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
     report.rtol = max(judged, default=report.rtol)
     return report
@@ -539,7 +567,7 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
           against: str | None = None, name: str = "model", required=(), expected=None,
-          options=None, files: dict | None = None, chunk: int = CHUNK) -> Report:
+          options=None, files: dict | None = None, chunk: int = CHUNK, given=None) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X
     (check_against when `against` names a directory of committed exports, else
     check_fresh).
@@ -549,14 +577,15 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
     for any chunk size.
     required: targets whose runtime must be present (otherwise they are skipped).
     files: already rendered exports to check (convert checks the bytes it will write).
+    given: the caller's own rows (Given) among X, which scikit-learn is fed unchanged.
     Raises RuntimeFailed when an export's runtime crashes (not a disagreement).
     """
     tol = Tolerance(rtol, atol)
     if against is not None:
         return check_against(est, net, X, against, targets, name=name, tol=tol,
-                             required=required, expected=expected, chunk=chunk)
+                             required=required, expected=expected, chunk=chunk, given=given)
     return check_fresh(est, net, X, targets, dtype=dtype, tol=tol, name=name, required=required,
-                       options=options, files=files, chunk=chunk)
+                       options=options, files=files, chunk=chunk, given=given)
 
 
 def _rows_of(X, start, stop, nan_ok=None):
@@ -590,7 +619,7 @@ def _progress(starts, n_rows, chunk):
 
 
 def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
-                     committed=False, edited=()):
+                     committed=False, edited=(), given=None):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
     with scikit-learn. A crash raises RuntimeFailed, except for a committed export already
     failed as edited, whose crash is reported in a FAIL row (the edit explains it)."""
@@ -609,7 +638,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             runners[t] = r
     nan_ok = net.nan_columns()
     Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
-    sample = sklearn_outputs(est, Xs, net)
+    sample = oracle(est, Xs, net, given, 0)
     typical = {k: typical_scale(np.asarray(v, dtype=np.float64))
                for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
     merged: dict = {}
@@ -619,7 +648,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             Xc, want = Xs[start:stop], {k: v[start:stop] for k, v in sample.items()}
         else:
             Xc = _rows_of(X, start, stop, nan_ok)
-            want = sklearn_outputs(est, Xc, net)
+            want = oracle(est, Xc, net, given, start)
         for t, run in list(runners.items()):
             try:
                 got = run(Xc)

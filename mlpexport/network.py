@@ -206,6 +206,16 @@ class StringColumn:
     words: tuple
     error: bool = False
     label: str = ""
+    # None and NaN are two values to scikit-learn: the one the model knows as this column's
+    # missing value (an encoder's None or NaN category, an imputer's missing_values) codes
+    # as NaN; the other is an unknown category, or with refuse_nan a NaN is an error
+    # (SimpleImputer(missing_values=None) raises "Input contains NaN").
+    missing: str = "nan"  # "nan" or "none"
+    refuse_nan: bool = False
+
+    def missing_value(self):
+        """The value this column takes as missing: None or NaN."""
+        return None if self.missing == "none" else np.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,7 +345,9 @@ class Network:
             "steps": [spelled(op) for op in (*prog.inputs, *prog.layers)],
             "target_steps": [spelled(op) for op in prog.target],
             "classes": None if self.classes is None else [_plain(c) for c in self.classes],
-        } | ({"strings": [[c.column, list(c.words), c.error] for c in self.vocab]}
+        } | ({"strings": [[c.column, list(c.words), c.error]
+                          + ([c.missing, c.refuse_nan] if (c.missing, c.refuse_nan) != ("nan", False) else [])
+                          for c in self.vocab]}
              if self.vocab else {})
 
     def nan_columns(self) -> np.ndarray:
@@ -815,13 +827,17 @@ def unseen(values) -> float:
 
 def string_codes(string_column: StringColumn, column) -> np.ndarray:
     """StringCodes' meaning: each value's position in the known words, -1 for an unknown
-    value (or an error), NaN for None or NaN (a missing value, as scikit-learn's imputers
-    and encoders see it)."""
+    value (or an error), NaN for the column's missing value (None or NaN, see
+    StringColumn.missing; the other one is an unknown value, as in scikit-learn)."""
     index = {w: float(i) for i, w in enumerate(string_column.words)}
     out = np.empty(len(column))
+    none_missing = string_column.missing == "none"
     for r, v in enumerate(column):
-        if is_missing(v):
+        if is_missing(v) and (v is None) == none_missing:
             out[r] = np.nan
+        elif is_missing(v) and v is not None and string_column.refuse_nan:
+            raise ValueError(f"Input contains NaN in column {string_column.label or string_column.column}, "
+                             f"whose missing value is None")
         else:
             out[r] = index.get(v, -1.0) if isinstance(v, str) else -1.0
             if out[r] < 0 and string_column.error:

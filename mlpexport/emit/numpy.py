@@ -372,7 +372,11 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         words = ", ".join(f"{c.column}: vocab_{c.column}" for c in net.vocab)
         parts.append(f"_WORDS = {{{words}}}  # the strings each string column knows, by code\n"
                      f"_STRICT = {[c.column for c in net.vocab if c.error]!r}"
-                     "  # an unknown string there is an error\n" + NUMBERS)
+                     "  # an unknown string there is an error\n"
+                     f"_NONE = {[c.column for c in net.vocab if c.missing == 'none']!r}"
+                     "  # None is the missing value there (elsewhere NaN is; the other: unknown)\n"
+                     f"_NO_NAN = {[c.column for c in net.vocab if c.refuse_nan]!r}"
+                     "  # NaN is an error there\n" + NUMBERS)
     parts.append(Template(VALIDATE).substitute(
         name=name, as_array="_numbers(_columns(X))" if net.vocab else "np.asarray(_columns(X))",
         finite_check=VALIDATE_NAN if nan_ok.any() else VALIDATE_FINITE))
@@ -745,7 +749,8 @@ NUMBERS = '''_CODES = {j: {w: float(i) for i, w in enumerate(words)} for j, word
 
 def _numbers(X):
     """Rows with string columns -> numbers: a string becomes its position among the
-    strings its column knows (_WORDS), -1 when unknown; None or NaN (missing) becomes NaN."""
+    strings its column knows (_WORDS), -1 when unknown; the column's missing value (None in
+    _NONE, else NaN) becomes NaN, the other one is unknown, as scikit-learn tells them apart."""
     X = np.asarray(X, dtype=object)
     if X.ndim != 2 or X.shape[1] != n_features_in_:
         return X  # _validate says what is wrong
@@ -757,10 +762,14 @@ def _numbers(X):
             except (TypeError, ValueError):
                 raise ValueError(f"X must contain only real numbers in column {_column_name(j)}.") from None
             continue
-        codes = _CODES[j]
+        codes, none = _CODES[j], j in _NONE
         for i, v in enumerate(X[:, j]):
-            if v is None or (isinstance(v, float) and v != v):
+            nan = isinstance(v, float) and v != v
+            if (v is None and none) or (nan and not none):
                 out[i, j] = np.nan
+            elif nan and j in _NO_NAN:
+                raise ValueError(f"Input contains NaN in column {_column_name(j)}, whose missing "
+                                 "value is None")
             elif isinstance(v, str) and v in codes:
                 out[i, j] = codes[v]
             elif j in _STRICT:
