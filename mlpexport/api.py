@@ -223,15 +223,38 @@ def _by_name(data, net):
     return data[[list(columns)[j] for j in at]]
 
 
+def _frame_values(frame):
+    """A DataFrame's values, pandas' nullable columns (Float64, Int64, boolean) as float64
+    with NaN for NA, as scikit-learn reads them."""
+    import numpy as np
+
+    values = frame.to_numpy()
+    nullable = [j for j, d in enumerate(frame.dtypes)
+                if not isinstance(d, np.dtype) and getattr(d, "kind", "") in "biuf"]
+    if nullable:
+        values = values.astype(object)
+        for j in nullable:
+            values[:, j] = frame.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(nullable) == frame.shape[1]:
+            values = values.astype(np.float64)
+    return values
+
+
 def _array(data, net):
     """Rows of an array-like (numpy array, DataFrame, nested lists) as a 2-D float64 array.
     A DataFrame is matched to the model's feature names by name when the model has them."""
     import numpy as np
 
     names = net.meta.get("feature_names")
+    kinds = sorted({type(c).__name__ for c in getattr(data, "columns", ())})
+    if len(kinds) > 1 and "str" in kinds:
+        raise DataError(f"the data's column names are of types {kinds}; scikit-learn raises "
+                        "TypeError for names that are not all strings (X.columns.astype(str)).")
     frame = _by_name(data, net)
     data = data if frame is None else frame
-    if hasattr(data, "to_numpy"):
+    if hasattr(data, "to_numpy") and hasattr(data, "dtypes"):
+        data = _frame_values(data)
+    elif hasattr(data, "to_numpy"):
         data = data.to_numpy()
     elif hasattr(data, "values") and not callable(data.values):
         data = data.values

@@ -695,9 +695,27 @@ def _columns(X):
     if columns is None or not hasattr(X, "to_numpy"):
         return X
     given = list(columns)
+    kinds = sorted({type(c).__name__ for c in given})
+    if len(kinds) > 1 and "str" in kinds:  # scikit-learn's TypeError, whatever was fitted
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but "
+            f"your input has {kinds} as feature name / column name types. If you want feature "
+            "names to be stored and validated, you must convert them all to strings, by using "
+            "X.columns = X.columns.astype(str) for example. Otherwise you can remove feature / "
+            "column names from your input data, or convert them all to a non-string data type.")
     if names is not None and all(isinstance(c, str) for c in given) and given != list(names):
         raise _names_differ(sorted(set(given) - set(names)), sorted(set(names) - set(given)))
-    return X.to_numpy()
+    A = X.to_numpy()
+    dtypes = list(getattr(X, "dtypes", ()))
+    nullable = [j for j, d in enumerate(dtypes)  # pandas' Float64, Int64, boolean: NA is NaN
+                if not isinstance(d, np.dtype) and getattr(d, "kind", "") in "biuf"]
+    if nullable:
+        A = A.astype(object)
+        for j in nullable:
+            A[:, j] = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(nullable) == len(dtypes):
+            A = A.astype(np.float64)
+    return A
 '''
 
 VALIDATE = '''def _validate(X):
