@@ -349,8 +349,9 @@ def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
         words = {"number": "numbers", "str": "strings"}
         return np.zeros(want.shape, bool), (f"labels come back as {words.get(gk, gk)}, "
                                             f"scikit-learn gives {words.get(wk, wk)}")
-    if wk == "str":
-        return got.astype(str) == want.astype(str), ""
+    if wk == "str":  # as Python strings: numpy's str arrays drop trailing NUL characters
+        same = [a == b for a, b in zip(_python(got), _python(want))]
+        return np.array(same, dtype=bool).reshape(want.shape), ""
     if wk != "number" or (got.dtype.kind == want.dtype.kind and got.dtype.kind != "O"):
         return got == want, ""  # same kind: numpy compares exactly
     note = ""

@@ -547,27 +547,38 @@ def _embed(step, off, w, total, walk):
 def _ct_steps(ct, cols, walk):
     _fitted(ct, "transformers_")
     width = len(cols)
-    branches = []  # (input columns, fitted transformer or "passthrough")
+    weights = getattr(ct, "transformer_weights", None) or {}
+    if not isinstance(weights, dict):
+        raise UnsupportedModelError("the ColumnTransformer's transformer_weights is not a dict.")
+    branches = []  # (input columns, fitted transformer or "passthrough", weight or None)
     for entry in ct.transformers_:
         if not (isinstance(entry, (list, tuple)) and len(entry) == 3):
             raise UnsupportedModelError("the ColumnTransformer's transformers_ are malformed.")
-        _, trans, columns = entry
+        name, trans, columns = entry
         if isinstance(trans, str) and trans == "drop":
             continue
         picked = _ct_columns(ct, columns, width)
         if not picked:
             continue  # scikit-learn skips a branch with no columns
-        branches.append((picked, trans))
-    steps = [Select(walk(), tuple(c for picked, _ in branches for c in picked))]
+        weight = weights.get(name)
+        if weight is not None:
+            weight = _values(f"transformer_weights[{name!r}]", weight)
+            if weight.shape != ():
+                raise UnsupportedModelError(f"the ColumnTransformer's transformer_weights[{name!r}] "
+                                            f"is not one number.")
+        branches.append((picked, trans, weight))
+    steps = [Select(walk(), tuple(c for picked, _, _ in branches for c in picked))]
     total, off, out = len(steps[0].indices), 0, []
-    for picked, trans in branches:
+    for picked, trans, weight in branches:
         w = len(picked)
         branch_cols = [cols[c] for c in picked]
-        if isinstance(trans, str) and trans == "passthrough":
-            off += w
-            out += branch_cols
-            continue
-        local, branch_out = _transform_steps(trans, branch_cols, walk)
+        local, branch_out = [], branch_cols
+        if not (isinstance(trans, str) and trans == "passthrough"):
+            local, branch_out = _transform_steps(trans, branch_cols, walk)
+        if weight is not None:  # scikit-learn multiplies the branch's output by its weight
+            width_out = len(branch_out)
+            local = local + [Affine(walk(), factor=np.full(width_out, float(weight)))]
+            branch_out = [None] * width_out
         for step in local:
             embedded, w_new = _embed(step, off, w, total, walk)
             steps += embedded

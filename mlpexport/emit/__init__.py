@@ -177,6 +177,17 @@ def classes_for_storage(net: Network):
         f"({sorted({type(v).__name__ for v in c})}); use numbers or strings.")
 
 
+def refuse_nul_labels(net: Network, target: str, why: str, trailing_only: bool = False) -> None:
+    """A class label with a NUL character, named, for a target whose strings cannot hold
+    it (C strings end at NUL; a .npz string array drops trailing ones)."""
+    if net.classes is None:
+        return
+    for c in net.classes:
+        if isinstance(c, str) and (c.endswith("\0") if trailing_only else "\0" in c):
+            raise ExportError(f"class label {c!r} holds a NUL character, which {why}; the "
+                              f"{target} export refuses it (rename the class).")
+
+
 def export_id(net: Network, name: str, dtype: str, options: dict | None = None) -> str:
     """What one export was made from: model, name, arithmetic, mlpexport version and
     target options. Every file of an export carries it, so a set mixed from two

@@ -30,7 +30,8 @@ from string import Template  # op lines with $k, the width of the row they loop 
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, plain, target_options
+from . import (Stamp, cast_arrays, classes_for_storage, header, meta_record, plain,
+               refuse_nul_labels, target_options)
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, Equal,
                        ExpOut, FillNaN, Gemm, Lookup, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
@@ -468,6 +469,7 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
         raise ExportError("the C target takes numbers only; this model reads string columns "
                           f"({', '.join(c.label for c in net.vocab)}): export it with --to "
                           "numpy, onnx or matlab.")
+    refuse_nul_labels(net, "C", "ends a C string")
     arrays = cast_arrays(net, dtype)
     texts = {k: v for k, v in net.texts().items() if k == "classes"}  # no names in C: X is a matrix
     meta = meta_record(net, name, dtype, arrays, options, texts)

@@ -24,7 +24,7 @@ from string import Template  # the ufunc lines, with $v for their variable
 import numpy as np
 
 from . import (NAME_RE, Stamp, cast_arrays, classes_for_storage, column_names, header, meta_record,
-               target_options)
+               refuse_nul_labels, target_options)
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -191,6 +191,7 @@ EXACT = 2 ** 53  # integers beyond this are not all exact as doubles
 
 
 def _check_labels(net):
+    refuse_nul_labels(net, "MATLAB", "a .mat file's char arrays do not keep (Octave ends the label there)")
     classes, kind = classes_for_storage(net)
     if kind in ("str", "object"):
         for c in classes:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
+from . import (Stamp, cast_arrays, classes_for_storage, header, meta_record, refuse_nul_labels,
+               target_options)
 from ..errors import ExportError
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -826,6 +827,7 @@ SIGMOID = '''def _sigmoid(Z, out):
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     target_options(Options, options)  # nothing of its own to read; a misspelling is refused
+    refuse_nul_labels(net, "numpy", "a .npz string array drops at the end", trailing_only=True)
     arrays = cast_arrays(net, dtype)
     stored = dict(arrays)
     classes, _ = classes_for_storage(net)

@@ -337,9 +337,11 @@ SCORES = {
 def _classes_tensor(net, g):
     from onnx import TensorProto, helper
     classes, kind = classes_for_storage(net)
-    if kind != "number":
-        g.inits.append(helper.make_tensor("classes", TensorProto.STRING, [len(classes)],
-                                          [str(c).encode("utf-8") for c in classes]))
+    if kind != "number":  # the labels themselves, by hand: helper.make_tensor and numpy's
+        # str arrays drop trailing NUL characters
+        t = TensorProto(name="classes", data_type=TensorProto.STRING, dims=[len(classes)])
+        t.string_data.extend(str(c).encode("utf-8") for c in net.classes)
+        g.inits.append(t)
         return TensorProto.STRING
     g.const("classes", classes, dtype=classes.dtype)
     return helper.np_dtype_to_tensor_dtype(classes.dtype)
@@ -520,7 +522,9 @@ def stamp(directory, name) -> Stamp:
     model = onnx.load(os.path.join(directory, f"{name}.onnx"))
     meta = {p.key: p.value for p in model.metadata_props}
     weights = set(json.loads(meta.get("weights", "[]")))
-    stored = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer
+    stored = {t.name: (np.array(list(t.string_data), dtype=object)  # as written: NULs kept
+                       if t.data_type == onnx.TensorProto.STRING else numpy_helper.to_array(t))
+              for t in model.graph.initializer
               if t.name in weights or t.name == "classes" or t.name.startswith("vocab_")}
     arrays = {k: (np.array([_text(v) for v in a.ravel()], dtype=object)
                   if a.dtype.kind in "OSU" else a) for k, a in stored.items()}
