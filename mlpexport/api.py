@@ -170,6 +170,21 @@ def _known(net, X):
     return X
 
 
+def _unread_as_nan(X, net):
+    """X with the columns no step reads (remainder="drop") as NaN, whatever they hold
+    (text, say): scikit-learn ignores them, and every export takes NaN there."""
+    import numpy as np
+
+    if X.dtype.kind in "biuf" or X.ndim != 2 or X.shape[1] != net.n_features:
+        return X
+    unread = net.unread_columns()
+    if not unread.any():
+        return X
+    X = X.astype(object)
+    X[:, unread] = np.nan
+    return X
+
+
 def _file_missing(X, net):
     """A file's empty text cells (None) as the missing value each text column takes (None
     or NaN, as the model knows it): a file has one way to say missing, scikit-learn two."""
@@ -265,6 +280,7 @@ def _array(data, net):
     if X.ndim != 2:
         raise DataError(f"the data are a {X.ndim}-D array of shape {X.shape}; they must be 2-D "
                         f"(rows x {net.n_features} features), e.g. X.reshape(-1, {net.n_features}).")
+    X = _unread_as_nan(X, net)
     if net.vocab:  # text columns: kept as objects; the numbers are checked through their codes
         return _text_rows(np.asarray(X, dtype=object), net, "the data")
     if X.dtype.kind not in "biuf":
@@ -293,6 +309,8 @@ def _array(data, net):
 
 def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
     """The rows a check or an inspection runs on, and where they came from."""
+    import numpy as np
+
     from .data import draw_rows, read_data
 
     if data is None:
@@ -300,11 +318,15 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
         return _Rows(X, drawn_source(net, len(X)))
     if _is_path(data):
         path = os.fsdecode(data)
+        unread = [int(j) for j in np.flatnonzero(net.unread_columns())]
         X = read_data(path, net.n_features, stream=stream,
                       feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns(),
-                      strings=net.string_columns())
+                      strings=sorted(set(net.string_columns()) | set(unread)))
+        X = _unread_as_nan(X, net)  # read as text: they may hold anything
         if net.vocab:
             X = _text_rows(_file_missing(X, net), net, path)
+        elif X.dtype == object:
+            X = X.astype(np.float64)
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
     frame = _by_name(data, net)

@@ -370,6 +370,33 @@ class Network:
                 ok[cols] = ~np.isnan(_run(ops, arrays, X, forward)).any(axis=1)
         return ok
 
+    def unread_columns(self) -> np.ndarray:
+        """Which input columns no step reads (a ColumnTransformer's remainder="drop"):
+        scikit-learn ignores what they hold, so every export takes any value there. Found
+        by running the input ops on a row every lookup knows, with each column changed in
+        turn (to NaN, and to two other numbers): a column is unread when nothing changes."""
+        n = self.n_features
+        unread = np.zeros(n, dtype=bool)
+        ops = self.program().inputs
+        if not any(isinstance(op, Take) for op in ops):
+            return unread  # every column reaches the first layer
+        arrays, known = self.arrays(), self._known_row()
+        forward = FORWARD | {Lookup: lambda op, a, Z: _lookup(op, a, Z, strict=False)}
+        text = set(self.string_columns())
+        with np.errstate(all="ignore"):
+            base = _run(ops, arrays, known[None, :].copy(), forward)[0]
+            for start in range(0, n, 256):
+                cols = np.arange(start, min(n, start + 256))
+                same = np.ones(len(cols), dtype=bool)
+                for value in (np.nan, 3.25, -1e6):
+                    X = np.repeat(known[None, :], len(cols), axis=0)
+                    X[np.arange(len(cols)), cols] = value
+                    out = _run(ops, arrays, X, forward)
+                    same &= ((out == base) | (np.isnan(out) & np.isnan(base))).all(axis=1)
+                unread[cols] = same
+        unread[list(text)] = False
+        return unread
+
     def unknown_columns(self) -> np.ndarray:
         """Which categorical input columns take a category the model has never seen
         without an error (an encoder with handle_unknown other than "error" reads them)."""

@@ -243,15 +243,16 @@ def _struct_input(net, name, inline):
         return take + ["if isstruct(X)",
                        f"    error('mlpexport:featureNames', '{name}: X must be a matrix: {why}.');",
                        "end", ""]
+    unread = " ".join(str(int(j)) for j in np.flatnonzero(net.unread_columns()))
     if net.vocab:
         strict = " ".join(str(c.column) for c in net.vocab if c.error)
         return take + ["if ~isstruct(X)",
                        f"    error('mlpexport:notStruct', '{name}: X must be a struct with one field "
                        "per feature (cell arrays of char for the string columns), or a table.');",
                        "end",
-                       f"X = columns_by_name(X, w.feature_names, '{name}', w, [{strict}]);", ""]
+                       f"X = columns_by_name(X, w.feature_names, '{name}', w, [{strict}], [{unread}]);", ""]
     return take + ["if isstruct(X)",
-                   f"    X = columns_by_name(X, w.feature_names, '{name}');",
+                   f"    X = columns_by_name(X, w.feature_names, '{name}', [{unread}]);",
                    "end", ""]
 
 
@@ -288,11 +289,16 @@ FIELDS_ARE_THE_NAMES = [
 
 COLUMNS_BY_NAME = [
     "",
-    "function M = columns_by_name(S, names, fname)",
+    "function M = columns_by_name(S, names, fname, unread)",
     "% the fields of a struct of column vectors as an N x numel(names) matrix, in the",
-    "% model's feature order; missing or unexpected fields are an error naming them",
+    "% model's feature order; missing or unexpected fields are an error naming them. The",
+    "% columns no step reads (unread, 0-based) may hold anything: NaN here.",
     *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
+    "    if any(unread == k - 1)",
+    "        M(:, k) = NaN;",
+    "        continue",
+    "    end",
     "    M(:, k) = double(S.(names{k})(:));",
     "end",
     "end",
@@ -300,13 +306,18 @@ COLUMNS_BY_NAME = [
 
 STRING_COLUMNS_BY_NAME = [
     "",
-    "function M = columns_by_name(S, names, fname, w, strict)",
+    "function M = columns_by_name(S, names, fname, w, strict, unread)",
     "% the fields of a struct of column vectors (cell arrays of char for string columns)",
     "% as an N x numel(names) matrix, in the model's feature order: a string becomes its",
     "% position among the known strings (vocab_<column>), -1 when unknown, NaN when ''.",
+    "% The columns no step reads (unread, 0-based) may hold anything: NaN here.",
     *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
     "    v = S.(names{k});",
+    "    if any(unread == k - 1)",
+    "        M(:, k) = NaN;",
+    "        continue",
+    "    end",
     "    vocab = sprintf('vocab_%d', k - 1);",
     "    if ~isfield(w, vocab)",
     "        if ~(isnumeric(v) || islogical(v)) || ~isreal(v)",
@@ -673,7 +684,7 @@ def struct_of(names, strings, X) -> dict:
     columns = {}
     for j, n in enumerate(names):
         col = X[:, j]
-        if j in strings:
+        if j in strings or any(isinstance(v, str) for v in col):  # text (a column no step reads, too)
             cells = np.empty((len(col), 1), dtype=object)
             cells[:, 0] = ["" if is_missing(v) else str(v) for v in col]
             columns[n] = cells

@@ -378,8 +378,14 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
                      "  # None is the missing value there (elsewhere NaN is; the other: unknown)\n"
                      f"_NO_NAN = {[c.column for c in net.vocab if c.refuse_nan]!r}"
                      "  # NaN is an error there\n" + NUMBERS)
+    unread = net.unread_columns()
+    columns = "_columns(X)"
+    if unread.any():
+        parts.append(f"_UNREAD = {[int(j) for j in np.flatnonzero(unread)]!r}"
+                     "  # columns no step reads: any value there\n\n\n" + UNREAD)
+        columns = "_unread(_columns(X))"
     parts.append(Template(VALIDATE).substitute(
-        name=name, as_array="_numbers(_columns(X))" if net.vocab else "np.asarray(_columns(X))",
+        name=name, as_array=f"_numbers({columns})" if net.vocab else f"np.asarray({columns})",
         finite_check=VALIDATE_NAN if nan_ok.any() else VALIDATE_FINITE))
     if any(isinstance(op, Lookup) for op in prog.inputs):
         parts.append(LOOKUP)
@@ -761,6 +767,17 @@ VALIDATE_NAN = '''    if not np.isfinite(X).all():
             column = repr(names[j]) if names is not None else f"{j} (0-based)"
             raise ValueError(f"Input X contains NaN in column {column}, which no imputer fills.")
     if not (np.isfinite(X) | np.isnan(X)).all():
+'''
+
+UNREAD = '''def _unread(X):
+    """X with the columns no step reads (_UNREAD, left to a ColumnTransformer's
+    remainder="drop") set to 0: they may hold anything (text, say), as scikit-learn
+    ignores them."""
+    X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)  # each value as given
+    if X.ndim == 2 and X.shape[1] == n_features_in_ and X.dtype.kind not in "biuf":
+        X = X.astype(object)
+        X[:, _UNREAD] = 0.0
+    return X
 '''
 
 NUMBERS = '''_CODES = {j: {w: float(i) for i, w in enumerate(words)} for j, words in _WORDS.items()}

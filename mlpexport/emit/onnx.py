@@ -414,9 +414,17 @@ def build(net, name, dtype="float64", with_label=True):
 
 
 def input_names(net) -> list[str]:
-    """The graph's inputs when some feature holds strings: one per feature, named after
-    it (x0, x1, ... without names), as skl2onnx names a DataFrame's columns."""
-    return column_names(net)
+    """The graph's inputs when some feature holds strings: one per feature that a step
+    reads, named after it (x0, x1, ... without names), as skl2onnx names a DataFrame's
+    columns. A column no step reads (remainder="drop": a name, a ticket number) is no
+    input at all: it may hold anything, and one ONNX input has one element type."""
+    return [n for n, unread in zip(column_names(net), _unread(net)) if not unread]
+
+
+def _unread(net):
+    """Columns left out of the inputs: those no step reads (all kept if none is read)."""
+    unread = net.unread_columns()
+    return unread if not unread.all() else np.zeros_like(unread)
 
 
 def _feature_inputs(g, net):
@@ -424,23 +432,27 @@ def _feature_inputs(g, net):
     all are joined into the [N, n_features] matrix the input ops read."""
     from onnx import TensorProto, helper
     strings = {c.column: c for c in net.vocab}
-    names = input_names(net)
+    names, unread = column_names(net), _unread(net)
     for c in net.vocab:
         g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
                                           [w.encode("utf-8") for w in c.words]))
     taken = g.names | {f"vocab_{c.column}" for c in net.vocab}
-    clash = [n for n in names if n in taken or n in ("X", "label", "probabilities", "scores",
-                                                     "variable")]
+    clash = [n for n, skip in zip(names, unread) if not skip and (
+        n in taken or n in ("X", "label", "probabilities", "scores", "variable"))]
     if clash or len(set(names)) != len(names):
         raise ExportError(f"feature name {(clash or names)[0]!r} clashes with another name in the "
                           f"ONNX graph; rename the column before fitting.")
     columns, inputs = [], []
     for j, n in enumerate(names):
+        if unread[j]:
+            columns.append(None)  # filled below: any column will do, no step reads it
+            continue
         kind = TensorProto.STRING if j in strings else g.onnx_dtype
         inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1],
                                                     "string" if j in strings else "number"))
         columns.append(_string_codes(g, strings[j], n) if j in strings else n)
-    return g.node("Concat", columns, axis=1), inputs
+    filler = next(c for c in columns if c is not None)
+    return g.node("Concat", [filler if c is None else c for c in columns], axis=1), inputs
 
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
@@ -465,11 +477,12 @@ def runner(directory, name, runtime="onnxruntime"):
         strings = [k == onnx.TensorProto.STRING for k in kinds]
         inputs = [i.name for i in model.graph.input]
         names = [o.name for o in model.graph.output]
+        at = _input_columns(inputs, {p.key: p.value for p in model.metadata_props})
         evaluator = ReferenceEvaluator(model)
 
         def infer(X):
             with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
-                return evaluator.run(None, feed(inputs, strings, X, dtype))
+                return evaluator.run(None, feed(inputs, strings, X, dtype, at))
     else:
         try:
             import onnxruntime as ort
@@ -481,9 +494,10 @@ def runner(directory, name, runtime="onnxruntime"):
         strings = [k == "tensor(string)" for k in kinds]
         inputs = [i.name for i in sess.get_inputs()]
         names = [o.name for o in sess.get_outputs()]
+        at = _input_columns(inputs, sess.get_modelmeta().custom_metadata_map)
 
         def infer(X):
-            return sess.run(None, feed(inputs, strings, X, dtype))
+            return sess.run(None, feed(inputs, strings, X, dtype, at))
     unexpected = [n for n in names if n not in OUTPUTS]
     if unexpected:
         raise ExportError(f"{path} has an unexpected output {unexpected[0]!r}.")
@@ -493,15 +507,26 @@ def runner(directory, name, runtime="onnxruntime"):
     return run_rows
 
 
-def feed(inputs, strings, X, dtype) -> dict:
+def _input_columns(inputs, meta) -> list[int] | None:
+    """The X column each per-feature input takes (the recorded feature names, or x0, x1,
+    ...): a column no step reads has no input. None for the one input X."""
+    if inputs == ["X"]:
+        return None
+    names = json.loads(meta.get("feature_names") or "null") or [f"x{j}" for j in range(
+        int(meta.get("n_features", len(inputs))))]
+    return [names.index(n) if n in names else j for j, n in enumerate(inputs)]
+
+
+def feed(inputs, strings, X, dtype, at=None) -> dict:
     """Rows in feature order -> the graph's inputs: X itself, or one [N, 1] column per
-    feature (strings as str, a missing one, None or NaN, as ""; numbers as dtype)."""
-    if len(inputs) == 1 and not strings[0]:
+    input, X's column at[k] (strings as str, a missing one, None or NaN, as ""; numbers as
+    dtype)."""
+    if len(inputs) == 1 and not strings[0] and at is None:
         return {inputs[0]: np.asarray(X, dtype=dtype)}
     X = np.asarray(X, dtype=object)
     out = {}
-    for j, (name, is_string) in enumerate(zip(inputs, strings)):
-        col = X[:, j]
+    for k, (name, is_string) in enumerate(zip(inputs, strings)):
+        col = X[:, k if at is None else at[k]]
         if is_string:
             out[name] = np.array(["" if is_missing(v) else str(v) for v in col],
                                  dtype=object).reshape(-1, 1)
@@ -534,10 +559,11 @@ def stamp(directory, name) -> Stamp:
     if names:
         arrays["feature_names"] = np.array([str(n) for n in names], dtype=object)
     inputs = [i.name for i in model.graph.input]
-    # one input per feature (a model with text columns): fed by name, so the names are the
-    # recorded ones in their order, or x0, x1, ... without them
-    named = inputs == ["X"] or inputs == [str(n) for n in names or
-                                          (f"x{j}" for j in range(len(inputs)))]
+    # one input per feature a step reads (a model with text columns): fed by name, so they
+    # are recorded names (x0, x1, ... without them), in their order
+    expected = [str(n) for n in names or (f"x{j}" for j in range(int(meta.get("n_features", 0))))]
+    at = [expected.index(n) if n in expected else -1 for n in inputs]
+    named = inputs == ["X"] or (min(at, default=0) >= 0 and at == sorted(set(at)))
     return Stamp(f"{name}.onnx", meta.get("fingerprint"),
                  named and digest(arrays) == meta.get("digest"), dtype=meta.get("dtype", "float64"))
 
