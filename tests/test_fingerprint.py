@@ -149,3 +149,13 @@ def test_unchanged_exports_stay_intact(text_model, numeric_model, tmp_path):
         est, df = numeric_model
         out = _export(est, tmp_path / "c", "c")
         assert mlpexport.check(est, against=out, name="m", to="c", data=df).passed
+
+
+def test_a_text_model_without_feature_names_stays_intact(tmp_path):
+    """Its MATLAB struct fields are x0, x1, ... (stored in the .mat), its ONNX inputs too."""
+    from conftest import get
+    est, _ = get("text_array_no_names")
+    targets = "numpy,onnx" + (",matlab" if shutil.which("octave-cli") else "")
+    assert mlpexport.convert(est, tmp_path, to=targets, name="m").passed
+    report = mlpexport.check(est, against=tmp_path, name="m", to=targets)
+    assert report.passed, [r.note for r in report.rows]

@@ -486,8 +486,9 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     arrays = cast_arrays(net, dtype)
     classes, kind = _check_labels(net)
     texts = net.texts()
-    if not _struct_names(net) or matlab_inline:
-        texts.pop("feature_names", None)  # not stored, never read: X is a matrix
+    texts.pop("feature_names", None)  # not stored, never read: X is a matrix
+    if _struct_names(net) and not matlab_inline:  # the struct's fields (x0, x1, ... without names)
+        texts["feature_names"] = np.array(_struct_names(net), dtype=object)
     meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)}, texts)
     if net.vocab:
         if matlab_inline or not _struct_names(net):
