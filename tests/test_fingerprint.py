@@ -159,3 +159,26 @@ def test_a_text_model_without_feature_names_stays_intact(tmp_path):
     assert mlpexport.convert(est, tmp_path, to=targets, name="m").passed
     report = mlpexport.check(est, against=tmp_path, name="m", to=targets)
     assert report.passed, [r.note for r in report.rows]
+
+
+@pytest.mark.parametrize("zoo_name", ["clf_multilabel", "clf_multi_str", "clf_binary_bool",
+                                      "text_array_no_names", "mixed_types", "reg_classic"])
+def test_every_target_reads_back_the_digest_it_wrote(zoo_name, tmp_path):
+    """What each stamp reads back (weights, names, labels, vocabularies) hashes to the
+    digest its files record, for every target that takes the model, with and without
+    ONNX's label output (a multilabel or label-free graph stores no classes)."""
+    from conftest import get
+    from mlpexport import emit
+    from mlpexport.errors import ExportError
+    est, _ = get(zoo_name)
+    net = network(est)
+    for t, options in [("numpy", {}), ("onnx", {}), ("onnx", {"onnx_no_label": True}),
+                       ("matlab", {}), ("c", {})]:
+        try:
+            files = emit.render_all(net, "m", [t], "float64", **options)
+        except ExportError:
+            continue  # a target that refuses the model (C and text columns)
+        out = tmp_path / f"{t}{len(options)}"
+        emit.write_all(files, str(out), force=True)
+        st = emit.target(t).stamp(str(out), "m")
+        assert (st.fingerprint, st.intact, st.same_export) == (net.fingerprint, True, True), (t, options)

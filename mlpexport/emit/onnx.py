@@ -401,7 +401,10 @@ def build(net, name, dtype="float64", with_label=True):
     from .. import __version__
     model.producer_version = __version__
     model.doc_string = "\n".join(header(net, name, dtype))
-    meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label})
+    texts = net.texts()
+    if not any(t.name == "classes" for t in g.inits):  # no label output, or multilabel 0/1
+        texts.pop("classes", None)
+    meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label}, texts)
     meta["weights"] = list(arrays)
     meta["flat"] = net.flat
     if names:
