@@ -21,6 +21,7 @@ scikit-learn and the targets' libraries are imported by the calls that need them
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class _Rows:
     X: object
     source: str
     notes: list = field(default_factory=list)
+    given: object = None  # check.Given: the caller's DataFrame, which scikit-learn is fed
 
 
 def _quiet(_text):
@@ -161,11 +163,41 @@ def _known(net, X):
     unknown category is scikit-learn's and the exports' business, not a data error)."""
     import numpy as np
 
+    from .network import is_missing
+
     X = X.copy()
     for c in net.vocab:
         col = X[:, c.column]
-        text = np.array([isinstance(v, str) for v in col], dtype=bool)
-        col[text] = c.words[0]
+        # text, and None or NaN where it is not the column's missing value: a category
+        known = np.array([isinstance(v, str) or (is_missing(v) and (v is None) != (c.missing == "none")
+                                                 and not (v is not None and c.refuse_nan))
+                          for v in col], dtype=bool)
+        col[known] = c.words[0]
+    return X
+
+
+def _unread_as_nan(X, net):
+    """X with the columns no step reads (remainder="drop") as NaN, whatever they hold
+    (text, say): scikit-learn ignores them, and every export takes NaN there."""
+    import numpy as np
+
+    if X.dtype.kind in "biuf" or X.ndim != 2 or X.shape[1] != net.n_features:
+        return X
+    unread = net.unread_columns()
+    if not unread.any():
+        return X
+    X = X.astype(object)
+    X[:, unread] = np.nan
+    return X
+
+
+def _file_missing(X, net):
+    """A file's empty text cells (None) as the missing value each text column takes (None
+    or NaN, as the model knows it): a file has one way to say missing, scikit-learn two."""
+    for c in net.vocab:
+        if c.missing != "none" and len(X):
+            col = X[:, c.column]
+            col[[v is None for v in col]] = float("nan")
     return X
 
 
@@ -200,18 +232,50 @@ def _text_rows(X, net, where):
     return X
 
 
+def _by_name(data, net):
+    """A DataFrame's columns in the model's feature order, matched by name (as
+    data.csv_rows matches a CSV header); None when the model or the data have no names."""
+    names = net.meta.get("feature_names")
+    columns = getattr(data, "columns", None)
+    if not names or columns is None:
+        return None
+    from .data import match_columns
+    at = match_columns("the data", columns, names)
+    return data[[list(columns)[j] for j in at]]
+
+
+def _frame_values(frame):
+    """A DataFrame's values, pandas' nullable columns (Float64, Int64, boolean) as float64
+    with NaN for NA, as scikit-learn reads them."""
+    import numpy as np
+
+    values = frame.to_numpy()
+    nullable = [j for j, d in enumerate(frame.dtypes)
+                if not isinstance(d, np.dtype) and getattr(d, "kind", "") in "biuf"]
+    if nullable:
+        values = values.astype(object)
+        for j in nullable:
+            values[:, j] = frame.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(nullable) == frame.shape[1]:
+            values = values.astype(np.float64)
+    return values
+
+
 def _array(data, net):
     """Rows of an array-like (numpy array, DataFrame, nested lists) as a 2-D float64 array.
     A DataFrame is matched to the model's feature names by name when the model has them."""
     import numpy as np
 
     names = net.meta.get("feature_names")
-    columns = getattr(data, "columns", None)
-    if names and columns is not None:  # as data.csv_rows matches a CSV header
-        from .data import match_columns
-        at = match_columns("the data", columns, names)
-        data = data[[list(columns)[j] for j in at]]
-    if hasattr(data, "to_numpy"):
+    kinds = sorted({type(c).__name__ for c in getattr(data, "columns", ())})
+    if len(kinds) > 1 and "str" in kinds:
+        raise DataError(f"the data's column names are of types {kinds}; scikit-learn raises "
+                        "TypeError for names that are not all strings (X.columns.astype(str)).")
+    frame = _by_name(data, net)
+    data = data if frame is None else frame
+    if hasattr(data, "to_numpy") and hasattr(data, "dtypes"):
+        data = _frame_values(data)
+    elif hasattr(data, "to_numpy"):
         data = data.to_numpy()
     elif hasattr(data, "values") and not callable(data.values):
         data = data.values
@@ -222,6 +286,7 @@ def _array(data, net):
     if X.ndim != 2:
         raise DataError(f"the data are a {X.ndim}-D array of shape {X.shape}; they must be 2-D "
                         f"(rows x {net.n_features} features), e.g. X.reshape(-1, {net.n_features}).")
+    X = _unread_as_nan(X, net)
     if net.vocab:  # text columns: kept as objects; the numbers are checked through their codes
         return _text_rows(np.asarray(X, dtype=object), net, "the data")
     if X.dtype.kind not in "biuf":
@@ -250,6 +315,8 @@ def _array(data, net):
 
 def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
     """The rows a check or an inspection runs on, and where they came from."""
+    import numpy as np
+
     from .data import draw_rows, read_data
 
     if data is None:
@@ -257,14 +324,21 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
         return _Rows(X, drawn_source(net, len(X)))
     if _is_path(data):
         path = os.fsdecode(data)
+        unread = [int(j) for j in np.flatnonzero(net.unread_columns())]
         X = read_data(path, net.n_features, stream=stream,
                       feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns(),
-                      strings=net.string_columns())
+                      strings=sorted(set(net.string_columns()) | set(unread)))
+        X = _unread_as_nan(X, net)  # read as text: they may hold anything
         if net.vocab:
-            X = _text_rows(X, net, path)
+            X = _text_rows(_file_missing(X, net), net, path)
+        elif X.dtype == object:
+            X = X.astype(np.float64)
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
-    return _Rows(X, f"{len(X)} given rows")
+    frame = _by_name(data, net)
+    from .check import Given
+    given = Given(frame) if hasattr(frame, "iloc") else None  # a pandas DataFrame
+    return _Rows(X, f"{len(X)} given rows", given=given)
 
 
 # --------------------------------------------------------------------------- convert
@@ -345,10 +419,11 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     if prune_dead:
         given = _rows(data, net)
         net = _prune(net, given, note)
-        rows, golden = given, np.asarray(given.X[:48])
+        rows, golden = given, np.asarray(given.X[:48])  # given.given: its frame, at offset 0
     elif data is not None:
         given = _rows(data, net)
-        rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}")
+        rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}",
+                     given=given.given and dataclasses.replace(given.given, offset=len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
     else:
         rows = _Rows(drawn, drawn_source(net, len(drawn)))
@@ -359,7 +434,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net), scales))
     files = emit.render_all(net, name, targets, dtype, **options)
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
-                   required=_required(to, targets), files=files)
+                   required=_required(to, targets), files=files, given=rows.given)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = net.meta.get("source", "")
     if report.passed:
@@ -440,7 +515,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
         report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
                            atol=0.0 if atol is None else atol, against=against, name=name,
                            required=_required(to, targets), expected=_named(to, targets),
-                           options=options)
+                           options=options, given=rows.given)
     except RuntimeFailed as exc:  # the rows so far and the error, for the CLI's reports
         if getattr(exc, "report", None) is not None:
             describe(exc.report)

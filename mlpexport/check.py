@@ -49,6 +49,31 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 # ------------------------------------------------------------------ the oracle
 
+@dataclass(frozen=True)
+class Given:
+    """The caller's own object (a DataFrame, its columns in feature order) whose rows are
+    X[offset:offset + len(frame)]: scikit-learn is fed those rows of it, unchanged (a None
+    stays None, a nullable column stays nullable), never a frame rebuilt from X; the
+    exports get X, the same values as plain objects."""
+    frame: object
+    offset: int = 0
+
+
+def oracle(est, Xc, net: Network, given: Given | None = None, start: int = 0) -> dict:
+    """sklearn_outputs for the rows X[start:start + len(Xc)]: where they are the caller's
+    own rows, of the caller's own object."""
+    if given is None:
+        return sklearn_outputs(est, Xc, net)
+    stop = start + len(Xc)
+    lo, hi = max(start, given.offset), min(stop, given.offset + len(given.frame))
+    if lo >= hi:
+        return sklearn_outputs(est, Xc, net)
+    parts = ([sklearn_outputs(est, Xc[:lo - start], net)] if lo > start else []) + [
+        sklearn_outputs(est, given.frame.iloc[lo - given.offset:hi - given.offset], net)] + (
+        [sklearn_outputs(est, Xc[hi - start:], net)] if hi < stop else [])
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     """scikit-learn's own predict (and predict_proba, decision_function, the ones the
     model has) on X: what every export must match.
@@ -61,9 +86,9 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
         from .optional import pandas  # a model fitted on named columns may select them by name
         pd = pandas("checking a model fitted on a DataFrame (scikit-learn runs it on a DataFrame only)")
-        if net.vocab and X.dtype == object:  # a missing text value is NaN, as pd.read_csv and
-            X = np.where(pd.isna(X), np.nan, X)  # pandas 3 give it; pandas 2 kept None, which
-        X = pd.DataFrame(X, columns=names)       # scikit-learn's NaN imputer does not impute
+        # dtype=object: every value stays the object it is (pandas >= 3 would infer a str
+        # column and turn None into NaN, which scikit-learn tells apart)
+        X = pd.DataFrame(X, columns=names, dtype=object if X.dtype == object else None)
         if net.vocab:  # text columns stay objects; the others are numbers, as fitted
             text = set(net.string_columns())
             X = X.astype({n: float for j, n in enumerate(names) if j not in text})
@@ -340,8 +365,9 @@ def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
         words = {"number": "numbers", "str": "strings"}
         return np.zeros(want.shape, bool), (f"labels come back as {words.get(gk, gk)}, "
                                             f"scikit-learn gives {words.get(wk, wk)}")
-    if wk == "str":
-        return got.astype(str) == want.astype(str), ""
+    if wk == "str":  # as Python strings: numpy's str arrays drop trailing NUL characters
+        same = [a == b for a, b in zip(_python(got), _python(want))]
+        return np.array(same, dtype=bool).reshape(want.shape), ""
     if wk != "number" or (got.dtype.kind == want.dtype.kind and got.dtype.kind != "O"):
         return got == want, ""  # same kind: numpy compares exactly
     note = ""
@@ -484,7 +510,7 @@ SAMPLE = 100_000  # the first rows set each output column's typical magnitude
 
 def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Tolerance = Tolerance(),
                 name: str = "model", required=(), options=None, files: dict | None = None,
-                chunk: int = CHUNK) -> Report:
+                chunk: int = CHUNK, given=None) -> Report:
     """Exports made now (or the rendered `files`, which convert is about to write) against
     scikit-learn's own outputs on rows X."""
     rtol = tol.rtol_for(dtype)
@@ -495,7 +521,7 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
         emit.write_all(files, tmp, force=True)
         with _errors_into(report):
             report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol,
-                                            tmp, name, required, chunk, report.samples)
+                                            tmp, name, required, chunk, report.samples, given=given)
     return report
 
 
@@ -513,7 +539,7 @@ def _errors_into(report):
 
 def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
                   tol: Tolerance = Tolerance(), required=(), expected=None,
-                  chunk: int = CHUNK) -> Report:
+                  chunk: int = CHUNK, given=None) -> Report:
     """The exports committed in `directory` against scikit-learn's own outputs on rows X.
     Incomplete sets, sets mixed from two exports, exports of another model (fingerprint)
     and edited weights (digest) fail; each export is judged at the rtol of the arithmetic
@@ -556,7 +582,8 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
             fail(f"stale: {st.file} was made from a different model", rtol)
             continue
         if not st.intact:
-            fail(f"{st.file} weights were edited after export", rtol)
+            fail(f"stale: {st.file} was edited after export (its weights, feature names, labels "
+                 f"or vocabularies no longer match the digest it records)", rtol)
             edited.add(t)
         runnable[t] = rtol
     if not report.rows and not runnable:
@@ -564,7 +591,8 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
     with _errors_into(report):
         report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name,
                                         required, chunk, report.samples, committed=True,
-                                        edited=edited)
+                                        edited=edited,
+                                        given=given)
     judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
     report.rtol = max(judged, default=report.rtol)
     return report
@@ -572,7 +600,7 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
           against: str | None = None, name: str = "model", required=(), expected=None,
-          options=None, files: dict | None = None, chunk: int = CHUNK) -> Report:
+          options=None, files: dict | None = None, chunk: int = CHUNK, given=None) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X
     (check_against when `against` names a directory of committed exports, else
     check_fresh).
@@ -582,14 +610,15 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
     for any chunk size.
     required: targets whose runtime must be present (otherwise they are skipped).
     files: already rendered exports to check (convert checks the bytes it will write).
+    given: the caller's own rows (Given) among X, which scikit-learn is fed unchanged.
     Raises RuntimeFailed when an export's runtime crashes (not a disagreement).
     """
     tol = Tolerance(rtol, atol)
     if against is not None:
         return check_against(est, net, X, against, targets, name=name, tol=tol,
-                             required=required, expected=expected, chunk=chunk)
+                             required=required, expected=expected, chunk=chunk, given=given)
     return check_fresh(est, net, X, targets, dtype=dtype, tol=tol, name=name, required=required,
-                       options=options, files=files, chunk=chunk)
+                       options=options, files=files, chunk=chunk, given=given)
 
 
 def _rows_of(X, start, stop, nan_ok=None):
@@ -623,7 +652,7 @@ def _progress(starts, n_rows, chunk):
 
 
 def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
-                     committed=False, edited=()):
+                     committed=False, edited=(), given=None):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
     with scikit-learn. A crash raises RuntimeFailed, except for a committed export already
     failed as edited, whose crash is reported in a FAIL row (the edit explains it).
@@ -638,7 +667,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
     runners, rows = {}, []
     nan_ok = net.nan_columns()
     Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
-    sample = sklearn_outputs(est, Xs, net)
+    sample = oracle(est, Xs, net, given, 0)
     from .emit import sandbox
     sandbox.time_limit()  # a bad MLPEXPORT_TIMEOUT is a usage error, before anything runs
     if committed:
@@ -668,7 +697,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             Xc, want = Xs[start:stop], {k: v[start:stop] for k, v in sample.items()}
         else:
             Xc = _rows_of(X, start, stop, nan_ok)
-            want = sklearn_outputs(est, Xc, net)
+            want = oracle(est, Xc, net, given, start)
         for t, run in list(runners.items()):
             try:
                 got = run(Xc)

@@ -383,9 +383,10 @@ def _categorical_rows(net: Network, X, rng):
         rows[:, j] = [values[k] for k in rng.integers(0, len(values), len(rows))]
     nan_ok, unknown_ok = net.nan_columns(), net.unknown_columns()
     extra = []
+    text = {c.column: c for c in net.vocab}
     for j in categories:
-        if nan_ok[j]:
-            extra.append((j, None if j in net.string_columns() else np.nan))
+        if nan_ok[j]:  # the column's missing value: None or NaN, as the model knows it
+            extra.append((j, text[j].missing_value() if j in text else np.nan))
         if unknown_ok[j]:
             extra.append((j, UNSEEN if j in net.string_columns() else unseen(categories[j])))
     more = np.repeat(rows[:1], len(extra), axis=0)

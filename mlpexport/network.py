@@ -206,6 +206,16 @@ class StringColumn:
     words: tuple
     error: bool = False
     label: str = ""
+    # None and NaN are two values to scikit-learn: the one the model knows as this column's
+    # missing value (an encoder's None or NaN category, an imputer's missing_values) codes
+    # as NaN; the other is an unknown category, or with refuse_nan a NaN is an error
+    # (SimpleImputer(missing_values=None) raises "Input contains NaN").
+    missing: str = "nan"  # "nan" or "none"
+    refuse_nan: bool = False
+
+    def missing_value(self):
+        """The value this column takes as missing: None or NaN."""
+        return None if self.missing == "none" else np.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,6 +258,17 @@ class Network:
     meta: dict = field(default_factory=dict)
     vocab: tuple = ()  # StringColumn per input column that holds strings
     categories: tuple = ()  # (column, known values) of categorical inputs, to draw rows from
+
+    def texts(self) -> dict[str, np.ndarray]:
+        """Everything besides the weights that an export stores and reads, as `digest`
+        takes it: the feature names (how named input is matched to columns), the class
+        labels (label_form) and the known strings of each text column."""
+        out = {}
+        if self.meta.get("feature_names"):
+            out["feature_names"] = np.array([str(n) for n in self.meta["feature_names"]], dtype=object)
+        if self.classes is not None:
+            out["classes"] = label_form(self.classes)
+        return out | self.strings()
 
     def strings(self) -> dict[str, np.ndarray]:
         """The known strings of each string column, by the name the exports give them."""
@@ -324,7 +345,9 @@ class Network:
             "steps": [spelled(op) for op in (*prog.inputs, *prog.layers)],
             "target_steps": [spelled(op) for op in prog.target],
             "classes": None if self.classes is None else [_plain(c) for c in self.classes],
-        } | ({"strings": [[c.column, list(c.words), c.error] for c in self.vocab]}
+        } | ({"strings": [[c.column, list(c.words), c.error]
+                          + ([c.missing, c.refuse_nan] if (c.missing, c.refuse_nan) != ("nan", False) else [])
+                          for c in self.vocab]}
              if self.vocab else {})
 
     def nan_columns(self) -> np.ndarray:
@@ -346,6 +369,33 @@ class Network:
             with np.errstate(all="ignore"):
                 ok[cols] = ~np.isnan(_run(ops, arrays, X, forward)).any(axis=1)
         return ok
+
+    def unread_columns(self) -> np.ndarray:
+        """Which input columns no step reads (a ColumnTransformer's remainder="drop"):
+        scikit-learn ignores what they hold, so every export takes any value there. Found
+        by running the input ops on a row every lookup knows, with each column changed in
+        turn (to NaN, and to two other numbers): a column is unread when nothing changes."""
+        n = self.n_features
+        unread = np.zeros(n, dtype=bool)
+        ops = self.program().inputs
+        if not any(isinstance(op, Take) for op in ops):
+            return unread  # every column reaches the first layer
+        arrays, known = self.arrays(), self._known_row()
+        forward = FORWARD | {Lookup: lambda op, a, Z: _lookup(op, a, Z, strict=False)}
+        text = set(self.string_columns())
+        with np.errstate(all="ignore"):
+            base = _run(ops, arrays, known[None, :].copy(), forward)[0]
+            for start in range(0, n, 256):
+                cols = np.arange(start, min(n, start + 256))
+                same = np.ones(len(cols), dtype=bool)
+                for value in (np.nan, 3.25, -1e6):
+                    X = np.repeat(known[None, :], len(cols), axis=0)
+                    X[np.arange(len(cols)), cols] = value
+                    out = _run(ops, arrays, X, forward)
+                    same &= ((out == base) | (np.isnan(out) & np.isnan(base))).all(axis=1)
+                unread[cols] = same
+        unread[list(text)] = False
+        return unread
 
     def unknown_columns(self) -> np.ndarray:
         """Which categorical input columns take a category the model has never seen
@@ -375,9 +425,10 @@ class Network:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the structure and every weight: what an export was made from."""
+        """sha256 of the structure, every weight and every stored string (feature names,
+        labels, vocabularies): what an export was made from."""
         h = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode())
-        h.update(digest(self.arrays()).encode())
+        h.update(digest(self.arrays() | self.texts()).encode())
         return h.hexdigest()[:32]
 
 
@@ -385,11 +436,28 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def label_form(values) -> np.ndarray:
+    """Class labels as `digest` takes them, however a file holds them: text as str
+    (object array), numbers (bool, int, float) as float64."""
+    a = np.asarray(values).ravel()
+    if a.dtype.kind in "OUS":
+        return np.array([str(v) for v in a], dtype=object)
+    return a.astype(np.float64)
+
+
 def digest(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 over names, dtypes, shapes and bytes of a set of arrays."""
+    """sha256 over names, dtypes, shapes and bytes of a set of arrays; a text array (str,
+    bytes or object) by its values as a JSON list of str, whatever its width or shape, so
+    every file format's way of holding strings gives the same digest. The one place that
+    decides what an export's digest (and the fingerprint) covers: each target hands it
+    every array and string it stores (Network.arrays() | Network.texts())."""
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
+        if a.dtype.kind in "OUS":
+            h.update(f"{name}|text|".encode())
+            h.update(json.dumps([str(v) for v in a.ravel()]).encode())
+            continue
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:32]
@@ -786,13 +854,17 @@ def unseen(values) -> float:
 
 def string_codes(string_column: StringColumn, column) -> np.ndarray:
     """StringCodes' meaning: each value's position in the known words, -1 for an unknown
-    value (or an error), NaN for None or NaN (a missing value, as scikit-learn's imputers
-    and encoders see it)."""
+    value (or an error), NaN for the column's missing value (None or NaN, see
+    StringColumn.missing; the other one is an unknown value, as in scikit-learn)."""
     index = {w: float(i) for i, w in enumerate(string_column.words)}
     out = np.empty(len(column))
+    none_missing = string_column.missing == "none"
     for r, v in enumerate(column):
-        if is_missing(v):
+        if is_missing(v) and (v is None) == none_missing:
             out[r] = np.nan
+        elif is_missing(v) and v is not None and string_column.refuse_nan:
+            raise ValueError(f"Input contains NaN in column {string_column.label or string_column.column}, "
+                             f"whose missing value is None")
         else:
             out[r] = index.get(v, -1.0) if isinstance(v, str) else -1.0
             if out[r] < 0 and string_column.error:

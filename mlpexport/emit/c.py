@@ -37,7 +37,8 @@ from string import Template  # op lines with $k, the width of the row they loop 
 import numpy as np
 
 from . import c_worker
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, plain, target_options
+from . import (Stamp, cast_arrays, classes_for_storage, header, meta_record, plain,
+               refuse_nul_labels, target_options)
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div, Equal,
                        ExpOut, FillNaN, Gemm, Lookup, HuberBinaryProba, HuberOvrProba, IdentityOut, MarkNaN, Mul,
@@ -586,8 +587,10 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     why = refusal(net, dtype)
     if why:
         raise ExportError(why)
+    refuse_nul_labels(net, "C", "ends a C string")
     arrays = cast_arrays(net, dtype)
-    meta = meta_record(net, name, dtype, arrays, options)
+    texts = {k: v for k, v in net.texts().items() if k == "classes"}  # no names in C: X is a matrix
+    meta = meta_record(net, name, dtype, arrays, options, texts)
     meta["flat"] = bool(net.flat)
     h, c = render_c(net, name, dtype, arrays, meta)
     return {f"{name}.h": h.encode(), f"{name}.c": c.encode()}
@@ -706,12 +709,14 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------- stamping
+CLASSES_RE = re.compile(r"^const [\w *]+ \w+_CLASSES\[\w+\] = \{(.*)\};$", re.M)
 ARRAY_RE = re.compile(r"^static const real_t (\w+)((?:\[\d+\])*) = (\{.*?\}|[^;{]*);$", re.M | re.S)
 
 
 def stamp(directory, name) -> Stamp:
     """Fingerprint and weights read back from the files as data (never compiled)."""
     from ..load import check_export_file
+    from ..network import label_form
 
     record = read_record(directory, name)
     dtype = record.get("dtype", "float64")
@@ -725,6 +730,16 @@ def stamp(directory, name) -> Stamp:
         values = ([np.float32(t.removesuffix("f")) for t in tokens] if dtype == "float32"
                   else [float(t) for t in tokens])
         arrays[m.group(1)] = np.array(values, dtype=dtype).reshape(shape)
+    found = CLASSES_RE.search(text)
+    if found:  # the labels it stores, read back as written by _class_literal
+        body = found.group(1)
+        if record.get("classes_kind") != "number":
+            labels = [parse_c_string(t) for t in re.findall(r'"(?:[^"\\]|\\[0-7]{3})*"', body)]
+        else:
+            labels = [-2.0 ** 63 if "-9223372036854775807LL - 1" in t else float(t.removesuffix("LL"))
+                      for t in re.split(r",\s*(?![^(]*\))", body) if t.strip()]
+        arrays["classes"] = label_form(np.array(labels, dtype=object if labels and
+                                                isinstance(labels[0], str) else np.float64))
     same = f"export {record['export_id']}" in text
     return Stamp(f"{name}.h/.c", record["fingerprint"], digest(arrays) == record["digest"],
                  dtype=dtype, same_export=same)

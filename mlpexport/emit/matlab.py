@@ -27,7 +27,7 @@ from string import Template  # the ufunc lines, with $v for their variable
 import numpy as np
 
 from . import (NAME_RE, Stamp, cast_arrays, classes_for_storage, column_names, header, meta_record,
-               target_options)
+               refuse_nul_labels, target_options)
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -196,6 +196,7 @@ EXACT = 2 ** 53  # integers beyond this are not all exact as doubles
 
 
 def _check_labels(net):
+    refuse_nul_labels(net, "MATLAB", "a .mat file's char arrays do not keep (Octave ends the label there)")
     classes, kind = classes_for_storage(net)
     if kind in ("str", "object"):
         for c in classes:
@@ -247,15 +248,16 @@ def _struct_input(net, name, inline):
         return ([] if inline else take) + ["if isstruct(X)",
                        f"    error('mlpexport:featureNames', '{name}: X must be a matrix: {why}.');",
                        "end", ""]
+    unread = " ".join(str(int(j)) for j in np.flatnonzero(net.unread_columns()))
     if net.vocab:
         strict = " ".join(str(c.column) for c in net.vocab if c.error)
         return take + ["if ~isstruct(X)",
                        f"    error('mlpexport:notStruct', '{name}: X must be a struct with one field "
                        "per feature (cell arrays of char for the string columns), or a table.');",
                        "end",
-                       f"X = columns_by_name(X, w.feature_names, '{name}', w, [{strict}]);", ""]
+                       f"X = columns_by_name(X, w.feature_names, '{name}', w, [{strict}], [{unread}]);", ""]
     return take + ["if isstruct(X)",
-                   f"    X = columns_by_name(X, w.feature_names, '{name}');",
+                   f"    X = columns_by_name(X, w.feature_names, '{name}', [{unread}]);",
                    "end", ""]
 
 
@@ -292,11 +294,16 @@ FIELDS_ARE_THE_NAMES = [
 
 COLUMNS_BY_NAME = [
     "",
-    "function M = columns_by_name(S, names, fname)",
+    "function M = columns_by_name(S, names, fname, unread)",
     "% the fields of a struct of column vectors as an N x numel(names) matrix, in the",
-    "% model's feature order; missing or unexpected fields are an error naming them",
+    "% model's feature order; missing or unexpected fields are an error naming them. The",
+    "% columns no step reads (unread, 0-based) may hold anything: NaN here.",
     *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
+    "    if any(unread == k - 1)",
+    "        M(:, k) = NaN;",
+    "        continue",
+    "    end",
     "    v = S.(names{k});",
     "    if ~(isnumeric(v) || islogical(v)) || ~isreal(v)  % Octave reads '12' as codes 49 50",
     "        error('mlpexport:notNumeric', '%s: field %s must hold real numbers, not %s.', fname, names{k}, class(v));",
@@ -308,13 +315,18 @@ COLUMNS_BY_NAME = [
 
 STRING_COLUMNS_BY_NAME = [
     "",
-    "function M = columns_by_name(S, names, fname, w, strict)",
+    "function M = columns_by_name(S, names, fname, w, strict, unread)",
     "% the fields of a struct of column vectors (cell arrays of char for string columns)",
     "% as an N x numel(names) matrix, in the model's feature order: a string becomes its",
     "% position among the known strings (vocab_<column>), -1 when unknown, NaN when ''.",
+    "% The columns no step reads (unread, 0-based) may hold anything: NaN here.",
     *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
     "    v = S.(names{k});",
+    "    if any(unread == k - 1)",
+    "        M(:, k) = NaN;",
+    "        continue",
+    "    end",
     "    vocab = sprintf('vocab_%d', k - 1);",
     "    if ~isfield(w, vocab)",
     "        if ~(isnumeric(v) || islogical(v)) || ~isreal(v)",
@@ -516,7 +528,11 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
 
     arrays = cast_arrays(net, dtype)
     classes, kind = _check_labels(net)
-    meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)})
+    texts = net.texts()
+    texts.pop("feature_names", None)  # not stored, never read: X is a matrix
+    if _struct_names(net) and not matlab_inline:  # the struct's fields (x0, x1, ... without names)
+        texts["feature_names"] = np.array(_struct_names(net), dtype=object)
+    meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)}, texts)
     if net.vocab:
         if matlab_inline or not _struct_names(net):
             raise ExportError("this model reads string columns, which the MATLAB export takes as "
@@ -733,7 +749,7 @@ def struct_of(names, strings, X) -> dict:
     columns = {}
     for j, n in enumerate(names):
         col = X[:, j]
-        if j in strings:
+        if j in strings or any(isinstance(v, str) for v in col):  # text (a column no step reads, too)
             cells = np.empty((len(col), 1), dtype=object)
             cells[:, 0] = ["" if is_missing(v) else str(v) for v in col]
             columns[n] = cells
@@ -778,6 +794,12 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
     return runner(directory, name)(X)
 
 
+def _cellstr(v) -> np.ndarray:
+    """A cell array of char as loadmat gives it -> its strings ('' for an empty cell)."""
+    return np.array(["".join(np.asarray(c).ravel().astype(str)) for c in np.asarray(v).ravel()],
+                    dtype=object)
+
+
 EXPORT_ID_LINE = re.compile(r"^%\s+Export id: ([0-9a-f]+)\b", re.M)
 
 
@@ -785,7 +807,7 @@ def stamp(directory, name) -> Stamp:
     from scipy.io import loadmat
 
     from ..load import check_export_file, check_export_mat
-    from ..network import digest
+    from ..network import digest, label_form
     path = os.path.join(directory, f"{name}.mat")
     check_export_mat(path)  # the loader's limits, before scipy inflates anything
     check_export_file(os.path.join(directory, f"{name}.m"))
@@ -797,11 +819,17 @@ def stamp(directory, name) -> Stamp:
     mat_id = str(meta["export_id"]) if "export_id" in fields else None
     skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores",
             "test_scale_proba", "test_scale_scores", "test_scale_predict", "feature_names"}
-    arrays = {k: np.asarray(v) for k, v in loadmat(path).items()  # strings: in the fingerprint
+    raw = loadmat(path)  # strings: in the fingerprint
+    arrays = {k: np.asarray(v) for k, v in raw.items()
               if not k.startswith(("__", "vocab_")) and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}
     arrays = {k: (v.reshape(()) if v.size == 1 and k.endswith(("_low", "_high")) else v)
               for k, v in arrays.items()}
+    for k, v in raw.items():  # the strings it stores: labels, vocabularies, feature names
+        if k == "classes":
+            arrays[k] = label_form(_cellstr(v) if v.dtype.kind == "O" else v)
+        elif k.startswith("vocab_") or k == "feature_names":
+            arrays[k] = _cellstr(v)
     text = open(os.path.join(directory, f"{name}.m"), encoding="utf-8", errors="replace").read()
     same = fingerprint in text
     found = EXPORT_ID_LINE.search(text)

@@ -9,6 +9,7 @@ module level, so the module is reentrant: one Model per thread.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import io
 import json
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
+from . import (Stamp, cast_arrays, classes_for_storage, header, meta_record, refuse_nul_labels,
+               target_options)
 from ..errors import ExportError
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -372,9 +374,19 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         words = ", ".join(f"{c.column}: vocab_{c.column}" for c in net.vocab)
         parts.append(f"_WORDS = {{{words}}}  # the strings each string column knows, by code\n"
                      f"_STRICT = {[c.column for c in net.vocab if c.error]!r}"
-                     "  # an unknown string there is an error\n" + NUMBERS)
+                     "  # an unknown string there is an error\n"
+                     f"_NONE = {[c.column for c in net.vocab if c.missing == 'none']!r}"
+                     "  # None is the missing value there (elsewhere NaN is; the other: unknown)\n"
+                     f"_NO_NAN = {[c.column for c in net.vocab if c.refuse_nan]!r}"
+                     "  # NaN is an error there\n" + NUMBERS)
+    unread = net.unread_columns()
+    columns = "_columns(X)"
+    if unread.any():
+        parts.append(f"_UNREAD = {[int(j) for j in np.flatnonzero(unread)]!r}"
+                     "  # columns no step reads: any value there\n\n\n" + UNREAD)
+        columns = "_unread(_columns(X))"
     parts.append(Template(VALIDATE).substitute(
-        name=name, as_array="_numbers(_columns(X))" if net.vocab else "np.asarray(_columns(X))",
+        name=name, as_array=f"_numbers({columns})" if net.vocab else f"np.asarray({columns})",
         finite_check=VALIDATE_NAN if nan_ok.any() else VALIDATE_FINITE))
     if any(isinstance(op, Lookup) for op in prog.inputs):
         parts.append(LOOKUP)
@@ -691,9 +703,27 @@ def _columns(X):
     if columns is None or not hasattr(X, "to_numpy"):
         return X
     given = list(columns)
+    kinds = sorted({type(c).__name__ for c in given})
+    if len(kinds) > 1 and "str" in kinds:  # scikit-learn's TypeError, whatever was fitted
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but "
+            f"your input has {kinds} as feature name / column name types. If you want feature "
+            "names to be stored and validated, you must convert them all to strings, by using "
+            "X.columns = X.columns.astype(str) for example. Otherwise you can remove feature / "
+            "column names from your input data, or convert them all to a non-string data type.")
     if names is not None and all(isinstance(c, str) for c in given) and given != list(names):
         raise _names_differ(sorted(set(given) - set(names)), sorted(set(names) - set(given)))
-    return X.to_numpy()
+    A = X.to_numpy()
+    dtypes = list(getattr(X, "dtypes", ()))
+    nullable = [j for j, d in enumerate(dtypes)  # pandas' Float64, Int64, boolean: NA is NaN
+                if not isinstance(d, np.dtype) and getattr(d, "kind", "") in "biuf"]
+    if nullable:
+        A = A.astype(object)
+        for j in nullable:
+            A[:, j] = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(nullable) == len(dtypes):
+            A = A.astype(np.float64)
+    return A
 '''
 
 VALIDATE = '''def _validate(X):
@@ -740,12 +770,24 @@ VALIDATE_NAN = '''    if not np.isfinite(X).all():
     if not (np.isfinite(X) | np.isnan(X)).all():
 '''
 
+UNREAD = '''def _unread(X):
+    """X with the columns no step reads (_UNREAD, left to a ColumnTransformer's
+    remainder="drop") set to 0: they may hold anything (text, say), as scikit-learn
+    ignores them."""
+    X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)  # each value as given
+    if X.ndim == 2 and X.shape[1] == n_features_in_ and X.dtype.kind not in "biuf":
+        X = X.astype(object)
+        X[:, _UNREAD] = 0.0
+    return X
+'''
+
 NUMBERS = '''_CODES = {j: {w: float(i) for i, w in enumerate(words)} for j, words in _WORDS.items()}
 
 
 def _numbers(X):
     """Rows with string columns -> numbers: a string becomes its position among the
-    strings its column knows (_WORDS), -1 when unknown; None or NaN (missing) becomes NaN."""
+    strings its column knows (_WORDS), -1 when unknown; the column's missing value (None in
+    _NONE, else NaN) becomes NaN, the other one is unknown, as scikit-learn tells them apart."""
     X = np.asarray(X, dtype=object)
     if X.ndim != 2 or X.shape[1] != n_features_in_:
         return X  # _validate says what is wrong
@@ -757,10 +799,14 @@ def _numbers(X):
             except (TypeError, ValueError):
                 raise ValueError(f"X must contain only real numbers in column {_column_name(j)}.") from None
             continue
-        codes = _CODES[j]
+        codes, none = _CODES[j], j in _NONE
         for i, v in enumerate(X[:, j]):
-            if v is None or (isinstance(v, float) and v != v):
+            nan = isinstance(v, float) and v != v
+            if (v is None and none) or (nan and not none):
                 out[i, j] = np.nan
+            elif nan and j in _NO_NAN:
+                raise ValueError(f"Input contains NaN in column {_column_name(j)}, whose missing "
+                                 "value is None")
             elif isinstance(v, str) and v in codes:
                 out[i, j] = codes[v]
             elif j in _STRICT:
@@ -799,6 +845,7 @@ SIGMOID = '''def _sigmoid(Z, out):
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     target_options(Options, options)  # nothing of its own to read; a misspelling is refused
+    refuse_nul_labels(net, "numpy", "a .npz string array drops at the end", trailing_only=True)
     arrays = cast_arrays(net, dtype)
     stored = dict(arrays)
     classes, _ = classes_for_storage(net)
@@ -888,6 +935,7 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
 
 
 _ASSIGNED = re.compile(r"^(FINGERPRINT|EXPORT_ID) = '([0-9a-f]*)'", re.MULTILINE)
+_NAMES = re.compile(r"^feature_names_in_ = np\.array\((\[.*\]), dtype=object\)$", re.MULTILINE)
 
 
 def stamp(directory, name) -> Stamp:
@@ -895,7 +943,7 @@ def stamp(directory, name) -> Stamp:
     names the same model and the same export. Both files are read as data: nothing of a
     committed NAME.py runs here."""
     from ..load import check_export_file, check_export_npz
-    from ..network import digest
+    from ..network import digest, label_form
 
     path = os.path.join(directory, f"{name}.npz")
     check_export_npz(path)  # the loader's limits, before numpy inflates anything
@@ -903,14 +951,22 @@ def stamp(directory, name) -> Stamp:
     try:
         with np.load(path, allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
-            arrays = {k: w[k] for k in w.files  # the strings are in the fingerprint
-                      if k not in ("classes", "mlpexport_meta") and not k.startswith("vocab_")}
+            arrays = {k: w[k] for k in w.files if k != "mlpexport_meta"}
+        if "classes" in arrays:
+            arrays["classes"] = label_form(arrays["classes"])
         with open(os.path.join(directory, f"{name}.py"), "rb") as f:
             module_text = f.read().decode("utf-8", errors="replace")
         fingerprint, dtype, stored_digest = meta["fingerprint"], meta["dtype"], meta["digest"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{name}.py/.npz in {directory} is not a readable mlpexport export "
                           f"({type(exc).__name__}: {exc}).") from None
+    names = _NAMES.search(module_text)  # what named input is matched against, read as data
+    if names:
+        try:
+            arrays["feature_names"] = np.array([str(n) for n in ast.literal_eval(names.group(1))],
+                                               dtype=object)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            arrays["feature_names"] = np.array(["(unreadable)"], dtype=object)
     assigned = dict(_ASSIGNED.findall(module_text))
     same_model = assigned.get("FINGERPRINT") == fingerprint
     # An export written before export ids existed has none in either file (None == None):

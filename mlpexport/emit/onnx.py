@@ -337,9 +337,11 @@ SCORES = {
 def _classes_tensor(net, g):
     from onnx import TensorProto, helper
     classes, kind = classes_for_storage(net)
-    if kind != "number":
-        g.inits.append(helper.make_tensor("classes", TensorProto.STRING, [len(classes)],
-                                          [str(c).encode("utf-8") for c in classes]))
+    if kind != "number":  # the labels themselves, by hand: helper.make_tensor and numpy's
+        # str arrays drop trailing NUL characters
+        t = TensorProto(name="classes", data_type=TensorProto.STRING, dims=[len(classes)])
+        t.string_data.extend(str(c).encode("utf-8") for c in net.classes)
+        g.inits.append(t)
         return TensorProto.STRING
     g.const("classes", classes, dtype=classes.dtype)
     return helper.np_dtype_to_tensor_dtype(classes.dtype)
@@ -399,7 +401,10 @@ def build(net, name, dtype="float64", with_label=True):
     from .. import __version__
     model.producer_version = __version__
     model.doc_string = "\n".join(header(net, name, dtype))
-    meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label})
+    texts = net.texts()
+    if not any(t.name == "classes" for t in g.inits):  # no label output, or multilabel 0/1
+        texts.pop("classes", None)
+    meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label}, texts)
     meta["weights"] = list(arrays)
     meta["flat"] = net.flat
     if names:
@@ -412,9 +417,17 @@ def build(net, name, dtype="float64", with_label=True):
 
 
 def input_names(net) -> list[str]:
-    """The graph's inputs when some feature holds strings: one per feature, named after
-    it (x0, x1, ... without names), as skl2onnx names a DataFrame's columns."""
-    return column_names(net)
+    """The graph's inputs when some feature holds strings: one per feature that a step
+    reads, named after it (x0, x1, ... without names), as skl2onnx names a DataFrame's
+    columns. A column no step reads (remainder="drop": a name, a ticket number) is no
+    input at all: it may hold anything, and one ONNX input has one element type."""
+    return [n for n, unread in zip(column_names(net), _unread(net)) if not unread]
+
+
+def _unread(net):
+    """Columns left out of the inputs: those no step reads (all kept if none is read)."""
+    unread = net.unread_columns()
+    return unread if not unread.all() else np.zeros_like(unread)
 
 
 def _feature_inputs(g, net):
@@ -422,23 +435,27 @@ def _feature_inputs(g, net):
     all are joined into the [N, n_features] matrix the input ops read."""
     from onnx import TensorProto, helper
     strings = {c.column: c for c in net.vocab}
-    names = input_names(net)
+    names, unread = column_names(net), _unread(net)
     for c in net.vocab:
         g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
                                           [w.encode("utf-8") for w in c.words]))
     taken = g.names | {f"vocab_{c.column}" for c in net.vocab}
-    clash = [n for n in names if n in taken or n in ("X", "label", "probabilities", "scores",
-                                                     "variable")]
+    clash = [n for n, skip in zip(names, unread) if not skip and (
+        n in taken or n in ("X", "label", "probabilities", "scores", "variable"))]
     if clash or len(set(names)) != len(names):
         raise ExportError(f"feature name {(clash or names)[0]!r} clashes with another name in the "
                           f"ONNX graph; rename the column before fitting.")
     columns, inputs = [], []
     for j, n in enumerate(names):
+        if unread[j]:
+            columns.append(None)  # filled below: any column will do, no step reads it
+            continue
         kind = TensorProto.STRING if j in strings else g.onnx_dtype
         inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1],
                                                     "string" if j in strings else "number"))
         columns.append(_string_codes(g, strings[j], n) if j in strings else n)
-    return g.node("Concat", columns, axis=1), inputs
+    filler = next(c for c in columns if c is not None)
+    return g.node("Concat", [filler if c is None else c for c in columns], axis=1), inputs
 
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
@@ -463,11 +480,12 @@ def runner(directory, name, runtime="onnxruntime"):
         strings = [k == onnx.TensorProto.STRING for k in kinds]
         inputs = [i.name for i in model.graph.input]
         names = [o.name for o in model.graph.output]
+        at = _input_columns(inputs, {p.key: p.value for p in model.metadata_props})
         evaluator = ReferenceEvaluator(model)
 
         def infer(X):
             with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
-                return evaluator.run(None, feed(inputs, strings, X, dtype))
+                return evaluator.run(None, feed(inputs, strings, X, dtype, at))
     else:
         try:
             import onnxruntime as ort
@@ -479,9 +497,10 @@ def runner(directory, name, runtime="onnxruntime"):
         strings = [k == "tensor(string)" for k in kinds]
         inputs = [i.name for i in sess.get_inputs()]
         names = [o.name for o in sess.get_outputs()]
+        at = _input_columns(inputs, sess.get_modelmeta().custom_metadata_map)
 
         def infer(X):
-            return sess.run(None, feed(inputs, strings, X, dtype))
+            return sess.run(None, feed(inputs, strings, X, dtype, at))
     unexpected = [n for n in names if n not in OUTPUTS]
     if unexpected:
         raise ExportError(f"{path} has an unexpected output {unexpected[0]!r}.")
@@ -491,15 +510,26 @@ def runner(directory, name, runtime="onnxruntime"):
     return run_rows
 
 
-def feed(inputs, strings, X, dtype) -> dict:
+def _input_columns(inputs, meta) -> list[int] | None:
+    """The X column each per-feature input takes (the recorded feature names, or x0, x1,
+    ...): a column no step reads has no input. None for the one input X."""
+    if inputs == ["X"]:
+        return None
+    names = json.loads(meta.get("feature_names") or "null") or [f"x{j}" for j in range(
+        int(meta.get("n_features", len(inputs))))]
+    return [names.index(n) if n in names else j for j, n in enumerate(inputs)]
+
+
+def feed(inputs, strings, X, dtype, at=None) -> dict:
     """Rows in feature order -> the graph's inputs: X itself, or one [N, 1] column per
-    feature (strings as str, a missing one, None or NaN, as ""; numbers as dtype)."""
-    if len(inputs) == 1 and not strings[0]:
+    input, X's column at[k] (strings as str, a missing one, None or NaN, as ""; numbers as
+    dtype)."""
+    if len(inputs) == 1 and not strings[0] and at is None:
         return {inputs[0]: np.asarray(X, dtype=dtype)}
     X = np.asarray(X, dtype=object)
     out = {}
-    for j, (name, is_string) in enumerate(zip(inputs, strings)):
-        col = X[:, j]
+    for k, (name, is_string) in enumerate(zip(inputs, strings)):
+        col = X[:, k if at is None else at[k]]
         if is_string:
             out[name] = np.array(["" if is_missing(v) else str(v) for v in col],
                                  dtype=object).reshape(-1, 1)
@@ -517,7 +547,7 @@ def stamp(directory, name) -> Stamp:
     from onnx import numpy_helper
 
     from ..load import check_export_file
-    from ..network import digest
+    from ..network import digest, label_form
     path = os.path.join(directory, f"{name}.onnx")
     check_export_file(path)
     model = onnx.load(path, load_external_data=False)  # nothing outside the file is read
@@ -526,6 +556,26 @@ def stamp(directory, name) -> Stamp:
                           f"writes; refused.")
     meta = {p.key: p.value for p in model.metadata_props}
     weights = set(json.loads(meta.get("weights", "[]")))
-    arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name in weights}
-    return Stamp(f"{name}.onnx", meta.get("fingerprint"), digest(arrays) == meta.get("digest"),
-                 dtype=meta.get("dtype", "float64"))
+    stored = {t.name: (np.array(list(t.string_data), dtype=object)  # as written: NULs kept
+                       if t.data_type == onnx.TensorProto.STRING else numpy_helper.to_array(t))
+              for t in model.graph.initializer
+              if t.name in weights or t.name == "classes" or t.name.startswith("vocab_")}
+    arrays = {k: (np.array([_text(v) for v in a.ravel()], dtype=object)
+                  if a.dtype.kind in "OSU" else a) for k, a in stored.items()}
+    if "classes" in arrays:
+        arrays["classes"] = label_form(arrays["classes"])
+    names = json.loads(meta.get("feature_names", "null"))
+    if names:
+        arrays["feature_names"] = np.array([str(n) for n in names], dtype=object)
+    inputs = [i.name for i in model.graph.input]
+    # one input per feature a step reads (a model with text columns): fed by name, so they
+    # are recorded names (x0, x1, ... without them), in their order
+    expected = [str(n) for n in names or (f"x{j}" for j in range(int(meta.get("n_features", 0))))]
+    at = [expected.index(n) if n in expected else -1 for n in inputs]
+    named = inputs == ["X"] or (min(at, default=0) >= 0 and at == sorted(set(at)))
+    return Stamp(f"{name}.onnx", meta.get("fingerprint"),
+                 named and digest(arrays) == meta.get("digest"), dtype=meta.get("dtype", "float64"))
+
+
+def _text(v) -> str:
+    return v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
