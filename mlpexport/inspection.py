@@ -9,7 +9,7 @@ import numpy as np
 
 from .emit import plain
 from .network import (Add, Affine, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip,
-                      ClipTo, Dense, Div, Encode, Equal, evaluate, ExpOut, FillNaN,
+                      ClipTo, Dense, Div, Encode, Equal, evaluate, ExpOut, FillNaN, Func,
                       Gemm, hidden, Lookup, OneHot,
                       HuberBinaryProba, HuberOvrProba, IdentityOut, Impute, Indicate, MarkNaN, Mul,
                       MultilabelDecision, Network, OvrProba, Poly, PolyTerms, Relu, Score, Scores,
@@ -235,6 +235,9 @@ def steps_summary(net: Network) -> list[str]:
             out.append(f"categories of column {step.column} -> codes ({len(step.values)} known)")
         elif isinstance(step, OneHot):
             out.append(f"one-hot ({int((~np.isnan(step.positions)).sum())} columns)")
+        elif isinstance(step, Func):
+            where = "" if step.cols is None else f" on columns {step.cols[0]}..{step.cols[1] - 1}"
+            out.append(f"{step.fn}{where}")
         else:
             parts = [f"{op} {name}" for op, name, _ in step.parts()]
             out.append(", ".join(parts) if parts else "passthrough")
