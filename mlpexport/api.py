@@ -256,9 +256,32 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
                       strings=net.string_columns())
         if net.vocab:
             X = _text_rows(X, net, path)
+        _in_domain(X, net, path)
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
+    _in_domain(X, net, "the data")
     return _Rows(X, f"{len(X)} given rows")
+
+
+def _in_domain(X, net, where, chunk=65536):
+    """Rows a FunctionTransformer of the model takes outside its function's domain
+    (np.log of a negative number, np.exp overflowing) give NaN or an infinity, which
+    scikit-learn's predict refuses: a DataError naming the first such row."""
+    import numpy as np
+
+    from .data import domain_ok
+    from .network import Apply
+
+    fns = sorted({op.fn for op in net.program().inputs if isinstance(op, Apply)})
+    if not fns:
+        return
+    for start in range(0, len(X), chunk):
+        ok = domain_ok(net, np.asarray(X[start:start + chunk]))
+        if not ok.all():
+            row = start + int(np.argmin(ok))
+            raise DataError(f"{where}: row {row} (0-based) is outside the domain of the model's "
+                            f"FunctionTransformer ({', '.join('np.' + f for f in fns)}): it gives "
+                            f"NaN or an infinity there, and scikit-learn's predict refuses the row.")
 
 
 # --------------------------------------------------------------------------- convert

@@ -164,3 +164,88 @@ def test_other_ufuncs_are_refused_at_extraction():
     est = make_pipeline(FunctionTransformer(np.sin), MLPRegressor(max_iter=5)).fit(X, X[:, 0])
     with pytest.raises(UnsupportedModelError, match="'sin' is not supported"):
         network(est)
+
+
+def _fitted_func_pipeline(steps, positive=True):
+    import warnings
+
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 5, (120, 3)) if positive else rng.standard_normal((120, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_pipeline(*steps, Ridge()).fit(X, X.sum(axis=1)), X
+
+
+def _func_steps():
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    F = FunctionTransformer
+    return {
+        "log first": [F(np.log), StandardScaler()],
+        "sqrt first": [F(np.sqrt), StandardScaler()],
+        "log1p first": [F(np.log1p), StandardScaler()],
+        "log1p then log": [F(np.log1p), F(np.log)],
+        "exp after a scaler": [StandardScaler(), F(np.exp)],
+        "branches": [make_column_transformer((F(np.log), [0]), (F(np.sqrt), [1]),
+                                             remainder="passthrough")],
+    }
+
+
+@pytest.mark.parametrize("what", list(_func_steps()))
+def test_drawn_rows_respect_each_function_transformers_domain(what, tmp_path):
+    # drawn N(0, 1) rows gave np.log negatives and the extreme rows overflowed np.exp:
+    # scikit-learn's predict raised and convert ended in an internal error
+    import mlpexport
+    from mlpexport.data import draw_rows
+    est, X = _fitted_func_pipeline(_func_steps()[what])
+    net = network(est)
+    rows = draw_rows(net)
+    assert len(rows) >= 250  # reflected into the domain, not thrown away
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        want = est.predict(rows)  # scikit-learn takes every drawn row
+    assert np.isfinite(want).all()
+    report = mlpexport.convert(est, str(tmp_path), to="numpy,onnx", name="m")
+    assert report.passed and report.files
+    report = mlpexport.convert(est, str(tmp_path / "d"), to="numpy", name="m", data=X)
+    assert report.passed
+
+
+def test_rows_outside_a_function_transformers_domain_are_a_data_error(tmp_path, capsys):
+    import mlpexport
+    from mlpexport.cli import main
+    from mlpexport.errors import DataError
+    est, X = _fitted_func_pipeline(_func_steps()["log first"])
+    bad = X.copy()
+    bad[7, 1] = -2.0
+    with pytest.raises(ValueError):
+        est.predict(bad)  # scikit-learn refuses the row (log of -2 is NaN)
+    for call in (lambda: mlpexport.check(est, data=bad, to="numpy"),
+                 lambda: mlpexport.convert(est, str(tmp_path), to="numpy", data=bad)):
+        with pytest.raises(DataError, match=r"row 7 .*domain.*np\.log"):
+            call()
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "bad.npy", bad)
+    np.save(tmp_path / "good.npy", X)
+    model = str(tmp_path / "m.pkl")
+    assert main(["check", model, "--trust-pickle", "--to", "numpy", "--data", str(tmp_path / "bad.npy")]) == 2
+    assert "row 7 (0-based) is outside the domain" in capsys.readouterr().err
+    assert main(["convert", model, "--trust-pickle", "--to", "numpy,onnx", "-o", str(tmp_path / "o"),
+                 "--data", str(tmp_path / "good.npy")]) == 0, capsys.readouterr().err
+
+
+def test_a_non_finite_prediction_of_scikit_learn_itself_is_compared():
+    # TransformedTargetRegressor(inverse_func=np.exp) overflows to inf on a far row:
+    # scikit-learn predicts inf, and an export that gives inf there agrees
+    import mlpexport
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 5, (100, 3))
+    est = TransformedTargetRegressor(Ridge(), func=np.log, inverse_func=np.exp).fit(X, 10 * X.sum(axis=1))
+    rows = np.array([[1e5, 1e5, 1e5], [1.0, 2.0, 3.0]])
+    with np.errstate(over="ignore"):
+        assert np.isinf(est.predict(rows)[0])
+    report = mlpexport.check(est, data=rows, to="numpy,onnx")
+    assert report.passed and {r.status for r in report.rows} == {"PASS"}
