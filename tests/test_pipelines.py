@@ -249,3 +249,20 @@ def test_a_non_finite_prediction_of_scikit_learn_itself_is_compared():
         assert np.isinf(est.predict(rows)[0])
     report = mlpexport.check(est, data=rows, to="numpy,onnx")
     assert report.passed and {r.status for r in report.rows} == {"PASS"}
+
+
+def test_a_scaler_in_front_of_width_changing_steps_says_where_the_inputs_live():
+    # the drawn-rows note said "no scaler" for Pipeline(StandardScaler, PolynomialFeatures, ...)
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    from mlpexport.api import drawn_source
+    from mlpexport.data import draw_rows
+    rng = np.random.default_rng(0)
+    X = 100 + 10 * rng.standard_normal((200, 2))
+    est = make_pipeline(StandardScaler(), PolynomialFeatures(2), Ridge()).fit(X, X[:, 0])
+    net = network(est)
+    assert "no scaler" not in drawn_source(net, 5)
+    typical = draw_rows(net)[:256]
+    assert np.allclose(typical.mean(axis=0), est[0].mean_, rtol=0.05)
