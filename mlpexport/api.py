@@ -99,6 +99,23 @@ def _name(model, name, targets, note=_quiet) -> str:
     return chosen
 
 
+def _typed(*, to=None, name=None, rtol=None, atol=None, outdir=False):
+    """The API's arguments of the wrong type: a UsageError naming the argument (the
+    command line's parser never passes them; a caller of the API can)."""
+    import numbers
+
+    if to is not None and not isinstance(to, str):
+        raise UsageError(f"to must be a string such as 'numpy,onnx' or 'all', not "
+                         f"{type(to).__name__} {to!r}."[:200])
+    if name is not None and not isinstance(name, str):
+        raise UsageError(f"name must be a string (an identifier), not {type(name).__name__}.")
+    for flag, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise UsageError(f"{flag} must be a number >= 0, not {type(value).__name__} {value!r}."[:200])
+    if outdir is not False and not isinstance(outdir, (str, bytes, os.PathLike)):
+        raise UsageError(f"outdir must be a directory path, not {type(outdir).__name__}.")
+
+
 def _target_options(options: dict) -> dict:
     """The user's target options, every one the registered targets declare given (so
     the export id does not depend on which defaults were spelled out)."""
@@ -325,6 +342,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
     notes = []
     note = note or notes.append
     written = [] if written is None else written
+    _typed(to=to, name=name, outdir=outdir)
     options = _target_options(options)
     targets = emit.parse_targets(to)
     name = _name(model, name, targets, note)
@@ -431,9 +449,14 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
 
     notes = []
     note = note or notes.append
+    _typed(to=to, name=name, rtol=rtol, atol=atol)
+    if against is not None and not isinstance(against, (str, bytes, os.PathLike)):
+        raise UsageError(f"against must be a directory path, not {type(against).__name__}.")
     options = _target_options(options)
     targets = emit.parse_targets(to)
-    name = _name(model, name, targets, note)
+    # the chosen name is news only for the committed exports it finds; fresh exports are
+    # made in a temporary folder and never written where the user looks
+    name = _name(model, name, targets, note if against is not None else _quiet)
     if dtype not in emit.DTYPES:
         raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
     if against is not None:

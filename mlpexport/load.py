@@ -51,12 +51,17 @@ ESTIMATORS = supported.classes()  # every supported class and the parts they hol
 # A sparsified LogisticRegression (`.sparsify()`) keeps coef_ as this exact class;
 # extract validates its index arrays before using them.
 SPARSE = {("scipy.sparse._csr", "csr_matrix")}
+ABSTRACT_NUMPY_TYPES = ("generic", "number", "integer", "signedinteger", "unsignedinteger",
+                        "inexact", "floating", "complexfloating", "flexible", "character")
 NUMPY = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     # an encoder's `dtype` parameter holds one of these classes (np.float64 by default);
     # calling one only makes a number
     *(("numpy", t) for t in ("float64", "float32", "int64", "int32", "uint8", "bool_")),
+    # make_column_selector(dtype_include=np.number) keeps the type as a parameter: numpy's
+    # abstract scalar types cannot even be called ("cannot create 'numpy.number' instances")
+    *(("numpy", t) for t in ABSTRACT_NUMPY_TYPES),
     ("numpy._core.multiarray", "scalar"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy.random._pickle", "__randomstate_ctor"),

@@ -391,13 +391,18 @@ def test_junit_one_suite_per_model_one_case_per_export_and_output(two_models, ca
     assert failure.get("type") == "stale" and "different model" in failure.get("message")
     assert b.find("testcase[@classname='b.onnx']").find("failure") is None  # still b's own
     capsys.readouterr()
-    # an existing report is never overwritten without --force, and nothing runs first
-    before = junit.read_bytes()
-    assert main(["check", str(d / "a.pkl"), "--against", out, "--junit", str(junit)]) == 2
-    assert "--force" in capsys.readouterr().err and junit.read_bytes() == before
+    # an existing report is replaced, as pytest's --junitxml does (a build artefact; the
+    # exports keep their no-clobber rule)
+    assert main(["check", str(d / "a.pkl"), "--against", out, "--to", "numpy", "--junit",
+                 str(junit)]) == 0
+    assert _junit(junit).get("tests") == "2" and _junit(junit).get("failures") == "0"
     assert main(["check", str(d / "a.pkl"), "--against", out, "--to", "numpy", "--junit",
                  str(junit), "--force"]) == 0
     assert _junit(junit).get("tests") == "2"
+    # a check that stops with exit 2 leaves last run's report as it was
+    before = junit.read_bytes()
+    assert main(["check", str(d / "missing.pkl"), "--against", out, "--junit", str(junit)]) == 2
+    assert junit.read_bytes() == before
 
 
 def test_junit_marks_a_runtime_that_is_not_installed_skipped(model, tmp_path, monkeypatch):

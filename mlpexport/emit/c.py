@@ -47,9 +47,20 @@ class Options:
     """The C target has no options of its own."""
 
 
-# Names a NAME must not take: none. Every public identifier is NAME_ followed by a fixed
-# word (NAME_predict, NAME_H, ...), and the file's own helpers are static.
-RESERVED: dict = {}
+# Names a NAME must not take: those of standard C and common POSIX headers, since
+# NAME.h next to the user's sources (the README builds with -I.) would shadow the system
+# header of that name (compared case-insensitively: macOS file systems are). Identifiers
+# are safe: every public one is NAME_ followed by a fixed word (NAME_predict, NAME_H,
+# ...), and the file's own helpers are static.
+C_HEADERS = ("assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646",
+             "limits", "locale", "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic",
+             "stdbit", "stdbool", "stdckdint", "stddef", "stdint", "stdio", "stdlib",
+             "stdnoreturn", "string", "tgmath", "threads", "time", "uchar", "wchar", "wctype",
+             # POSIX headers a C program commonly includes next to ours
+             "dirent", "dlfcn", "fcntl", "pthread", "sched", "strings", "unistd", "malloc",
+             "memory", "alloca", "getopt", "poll", "termios", "syslog", "regex", "glob")
+RESERVED: dict = {h: f"the name of a standard C header ({h}.h next to your sources would "
+                     f"shadow the system's <{h}.h>)" for h in C_HEADERS}
 
 # ------------------------------------------------------------------ op -> C, one row
 # z is the working row (width n), a an array, y/proba/scores the outputs of one row.
