@@ -79,24 +79,39 @@ PLAIN = {("builtins", "slice")}
 ALLOWED = ESTIMATORS | SPARSE | NUMPY | PLAIN
 
 _OLD_PATHS = "scikit-learn < 0.22 module paths"
+# scikit-learn 0.22 made its modules private (sklearn.linear_model.ridge became _ridge):
+# the old path of a supported class is today's without the underscore, except for these
+# modules (None: private from the start or newer than 0.22, so no other path ever held it).
+_OLD_MODULES = {
+    "sklearn.preprocessing._function_transformer": None,
+    "sklearn.compose._column_transformer": None,
+    "sklearn.compose._target": None,
+    "sklearn.preprocessing._encoders": None,
+    "sklearn.linear_model._quantile": None,  # scikit-learn 1.0
+    "sklearn.impute._base": "sklearn.impute",  # one module in 0.20-0.21
+    "sklearn.feature_selection._mutual_info": "sklearn.feature_selection.mutual_info_",
+    "sklearn.preprocessing._polynomial": "sklearn.preprocessing.data",  # _polynomial: 1.0
+}
+
+
+def _old_module(module: str) -> str | None:
+    """Where scikit-learn < 0.22 kept what today's `module` holds, or None."""
+    if module in _OLD_MODULES:
+        return _OLD_MODULES[module]
+    top, package, *rest = module.split(".") + [""]
+    if top == "sklearn" and len(rest) == 2 and not package.startswith("_") and rest[0][:1] == "_":
+        return f"sklearn.{package}.{rest[0][1:]}"
+    return None
+
+
 # Old (module, name) -> (the allowed pair it is today, which era wrote it). Exact pairs
-# only: an old module path never opens anything but the one class it held.
+# only: an old module path never opens anything but the one class it held. The
+# pre-0.22 paths are derived from the registry of supported classes, so a class added
+# there is readable from an old pickle too.
 LEGACY = {
-    **{("sklearn.neural_network.multilayer_perceptron", n):
-       (("sklearn.neural_network._multilayer_perceptron", n), _OLD_PATHS)
-       for n in ("MLPClassifier", "MLPRegressor")},
-    **{("sklearn.neural_network.stochastic_optimizers", n):
-       (("sklearn.neural_network._stochastic_optimizers", n), _OLD_PATHS)
-       for n in ("AdamOptimizer", "SGDOptimizer")},
-    **{("sklearn.linear_model.logistic", n): (("sklearn.linear_model._logistic", n), _OLD_PATHS)
-       for n in ("LogisticRegression", "LogisticRegressionCV")},
-    ("sklearn.linear_model.stochastic_gradient", "SGDClassifier"):
-        (("sklearn.linear_model._stochastic_gradient", "SGDClassifier"), _OLD_PATHS),
-    ("sklearn.linear_model.sgd_fast", "Log"): (("sklearn.linear_model._sgd_fast", "Log"), _OLD_PATHS),
-    **{("sklearn.preprocessing.data", n): (("sklearn.preprocessing._data", n), _OLD_PATHS)
-       for n in ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")},
-    ("sklearn.preprocessing.label", "LabelBinarizer"):
-        (("sklearn.preprocessing._label", "LabelBinarizer"), _OLD_PATHS),
+    **{(_old_module(m), n): ((m, n), _OLD_PATHS) for m, n in sorted(ESTIMATORS) if _old_module(m)},
+    ("sklearn.preprocessing._data", "PolynomialFeatures"):
+        (("sklearn.preprocessing._polynomial", "PolynomialFeatures"), "scikit-learn 0.22-0.24"),
     ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"):
         (("joblib.numpy_pickle", "NumpyArrayWrapper"),
          "sklearn.externals.joblib of scikit-learn < 0.23"),
