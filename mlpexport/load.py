@@ -37,12 +37,15 @@ from .errors import ModelFileError, UnsafeModelError
 MAX_FILE_BYTES = 512 * 2**20  # the model file on disk
 MAX_ARRAY_BYTES = 512 * 2**20  # one array
 MAX_TOTAL_BYTES = 512 * 2**20  # all arrays of one file together; also the decompressed stream
-MAX_SCHEMA_BYTES = 16 * 2**20  # a .skops schema.json (parsed JSON takes ~10x its size)
+# A .skops schema.json: skops writes each text category as a small JSON object (~500
+# bytes), so 128 MiB holds about 250,000 of them; a 48 MiB schema (10**5 categories)
+# loads in 320 MiB peak memory, parsing takes about 4x the schema's size.
+MAX_SCHEMA_BYTES = 128 * 2**20
 MAX_ZIP_MEMBERS = 10_000
 # Opcodes one pickle may run. Most push one object for one byte of stream (NONE, a
 # memo GET), 8+ bytes of memory each, so the stream cap alone would let a small gzip
 # ask for gigabytes of references. The fixtures need at most ~4,000 (a 1000-class MLP
-# too); arrays are one opcode each.
+# too); arrays are one opcode each, a text category about two (10**5 of them: 200,000).
 MAX_PICKLE_OPS = 1_000_000
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".sav", ".joblib")
 MODEL_SUFFIXES = (".skops", *PICKLE_SUFFIXES)

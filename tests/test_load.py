@@ -614,3 +614,54 @@ def test_every_supported_class_has_its_pre_0_22_path():
         assert load_mod.allowed_global(old, name) is today
     with pytest.raises(UnsafeModelError):  # an old path never opens another class
         load_mod.allowed_global("sklearn.linear_model.ridge", "RidgeDistant")
+
+
+def test_the_readme_states_every_loader_limit_with_its_value():
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    safety = readme[readme.index("## Safety"):]
+    table = {row.split("|")[1].strip(): row.split("|")[2].strip()
+             for row in safety[safety.index("| what | limit |"):].split("\n\n")[0].splitlines()[2:]}
+
+    def mib(n):
+        return f"{n // 2**20} MiB"
+    assert table["the model file on disk"] == mib(load_mod.MAX_FILE_BYTES)
+    assert table["one array"] == mib(load_mod.MAX_ARRAY_BYTES)
+    assert table[next(k for k in table if k.startswith("all arrays"))] == mib(load_mod.MAX_TOTAL_BYTES)
+    assert table["pickle operations of one file"] == f"{load_mod.MAX_PICKLE_OPS:,}"
+    assert table["a `.skops` file's `schema.json`"] == mib(load_mod.MAX_SCHEMA_BYTES)
+    assert table["members of a `.skops` zip"] == f"{load_mod.MAX_ZIP_MEMBERS:,}"
+
+
+def _many_categories(n):
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    words = np.array([f"customer_{i:07d}" for i in range(n)], dtype=object)
+    df = pd.DataFrame({"who": words, "x": np.arange(n, dtype=float)})
+    est = make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["who"]),
+                                                remainder="passthrough"), Ridge())
+    return est.fit(df, np.arange(n) % 7), df
+
+
+def test_a_skops_file_with_many_text_categories_loads(tmp_path):
+    # 40,000 categories: a 19 MiB schema.json, over the old undocumented 16 MiB limit
+    import zipfile
+    est, df = _many_categories(40_000)
+    sio.dump(est, tmp_path / "big.skops")
+    with zipfile.ZipFile(tmp_path / "big.skops") as z:
+        assert z.getinfo("schema.json").file_size > 16 * 2**20
+    loaded = load(tmp_path / "big.skops").estimator
+    rows = df.iloc[::997]
+    np.testing.assert_array_equal(loaded.predict(rows), est.predict(rows))
+    (tmp_path / "big.pkl").write_bytes(pickle.dumps(est))  # and as a pickle, as before
+    np.testing.assert_array_equal(load(tmp_path / "big.pkl").estimator.predict(rows), est.predict(rows))
+
+
+def test_a_schema_over_the_limit_is_refused_naming_it(tmp_path, monkeypatch):
+    est, _ = _many_categories(200)
+    sio.dump(est, tmp_path / "m.skops")
+    monkeypatch.setattr(load_mod, "MAX_SCHEMA_BYTES", 2**20 // 8)
+    with pytest.raises(UnsafeModelError, match=r"schema\.json .*for a \.skops schema; refused"):
+        load(tmp_path / "m.skops")
