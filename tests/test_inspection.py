@@ -66,7 +66,7 @@ FORMULA_CASES = ["reg_classic", "reg_poisson", "reg_minmax_clip_chain", "ttr_sta
                  "clf_binary_int", "clf_multi_str", "clf_multilabel", "lr_binary",
                  "lr_multinomial", "sgd_multiclass", "reg_multi_tanh", "sgd_hinge",
                  "sgd_modified_huber", "sgd_modified_huber_binary", "lin_linear_svc_binary",
-                 "glm_tweedie_auto_log"]
+                 "glm_tweedie_auto_log", "poly_mlp", "poly_linear"]
 
 
 @pytest.mark.parametrize("name", FORMULA_CASES)

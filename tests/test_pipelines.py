@@ -266,3 +266,60 @@ def test_a_scaler_in_front_of_width_changing_steps_says_where_the_inputs_live():
     assert "no scaler" not in drawn_source(net, 5)
     typical = draw_rows(net)[:256]
     assert np.allclose(typical.mean(axis=0), est[0].mean_, rtol=0.05)
+
+
+@pytest.mark.parametrize("kw", [dict(degree=3), dict(degree=2, interaction_only=True),
+                                dict(degree=(2, 4), include_bias=False), dict(degree=(3, 3)),
+                                dict(degree=1)])
+def test_polynomial_terms_are_scikit_learns_products_bit_for_bit(kw):
+    # products of columns in scikit-learn's order of multiplication (a lower term times
+    # its lowest column), so the reference gives the very bits of PolynomialFeatures
+    from sklearn.preprocessing import PolynomialFeatures
+
+    from mlpexport.network import FORWARD, Poly
+    rng = np.random.default_rng(1)
+    X = 3 * rng.standard_normal((200, 6))
+    pf = PolynomialFeatures(**kw).fit(X)
+    step = Poly("p", pf.powers_)
+    (op,) = step.ops()
+    got = FORWARD[type(op)](op, step.named(), X)
+    np.testing.assert_array_equal(got, pf.transform(X))
+    X[0, 2] = np.nan  # a NaN reaches only the terms that read its column (x ** 0 is 1)
+    got = FORWARD[type(op)](op, step.named(), X)
+    reads = pf.powers_[:, 2] > 0
+    assert np.isnan(got[0, reads]).all() and np.isfinite(got[0, ~reads]).all()
+
+
+def test_polynomial_terms_take_memory_in_the_terms_not_terms_times_inputs(tmp_path):
+    # PolynomialFeatures(3) on 20 inputs: 1,771 terms. The (rows, terms, inputs) power
+    # tensor took 256 x 1771 x 20 x 8 = 73 MB per block of the numpy module (2.4 GB at 50
+    # inputs) and as much in ONNX; products of columns need the terms' width only
+    import tracemalloc
+
+    import onnx
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    from mlpexport.emit import onnx as ox
+    from mlpexport.network import evaluate
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 20))
+    est = make_pipeline(StandardScaler(), PolynomialFeatures(3), Ridge()).fit(X, X[:, 0] * X[:, 1] * X[:, 2])
+    net = network(est)
+    emit.write_all(npx.render(net, "p3"), str(tmp_path), force=True)
+    mod = npx.load_module(str(tmp_path), "p3")
+    rows = rng.standard_normal((2000, 20))
+    tracemalloc.start()
+    got = mod.predict(rows)
+    module_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    ref = evaluate(net, rows[:256])["predict"]
+    reference_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    want = est.predict(rows)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(ref, want[:256], rtol=1e-12)
+    assert module_peak < 20e6 and reference_peak < 20e6, (module_peak, reference_peak)
+    graph = onnx.load_from_string(ox.render(net, "p3")["p3.onnx"]).graph
+    assert "Pow" not in {n.op_type for n in graph.node}

@@ -277,23 +277,24 @@ def forward_lines(prog, n_features, arrays):
             line = f"{new}[j] = {row}[take{n_rows}[j]];"
             lines.append(f"    for (j = 0; j < {width}; ++j) {line:<46} /* pick columns */")
             row = new
-        elif isinstance(op, PolyTerms):
+        elif isinstance(op, PolyTerms):  # [1, row, products], then the terms in order
             n_rows += 1
-            new, width = f"x{n_rows}", op.n_out
+            new, width, table = f"x{n_rows}", op.n_out, f"t{n_rows}"
+            decls.append(f"    real_t {table}[{op.n_table}];")
             decls.append(f"    real_t {new}[{width}];")
-            lines.append(f"    for (k = 0; k < {op.n_out}; ++k) {{  /* polynomial terms: prod of "
-                         f"{row}[j] ** {op.powers}[k][j] */")
-            lines.append(f"        p = 1;")
-            lines.append(f"        for (j = 0; j < {op.n_in}; ++j) p *= POW({row}[j], {op.powers}[k][j]);")
-            lines.append(f"        {new}[k] = p;")
-            lines.append("    }")
+            lines.append(f"    {table}[0] = 1;{'':<40} /* polynomial terms: {op.n_in} -> {op.n_out} */")
+            lines.append(f"    for (j = 0; j < {op.n_in}; ++j) {table}[1 + j] = {row}[j];")
+            if op.groups:  # each a lower term times a column, as scikit-learn multiplies
+                lines.append(f"    for (k = 0; k < {op.groups[-1][1]}; ++k) {table}[{1 + op.n_in} + k] = "
+                             f"{table}[(size_t){op.left}[k]] * {row}[(size_t){op.right}[k]];")
+            lines.append(f"    for (k = 0; k < {op.n_out}; ++k) {new}[k] = {table}[(size_t){op.out}[k]];")
             row = new
         else:
             lines.append(_elementwise_line(op, row, width, arrays))
     decls += [f"    real_t z{i}[{w}];" for i, w in enumerate(widths[1:], start=1)]
     decls.append("    size_t j;")
     if any(isinstance(op, PolyTerms) for op in prog.inputs):
-        decls += ["    size_t k;", "    real_t p;"]
+        decls += ["    size_t k;"]
     lines = decls + [""] + lines
 
     def buffer(i):  # the input row, z1.. the hidden layers, z the last layer's output

@@ -106,8 +106,11 @@ FORWARD = {
              "categories in column {op.column} -> codes"),
     Equal: ("E = Z; E(:) = bsxfun(@eq, Z, w.{op.array}); keep = bsxfun(@or, isnan(w.{op.array}), "
             "isnan(Z)); E(keep) = Z(keep); Z = E;", "one-hot: 1 where the code is {op.array}"),
-    PolyTerms: ("T = zeros(size(Z, 1), {op.n_out}, class(Z)); for k = 1:{op.n_out}, "
-                "T(:, k) = prod(bsxfun(@power, Z, w.{op.powers}(k, :)), 2); end; Z = T;",
+    # [1, Z], then one product per term of each next degree (scikit-learn's factors: a
+    # lower term times a column), then the terms in order; the column numbers are 0-based
+    PolyTerms: (lambda op: "T = [ones(size(Z, 1), 1, class(Z)), Z]; " + "".join(
+        f"T = [T, T(:, double(w.{op.left}({a + 1}:{b})) + 1) .* Z(:, double(w.{op.right}({a + 1}:{b})) + 1)]; "
+        for a, b in op.groups) + f"Z = T(:, double(w.{op.out}) + 1);",
                 "polynomial terms: {op.n_in} -> {op.n_out}"),
 }
 # The raw output Z -> predictions y or probabilities proba.
