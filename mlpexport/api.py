@@ -63,7 +63,7 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
         path = os.fsdecode(model)
         loaded = load(path, trust_pickle=trust_pickle)
         net = extract(loaded.estimator, saved_version=loaded.saved_version,
-                      model_file=os.path.basename(path))
+                      model_file=_text_name(os.path.basename(path)))
         if loaded.saved_version:
             import sklearn
 
@@ -81,6 +81,13 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
                          f"file, not {type(model).__name__}.")
     net = extract(model)
     return _Model(model, net, None, describe(model))
+
+
+def _text_name(name: str) -> str:
+    """A file name as text every export can store (ONNX metadata and MATLAB strings are
+    UTF-8): bytes that are not UTF-8 (a Linux file name may hold any) kept visible as
+    \\xNN escapes instead of the surrogates Python decodes them to."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _name(model, name, targets, note=_quiet) -> str:

@@ -518,7 +518,7 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
             scores = np.asarray(outputs["decision_function"], dtype=np.float64)
             stored["test_scores"] = scores.reshape(len(scores), -1)
     buf = io.BytesIO()
-    savemat(buf, stored, format="5", oned_as="row")
+    savemat(buf, stored, format="5", oned_as="row", long_field_names=True)  # fields up to 63 characters, as MATLAB names
     files = {f"{name}.m": render_m(net, name, dtype, None, meta["export_id"]).encode(),
              f"{name}.mat": buf.getvalue()}
     if matlab_verify:
@@ -624,7 +624,7 @@ def run_many(jobs, timeout=600) -> list[dict]:
                 raise RuntimeFailed(f"Octave cannot add the folder {os.path.abspath(directory)!r} "
                                     f"to its path: it contains {os.pathsep!r}; move the export.")
             savemat(os.path.join(tmp, f"in{i}.mat"), {"X": _octave_input(directory, name, X)},
-                    format="5")
+                    format="5", long_field_names=True)  # feature names up to 63 characters
             args += [os.path.abspath(directory), name]
         proc = run_octave_script(RUNNER, tmp, args, timeout)
         results = []

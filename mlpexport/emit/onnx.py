@@ -438,6 +438,16 @@ def _feature_inputs(g, net):
     for c in net.vocab:
         g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
                                           [w.encode("utf-8") for w in c.words]))
+    for n in names:  # ONNX names its inputs by the features: a name must be non-empty UTF-8
+        if not n:
+            raise ExportError(f"feature name {n!r} cannot name an ONNX input (ONNX input names "
+                              f"are non-empty text); rename the column before fitting, or "
+                              f"export with --to numpy.")
+        try:
+            n.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ExportError(f"feature name {n!r} is not UTF-8 text, which ONNX names must be; "
+                              f"rename the column before fitting.") from None
     taken = g.names | {f"vocab_{c.column}" for c in net.vocab}
     clash = [n for n in names if n in taken or n in ("X", "label", "probabilities", "scores",
                                                      "variable")]
