@@ -65,7 +65,7 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
         path = os.fsdecode(model)
         loaded = load(path, trust_pickle=trust_pickle)
         net = extract(loaded.estimator, saved_version=loaded.saved_version,
-                      model_file=os.path.basename(path))
+                      model_file=_text_name(os.path.basename(path)))
         if loaded.saved_version:
             import sklearn
 
@@ -85,6 +85,13 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
     return _Model(model, net, None, describe(model))
 
 
+def _text_name(name: str) -> str:
+    """A file name as text every export can store (ONNX metadata and MATLAB strings are
+    UTF-8): bytes that are not UTF-8 (a Linux file name may hold any) kept visible as
+    \\xNN escapes instead of the surrogates Python decodes them to."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _name(model, name, targets, note=_quiet) -> str:
     """NAME: checked when given; else the model file's stem made an identifier, or
     "model" for an estimator object."""
@@ -99,6 +106,23 @@ def _name(model, name, targets, note=_quiet) -> str:
     if chosen != os.path.splitext(os.path.basename(path))[0]:
         note(f"the exports are named {chosen} (from {path}); --name chooses another.")
     return chosen
+
+
+def _typed(*, to=None, name=None, rtol=None, atol=None, outdir=False):
+    """The API's arguments of the wrong type: a UsageError naming the argument (the
+    command line's parser never passes them; a caller of the API can)."""
+    import numbers
+
+    if to is not None and not isinstance(to, str):
+        raise UsageError(f"to must be a string such as 'numpy,onnx' or 'all', not "
+                         f"{type(to).__name__} {to!r}."[:200])
+    if name is not None and not isinstance(name, str):
+        raise UsageError(f"name must be a string (an identifier), not {type(name).__name__}.")
+    for flag, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise UsageError(f"{flag} must be a number >= 0, not {type(value).__name__} {value!r}."[:200])
+    if outdir is not False and not isinstance(outdir, (str, bytes, os.PathLike)):
+        raise UsageError(f"outdir must be a directory path, not {type(outdir).__name__}.")
 
 
 def _target_options(options: dict) -> dict:
@@ -333,12 +357,35 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
             X = _text_rows(_file_missing(X, net), net, path)
         elif X.dtype == object:
             X = X.astype(np.float64)
+        _in_domain(X, net, path)
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
+    _in_domain(X, net, "the data")
     frame = _by_name(data, net)
     from .check import Given
     given = Given(frame) if hasattr(frame, "iloc") else None  # a pandas DataFrame
     return _Rows(X, f"{len(X)} given rows", given=given)
+
+
+def _in_domain(X, net, where, chunk=65536):
+    """Rows a FunctionTransformer of the model takes outside its function's domain
+    (np.log of a negative number, np.exp overflowing) give NaN or an infinity, which
+    scikit-learn's predict refuses: a DataError naming the first such row."""
+    import numpy as np
+
+    from .data import domain_ok
+    from .network import Apply
+
+    fns = sorted({op.fn for op in net.program().inputs if isinstance(op, Apply)})
+    if not fns:
+        return
+    for start in range(0, len(X), chunk):
+        ok = domain_ok(net, np.asarray(X[start:start + chunk]))
+        if not ok.all():
+            row = start + int(np.argmin(ok))
+            raise DataError(f"{where}: row {row} (0-based) is outside the domain of the model's "
+                            f"FunctionTransformer ({', '.join('np.' + f for f in fns)}): it gives "
+                            f"NaN or an infinity there, and scikit-learn's predict refuses the row.")
 
 
 # --------------------------------------------------------------------------- convert
@@ -382,6 +429,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
     notes = []
     note = note or notes.append
     written = [] if written is None else written
+    _typed(to=to, name=name, outdir=outdir)
     options = _target_options(options)
     targets = emit.parse_targets(to)
     name = _name(model, name, targets, note)
@@ -491,9 +539,14 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
 
     notes = []
     note = note or notes.append
+    _typed(to=to, name=name, rtol=rtol, atol=atol)
+    if against is not None and not isinstance(against, (str, bytes, os.PathLike)):
+        raise UsageError(f"against must be a directory path, not {type(against).__name__}.")
     options = _target_options(options)
     targets = emit.parse_targets(to)
-    name = _name(model, name, targets, note)
+    # the chosen name is news only for the committed exports it finds; fresh exports are
+    # made in a temporary folder and never written where the user looks
+    name = _name(model, name, targets, note if against is not None else _quiet)
     if dtype not in emit.DTYPES:
         raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
     if against is not None:

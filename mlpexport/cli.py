@@ -29,15 +29,15 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="mlpexport", description=(
-        "Export a trained scikit-learn MLP or logistic model to a numpy module, an ONNX "
-        "graph and a MATLAB function, and prove each gives scikit-learn's answers."))
+        "Export a trained scikit-learn MLP or linear model to a numpy module, an ONNX "
+        "graph, a MATLAB function and C source, and prove each gives scikit-learn's answers."))
     p.add_argument("--version", action="version", version=f"mlpexport {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    c = sub.add_parser("convert", help="export a model to numpy / ONNX / MATLAB files",
+    c = sub.add_parser("convert", help="export a model to numpy / ONNX / MATLAB / C files",
                        description="Export MODEL; every export is checked against "
                                    "scikit-learn before any file is written.")
-    c.add_argument("model", metavar="MODEL", help=".skops, .pkl, .pickle or .joblib file")
+    c.add_argument("model", metavar="MODEL", help=".skops, .pkl, .pickle, .sav or .joblib file")
     c.add_argument("--to", default="all", metavar="TARGETS", help=TARGET_HELP)
     c.add_argument("-o", "--outdir", default=".", metavar="OUTDIR", help="output directory (default: .)")
     c.add_argument("--name", help="base name of the files (default: the model file's stem)")
@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout "
                    "(non-finite errors as the strings \"inf\"/\"nan\")")
     k.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML (one "
-                   "testsuite per model, one testcase per export and output)")
-    k.add_argument("--force", action="store_true", help="overwrite an existing --plot or --junit file")
+                   "testsuite per model, one testcase per export and output); an existing "
+                   "report is replaced, as pytest's --junitxml does")
+    k.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     _trust_option(k)
     _plot_options(k, "scatter of each export against scikit-learn, and the distribution of "
                      "absolute errors")
@@ -179,7 +180,7 @@ def cmd_check(args) -> int:
                          "model's exports are named after its file.")
     if args.plot and len(models) > 1:
         raise UsageError("--plot draws one model; give one MODEL with --plot.")
-    created = _plot_target(args) + _output_target(args.junit, "--junit", args.force)
+    created = _plot_target(args) + _output_target(args.junit, "--junit", force=True)
     try:
         return _check_models(args, models)
     finally:
@@ -233,7 +234,8 @@ def _reports(args, reports, table=True):
         print(group_table(reports))
     if args.junit:
         write_all({os.path.basename(args.junit): junit_xml(reports)},
-                  os.path.dirname(args.junit) or ".", force=args.force, written=WRITTEN)
+                  os.path.dirname(args.junit) or ".", force=True,  # a build artefact: replaced,
+                  written=WRITTEN)  # as pytest's --junitxml does
 
 
 def cmd_inspect(args) -> int:
@@ -296,8 +298,9 @@ COMMANDS = {"convert": cmd_convert, "check": cmd_check, "inspect": cmd_inspect, 
 
 
 def _output_target(path, flag, force):
-    """A report file (--junit): refused before any work when it exists (without --force)
-    or its folder cannot be made or written. Returns the folders it made (remove_created)."""
+    """A report file (--junit, --plot): refused before any work when its folder cannot be
+    made or written, or when it exists and force is false (--plot without --force; a
+    --junit report is always replaced). Returns the folders it made (remove_created)."""
     if path is None:
         return []
     if not path.strip():

@@ -1002,8 +1002,9 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
         raise UnsupportedModelError(
             f"{_name(est)} declares {declared} input features but its first layer has "
             f"{n_features}.")
-    loc, spread = (_input_range(scalers[0], n_features) if scalers and not widened
-                   else (None, None))
+    # where the raw inputs live: the first step's statistics when it is a scaler (also in
+    # front of steps that change the width, which it sees before they do)
+    loc, spread = _input_range(scalers[0], n_features) if scalers else (None, None)
     meta = dict(parts["notes"])
     meta["source"] = describe(est)
     meta["sklearn_version"] = saved_version or sklearn.__version__

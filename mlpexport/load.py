@@ -37,12 +37,15 @@ from .errors import ExportError, ModelFileError, UnsafeModelError
 MAX_FILE_BYTES = 512 * 2**20  # the model file on disk
 MAX_ARRAY_BYTES = 512 * 2**20  # one array
 MAX_TOTAL_BYTES = 512 * 2**20  # all arrays of one file together; also the decompressed stream
-MAX_SCHEMA_BYTES = 16 * 2**20  # a .skops schema.json (parsed JSON takes ~10x its size)
+# A .skops schema.json: skops writes each text category as a small JSON object (~500
+# bytes), so 128 MiB holds about 250,000 of them; a 48 MiB schema (10**5 categories)
+# loads in 320 MiB peak memory, parsing takes about 4x the schema's size.
+MAX_SCHEMA_BYTES = 128 * 2**20
 MAX_ZIP_MEMBERS = 10_000
 # Opcodes one pickle may run. Most push one object for one byte of stream (NONE, a
 # memo GET), 8+ bytes of memory each, so the stream cap alone would let a small gzip
 # ask for gigabytes of references. The fixtures need at most ~4,000 (a 1000-class MLP
-# too); arrays are one opcode each.
+# too); arrays are one opcode each, a text category about two (10**5 of them: 200,000).
 MAX_PICKLE_OPS = 1_000_000
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".sav", ".joblib")
 MODEL_SUFFIXES = (".skops", *PICKLE_SUFFIXES)
@@ -51,12 +54,17 @@ ESTIMATORS = supported.classes()  # every supported class and the parts they hol
 # A sparsified LogisticRegression (`.sparsify()`) keeps coef_ as this exact class;
 # extract validates its index arrays before using them.
 SPARSE = {("scipy.sparse._csr", "csr_matrix")}
+ABSTRACT_NUMPY_TYPES = ("generic", "number", "integer", "signedinteger", "unsignedinteger",
+                        "inexact", "floating", "complexfloating", "flexible", "character")
 NUMPY = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     # an encoder's `dtype` parameter holds one of these classes (np.float64 by default);
     # calling one only makes a number
     *(("numpy", t) for t in ("float64", "float32", "int64", "int32", "uint8", "bool_")),
+    # make_column_selector(dtype_include=np.number) keeps the type as a parameter: numpy's
+    # abstract scalar types cannot even be called ("cannot create 'numpy.number' instances")
+    *(("numpy", t) for t in ABSTRACT_NUMPY_TYPES),
     ("numpy._core.multiarray", "scalar"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy.random._pickle", "__randomstate_ctor"),
@@ -74,24 +82,39 @@ PLAIN = {("builtins", "slice")}
 ALLOWED = ESTIMATORS | SPARSE | NUMPY | PLAIN
 
 _OLD_PATHS = "scikit-learn < 0.22 module paths"
+# scikit-learn 0.22 made its modules private (sklearn.linear_model.ridge became _ridge):
+# the old path of a supported class is today's without the underscore, except for these
+# modules (None: private from the start or newer than 0.22, so no other path ever held it).
+_OLD_MODULES = {
+    "sklearn.preprocessing._function_transformer": None,
+    "sklearn.compose._column_transformer": None,
+    "sklearn.compose._target": None,
+    "sklearn.preprocessing._encoders": None,
+    "sklearn.linear_model._quantile": None,  # scikit-learn 1.0
+    "sklearn.impute._base": "sklearn.impute",  # one module in 0.20-0.21
+    "sklearn.feature_selection._mutual_info": "sklearn.feature_selection.mutual_info_",
+    "sklearn.preprocessing._polynomial": "sklearn.preprocessing.data",  # _polynomial: 1.0
+}
+
+
+def _old_module(module: str) -> str | None:
+    """Where scikit-learn < 0.22 kept what today's `module` holds, or None."""
+    if module in _OLD_MODULES:
+        return _OLD_MODULES[module]
+    top, package, *rest = module.split(".") + [""]
+    if top == "sklearn" and len(rest) == 2 and not package.startswith("_") and rest[0][:1] == "_":
+        return f"sklearn.{package}.{rest[0][1:]}"
+    return None
+
+
 # Old (module, name) -> (the allowed pair it is today, which era wrote it). Exact pairs
-# only: an old module path never opens anything but the one class it held.
+# only: an old module path never opens anything but the one class it held. The
+# pre-0.22 paths are derived from the registry of supported classes, so a class added
+# there is readable from an old pickle too.
 LEGACY = {
-    **{("sklearn.neural_network.multilayer_perceptron", n):
-       (("sklearn.neural_network._multilayer_perceptron", n), _OLD_PATHS)
-       for n in ("MLPClassifier", "MLPRegressor")},
-    **{("sklearn.neural_network.stochastic_optimizers", n):
-       (("sklearn.neural_network._stochastic_optimizers", n), _OLD_PATHS)
-       for n in ("AdamOptimizer", "SGDOptimizer")},
-    **{("sklearn.linear_model.logistic", n): (("sklearn.linear_model._logistic", n), _OLD_PATHS)
-       for n in ("LogisticRegression", "LogisticRegressionCV")},
-    ("sklearn.linear_model.stochastic_gradient", "SGDClassifier"):
-        (("sklearn.linear_model._stochastic_gradient", "SGDClassifier"), _OLD_PATHS),
-    ("sklearn.linear_model.sgd_fast", "Log"): (("sklearn.linear_model._sgd_fast", "Log"), _OLD_PATHS),
-    **{("sklearn.preprocessing.data", n): (("sklearn.preprocessing._data", n), _OLD_PATHS)
-       for n in ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")},
-    ("sklearn.preprocessing.label", "LabelBinarizer"):
-        (("sklearn.preprocessing._label", "LabelBinarizer"), _OLD_PATHS),
+    **{(_old_module(m), n): ((m, n), _OLD_PATHS) for m, n in sorted(ESTIMATORS) if _old_module(m)},
+    ("sklearn.preprocessing._data", "PolynomialFeatures"):
+        (("sklearn.preprocessing._polynomial", "PolynomialFeatures"), "scikit-learn 0.22-0.24"),
     ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"):
         (("joblib.numpy_pickle", "NumpyArrayWrapper"),
          "sklearn.externals.joblib of scikit-learn < 0.23"),

@@ -24,6 +24,7 @@ it, and the tests hold all of them to scikit-learn's own `predict`.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -118,17 +119,64 @@ class Indicate:
 @dataclass(frozen=True, eq=False)
 class Poly:
     """Z[:, k] = prod_j Z[:, j] ** powers[k, j]: PolynomialFeatures' terms in its column
-    order (a row with a single 1 copies a column)."""
+    order (a row with a single 1 copies a column), computed as products of columns in
+    scikit-learn's order (poly_plan), never as powers."""
 
     name: str
     powers: np.ndarray
 
+    @functools.cached_property
+    def plan(self):
+        return poly_plan(self.powers)
+
     def named(self):
-        return {f"{self.name}_powers": self.powers}
+        left, right, out, _ = self.plan
+        n = self.name
+        if not len(left):  # degree 1: no products (and no empty arrays, which C cannot hold)
+            return {f"{n}_out": out}
+        return {f"{n}_left": left, f"{n}_right": right, f"{n}_out": out}
 
     def ops(self):
         n_out, n_in = self.powers.shape
-        return [PolyTerms(f"{self.name}_powers", int(n_in), int(n_out))]
+        n = self.name
+        return [PolyTerms(f"{n}_left", f"{n}_right", f"{n}_out", int(n_in), int(n_out),
+                          self.plan[3])]
+
+
+def poly_plan(powers):
+    """(left, right, out, groups): PolynomialFeatures' terms as products of columns, in
+    the order scikit-learn's transform multiplies them. A table T holds 1, then the
+    n_in columns of Z, then one column per product: T[:, 1 + n_in + k] = T[:, left[k]] *
+    Z[:, right[k]]. Each product of degree d is a term of degree d - 1 times the column
+    right[k], the term's lowest column (scikit-learn: XP[:, start:end] * X[:, i], the
+    terms of columns >= i times column i), so the bits are scikit-learn's. groups: the
+    (start, stop) runs of k of one degree, lowest first: a product reads only columns of
+    earlier runs, so a run is one vectorised multiply. out: the T column of each term, in
+    PolynomialFeatures' column order (0: the bias, 1 + j: Z[:, j])."""
+    powers = np.asarray(powers, dtype=np.int64)
+    n_out, n_in = powers.shape
+    found = {}  # products needed, by their powers: (degree, the term it extends, column)
+    for p in map(tuple, powers):
+        while sum(p) >= 2 and p not in found:
+            i = next(j for j, e in enumerate(p) if e)
+            parent = p[:i] + (p[i] - 1,) + p[i + 1:]
+            found[p] = (sum(p), parent, i)
+            p = parent
+    order = sorted(found, key=lambda p: found[p][0])  # stable: by degree, then first need
+    column = {p: 1 + n_in + k for k, p in enumerate(order)}
+    column[(0,) * n_in] = 0
+    for j in range(n_in):
+        column[tuple(int(j == i) for i in range(n_in))] = 1 + j
+    left = np.array([column[found[p][1]] for p in order], dtype=np.float64)
+    right = np.array([found[p][2] for p in order], dtype=np.float64)
+    out = np.array([column[tuple(p)] for p in powers], dtype=np.float64)
+    groups, start = [], 0
+    degrees = [found[p][0] for p in order]
+    for k in range(1, len(order) + 1):
+        if k == len(order) or degrees[k] != degrees[start]:
+            groups.append((start, k))
+            start = k
+    return left, right, out, tuple(groups)
 
 
 @dataclass(frozen=True, eq=False)
@@ -533,12 +581,22 @@ class MarkNaN(Op):
 
 @dataclass(frozen=True)
 class PolyTerms(Op):
-    """Z = prod(Z[:, None, :] ** powers, axis=2): n_in -> n_out columns, powers an
-    (n_out, n_in) array of small non-negative integers (x ** 0 is 1, also for NaN)."""
+    """Polynomial terms, n_in -> n_out columns, as products of columns (poly_plan): a
+    table T = [1, Z, products], T[:, 1 + n_in + k] = T[:, left[k]] * Z[:, right[k]] for
+    each run (start, stop) in groups in turn, then Z = T[:, out]. left, right and out
+    are 0-based column numbers stored as numbers; a column no term reads never enters
+    a product (NaN there stays out, as x ** 0 is 1 in scikit-learn)."""
 
-    powers: str
+    left: str
+    right: str
+    out: str
     n_in: int
     n_out: int
+    groups: tuple  # ((start, stop), ...): runs of products of one degree
+
+    @property
+    def n_table(self) -> int:
+        return 1 + self.n_in + (self.groups[-1][1] if self.groups else 0)
 
 
 @dataclass(frozen=True)
@@ -792,7 +850,7 @@ def spelled(op) -> list:
     if isinstance(op, MarkNaN):
         return ["marknan", op.mask]
     if isinstance(op, PolyTerms):
-        return ["poly", op.powers, op.n_in, op.n_out]
+        return ["poly", op.left, op.right, op.out, op.n_in, op.n_out, [list(g) for g in op.groups]]
     if isinstance(op, Apply):
         return ["apply", op.fn] + ([] if op.cols is None else list(op.cols))
     if isinstance(op, Lookup):
@@ -812,6 +870,18 @@ def _apply(op, Z):
     start, stop = op.cols
     Z[:, start:stop] = getattr(np, op.fn)(Z[:, start:stop])
     return Z
+
+
+def _poly(op, a, Z):
+    T = np.empty((len(Z), op.n_table), dtype=Z.dtype)
+    T[:, 0] = 1
+    T[:, 1:1 + op.n_in] = Z
+    if op.groups:
+        left, right = a[op.left].astype(np.intp), a[op.right].astype(np.intp)
+    for start, stop in op.groups:
+        base = 1 + op.n_in
+        np.multiply(T[:, left[start:stop]], Z[:, right[start:stop]], out=T[:, base + start:base + stop])
+    return T[:, a[op.out].astype(np.intp)]
 
 
 def _lookup(op, a, Z, strict=True):
@@ -938,7 +1008,7 @@ FORWARD = {
     Take: lambda op, a, Z: Z[:, list(op.indices)],
     FillNaN: lambda op, a, Z: np.where(np.isnan(Z), a[op.fill], Z),
     MarkNaN: lambda op, a, Z: np.where(a[op.mask] == 1, np.isnan(Z), Z),
-    PolyTerms: lambda op, a, Z: np.prod(Z[:, None, :] ** a[op.powers], axis=2),
+    PolyTerms: lambda op, a, Z: _poly(op, a, Z),
     Apply: lambda op, a, Z: _apply(op, Z),
     Lookup: lambda op, a, Z: _lookup(op, a, Z),
     Equal: _equal,

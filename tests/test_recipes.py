@@ -117,8 +117,15 @@ def test_the_hook_runs_on_model_files_and_exports_only():
     assert hook["entry"].split() == ["mlpexport", "check"] and hook["pass_filenames"] is False
     files = re.compile(hook["files"])
     for path in ("models/a.skops", "m.pkl", "x/m.joblib", "m.sav", "exports/a.py", "exports/a.npz",
-                 "exports/a.onnx", "exports/a.m", "exports/a.mat"):
+                 "exports/a.onnx", "exports/a.m", "exports/a.mat", "exports/a.c", "exports/a.h"):
         assert files.search(path), path
+    # every model suffix the loader reads and every file a target writes (a commit that
+    # changes only the C export re-runs the check)
+    from mlpexport.load import MODEL_SUFFIXES
+    from mlpexport.targets import TARGETS
+    written = [s for t in TARGETS.values() for s in importlib.import_module(t).FILES]
+    for suffix in (*MODEL_SUFFIXES, *written):
+        assert files.search(f"some/dir/name{suffix}"), suffix
     for path in ("README.md", "data/test.csv", "exports/a.onnx.bak", "a.skops.txt", "Makefile"):
         assert not files.search(path), path
 

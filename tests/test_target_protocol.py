@@ -53,7 +53,8 @@ SYNTAX = {
            "for i, v in enumerate(z)]",
     FillNaN: "z = [v if v == v or c is None else c for v, c in zip(z, {op.fill})]",
     MarkNaN: "z = [float(v != v) if c == 1 else v for v, c in zip(z, {op.mask})]",
-    PolyTerms: "z = [math.prod(v ** e for v, e in zip(z, row)) for row in {op.powers}]",
+    PolyTerms: "t = [1.0] + z; [t.append(t[int(a)] * z[int(b)]) for a, b in zip({op.left}, {op.right})]; "
+               "z = [t[int(k)] for k in {op.out}]",
     Lookup: "z[{op.column}] = _lookup(z[{op.column}], {op.values}, {op.codes}, {op.missing}, "
             "{op.unknown}, {op.error})",
     Equal: "z = [v if c is None or v != v else float(v == c) for v, c in zip(z, {op.array})]",

@@ -56,9 +56,20 @@ class Options:
     """The C target has no options of its own."""
 
 
-# Names a NAME must not take: none. Every public identifier is NAME_ followed by a fixed
-# word (NAME_predict, NAME_H, ...), and the file's own helpers are static.
-RESERVED: dict = {}
+# Names a NAME must not take: those of standard C and common POSIX headers, since
+# NAME.h next to the user's sources (the README builds with -I.) would shadow the system
+# header of that name (compared case-insensitively: macOS file systems are). Identifiers
+# are safe: every public one is NAME_ followed by a fixed word (NAME_predict, NAME_H,
+# ...), and the file's own helpers are static.
+C_HEADERS = ("assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646",
+             "limits", "locale", "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic",
+             "stdbit", "stdbool", "stdckdint", "stddef", "stdint", "stdio", "stdlib",
+             "stdnoreturn", "string", "tgmath", "threads", "time", "uchar", "wchar", "wctype",
+             # POSIX headers a C program commonly includes next to ours
+             "dirent", "dlfcn", "fcntl", "pthread", "sched", "strings", "unistd", "malloc",
+             "memory", "alloca", "getopt", "poll", "termios", "syslog", "regex", "glob")
+RESERVED: dict = {h: f"the name of a standard C header ({h}.h next to your sources would "
+                     f"shadow the system's <{h}.h>)" for h in C_HEADERS}
 
 # ------------------------------------------------------------------ op -> C, one row
 # z is the working row (width n), a an array, y/proba/scores the outputs of one row.
@@ -308,16 +319,17 @@ def forward_lines(prog, n_features, arrays):
             line = f"{new}[j] = {row}[take{n_rows}[j]];"
             lines.append(f"    for (j = 0; j < {width}; ++j) {line:<46} /* pick columns */")
             row = new
-        elif isinstance(op, PolyTerms):
+        elif isinstance(op, PolyTerms):  # [1, row, products], then the terms in order
             n_rows += 1
-            new, width = f"x{n_rows}", op.n_out
+            new, width, table = f"x{n_rows}", op.n_out, f"t{n_rows}"
+            decls.append(f"    real_t {table}[{op.n_table}];")
             decls.append(f"    real_t {new}[{width}];")
-            lines.append(f"    for (k = 0; k < {op.n_out}; ++k) {{  /* polynomial terms: prod of "
-                         f"{row}[j] ** {op.powers}[k][j] */")
-            lines.append(f"        real_t p = 1;")
-            lines.append(f"        for (j = 0; j < {op.n_in}; ++j) p *= POW({row}[j], {op.powers}[k][j]);")
-            lines.append(f"        {new}[k] = p;")
-            lines.append("    }")
+            lines.append(f"    {table}[0] = 1;{'':<40} /* polynomial terms: {op.n_in} -> {op.n_out} */")
+            lines.append(f"    for (j = 0; j < {op.n_in}; ++j) {table}[1 + j] = {row}[j];")
+            if op.groups:  # each a lower term times a column, as scikit-learn multiplies
+                lines.append(f"    for (k = 0; k < {op.groups[-1][1]}; ++k) {table}[{1 + op.n_in} + k] = "
+                             f"{table}[(size_t){op.left}[k]] * {row}[(size_t){op.right}[k]];")
+            lines.append(f"    for (k = 0; k < {op.n_out}; ++k) {new}[k] = {table}[(size_t){op.out}[k]];")
             row = new
         else:
             lines.append(_elementwise_line(op, row, width, arrays))

@@ -110,8 +110,11 @@ FORWARD = {
              "categories in column {op.column} -> codes"),
     Equal: ("E = Z; E(:) = bsxfun(@eq, Z, w.{op.array}); keep = bsxfun(@or, isnan(w.{op.array}), "
             "isnan(Z)); E(keep) = Z(keep); Z = E;", "one-hot: 1 where the code is {op.array}"),
-    PolyTerms: ("T = zeros(size(Z, 1), {op.n_out}, class(Z)); for k = 1:{op.n_out}, "
-                "T(:, k) = prod(bsxfun(@power, Z, w.{op.powers}(k, :)), 2); end; Z = T;",
+    # [1, Z], then one product per term of each next degree (scikit-learn's factors: a
+    # lower term times a column), then the terms in order; the column numbers are 0-based
+    PolyTerms: (lambda op: "T = [ones(size(Z, 1), 1, class(Z)), Z]; " + "".join(
+        f"T = [T, T(:, double(w.{op.left}({a + 1}:{b})) + 1) .* Z(:, double(w.{op.right}({a + 1}:{b})) + 1)]; "
+        for a, b in op.groups) + f"Z = T(:, double(w.{op.out}) + 1);",
                 "polynomial terms: {op.n_in} -> {op.n_out}"),
 }
 # The raw output Z -> predictions y or probabilities proba.
@@ -579,7 +582,7 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
             scores = np.asarray(outputs["decision_function"], dtype=np.float64)
             stored["test_scores"] = scores.reshape(len(scores), -1)
     buf = io.BytesIO()
-    savemat(buf, stored, format="5", oned_as="row")
+    savemat(buf, stored, format="5", oned_as="row", long_field_names=True)  # fields up to 63 characters, as MATLAB names
     files = {f"{name}.m": render_m(net, name, dtype, None, meta["export_id"]).encode(),
              f"{name}.mat": buf.getvalue()}
     if matlab_verify:
@@ -686,7 +689,7 @@ def run_many(jobs, timeout=600) -> list[dict]:
                 raise RuntimeFailed(f"Octave cannot add the folder {os.path.abspath(directory)!r} "
                                     f"to its path: it contains {os.pathsep!r}; move the export.")
             savemat(os.path.join(tmp, f"in{i}.mat"), {"X": _octave_input(directory, name, X)},
-                    format="5")
+                    format="5", long_field_names=True)  # feature names up to 63 characters
             args += [os.path.abspath(directory), name]
         proc = run_octave_script(RUNNER, tmp, args, timeout)
         results = []

@@ -147,10 +147,72 @@ WIDENING = {
     # Z.take, the ndarray method, as Z.dot: np.take's wrapper doubles one row's 1 us
     Take: lambda op, src, dst: _note(f"{src}.take({list(op.indices)}, axis=-1, out={dst})",
                                         "columns, in this order"),
-    PolyTerms: lambda op, src, dst: _note(
-        f"np.multiply.reduce({src}[..., None, :] ** {op.powers}, axis=-1, out={dst})",
-        f"polynomial terms: {op.n_in} -> {op.n_out}"),
 }
+
+
+def _poly_lines(op, src, table, dst):
+    """PolyTerms: the table [1, Z, products] built in runs of products whose lower terms
+    are consecutive columns and whose factor is one column (scikit-learn's own slices and
+    factors: XP[:, start:end] * X[:, i]), then the terms copied in PolynomialFeatures'
+    order, run by run (_POLY_RUNS)."""
+    base = 1 + op.n_in
+    lines = [_note(f"{table}[..., 0] = 1", f"polynomial terms: {op.n_in} -> {op.n_out}, bias"),
+             _note(f"np.copyto({table}[..., 1:{base}], {src})", "degree 1")]
+    if op.groups:
+        lines += [f"for start, stop, lower, column in {op.left}_runs:  # a lower term times a column",
+                  f"    np.multiply({table}[..., lower:lower + stop - start], {src}[..., column:column + 1], "
+                  f"out={table}[..., start:stop])"]
+    lines += [f"for start, stop, first in {op.out}_runs:  # the terms, in order",
+              f"    np.copyto({dst}[..., start:stop], {table}[..., first:first + stop - start])"]
+    return lines
+
+
+POLY_RUNS = '''def _product_runs(left, right, base, groups):
+    """(start, stop, lower, column) per run of products k of one degree whose lower
+    terms left[k] are consecutive and whose factor right[k] is one column: table columns
+    start:stop = columns lower:lower + stop - start times column `column`."""
+    runs = []
+    for first, end in groups:
+        k = first
+        while k < end:
+            j = k + 1
+            while j < end and left[j] == left[j - 1] + 1 and right[j] == right[k]:
+                j += 1
+            runs.append((base + k, base + j, int(left[k]), int(right[k])))
+            k = j
+    return tuple(runs)
+
+
+def _copy_runs(out):
+    """(start, stop, first) per run of consecutive table columns in out."""
+    runs, k = [], 0
+    while k < len(out):
+        j = k + 1
+        while j < len(out) and out[j] == out[j - 1] + 1:
+            j += 1
+        runs.append((k, j, int(out[k])))
+        k = j
+    return tuple(runs)
+'''
+
+
+def poly_setup(prog):
+    """Module lines that turn each PolyTerms' stored column numbers into its runs."""
+    lines = []
+    for op in prog.inputs:
+        if isinstance(op, PolyTerms):
+            if op.groups:
+                lines.append(f"{op.left}_runs = _product_runs({op.left}, {op.right}, {1 + op.n_in}, "
+                             f"{tuple(op.groups)!r})")
+            lines.append(f"{op.out}_runs = _copy_runs({op.out})")
+    return lines
+
+
+def index_arrays(prog):
+    """Arrays that hold column numbers (stored as numbers like every array): made intp
+    once at import."""
+    return [n for op in prog.inputs if isinstance(op, PolyTerms)
+            for n in ((op.left, op.right, op.out) if op.groups else (op.out,))]
 IN_PLACE = {
     FillNaN: lambda op, z: _note(f"np.copyto({z}, {op.fill}, where=np.isnan({z}))",
                                     f"missing values -> {op.fill} (NaN there: kept)"),
@@ -179,7 +241,12 @@ def _input_plan(prog):
         bufs.append((name, w))
         return name
     for op in prog.inputs:
-        if type(op) in WIDENING:
+        if isinstance(op, PolyTerms):
+            table = fresh(op.n_table)
+            dst = fresh(op.n_out)
+            lines += _poly_lines(op, src, table, dst)
+            width = op.n_out
+        elif type(op) in WIDENING:
             width = len(op.indices) if isinstance(op, Take) else op.n_out
             dst = fresh(width)
             lines.append(WIDENING[type(op)](op, src, dst))
@@ -201,7 +268,7 @@ def stages(prog):
     """Buffer names and widths of the forward pass: Z0 (and Z0_1, ... when input steps
     change the width) for the input steps, Z1..ZL for the dense layers."""
     dense = [op for op in prog.layers if isinstance(op, Gemm)]
-    if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
+    if any(type(op) in WIDENING or type(op) in IN_PLACE or isinstance(op, PolyTerms) for op in prog.inputs):
         out = _input_plan(prog)[1]
     else:
         out = [("Z0", dense[0].n_in)] if prog.inputs else []
@@ -210,7 +277,7 @@ def stages(prog):
 
 def forward_lines(prog):
     lines, src = [], "X"
-    if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
+    if any(type(op) in WIDENING or type(op) in IN_PLACE or isinstance(op, PolyTerms) for op in prog.inputs):
         lines, _, src = _input_plan(prog)
     for op in (prog.inputs if src == "X" else ()):
         lines.append(_elementwise(op, src, "Z0"))
@@ -354,7 +421,10 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         f"_HERE = os.path.dirname(os.path.abspath(__file__))\n"
         f"with np.load(os.path.join(_HERE, {name + '.npz'!r}), allow_pickle=False) as _w:\n"
         f"{loads}\n{cls}"
-        f"del _w\n")
+        f"del _w\n"
+        + "".join(f"{a} = {a}.astype(np.intp)  # column numbers\n" for a in index_arrays(prog)))
+    if poly_setup(prog):
+        parts.append(POLY_RUNS + "\n" + "\n".join(poly_setup(prog)) + "\n")
     if tiled:
         parts.append("# Narrow vectors repeated on BLOCK rows, read-only: a block is shifted or scaled by\n"
                      "# them in one flat loop (see _buffers).\n"

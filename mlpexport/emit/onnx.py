@@ -103,16 +103,28 @@ def _mark_nan(g, op, Z):
 
 
 def _poly(g, op, Z):
-    """prod over inputs of Z ** powers: [N, 1, n_in] ** [n_out, n_in] -> [N, n_out, n_in],
-    multiplied along the last axis one input at a time (Mul, not ReduceProd, which
-    onnxruntime 1.19 has no float64 kernel for)."""
-    wide = g.node("Unsqueeze", [Z, g.const("axis1", [1], dtype=np.int64)])
-    terms = g.node("Pow", [wide, op.powers])
-    product = None
-    for j in range(op.n_in):
-        factor = g.node("Gather", [terms, g.const(f"input{j}", j, dtype=np.int64)], axis=2)
-        product = factor if product is None else g.node("Mul", [product, factor])
-    return product
+    """PolyTerms: T = [1, Z], then per run of one degree T = [T, T[:, left] * Z[:, right]]
+    (scikit-learn's factors, so its bits), then T[:, out]. The column numbers are the
+    stored (float) initializers cast to int64 here, so the weight digest covers them."""
+    from onnx import TensorProto, helper
+
+    def columns(name, start=None, stop=None):
+        idx = g.node("Cast", [name], to=TensorProto.INT64)
+        if start is None:
+            return idx
+        return g.node("Slice", [idx, g.const(f"at{start}", [start], dtype=np.int64),
+                                g.const(f"at{stop}", [stop], dtype=np.int64),
+                                g.const("axis0", [0], dtype=np.int64)])
+    rows = g.node("Slice", [g.node("Shape", [Z]), g.const("at0", [0], dtype=np.int64),
+                            g.const("at1", [1], dtype=np.int64), g.const("axis0", [0], dtype=np.int64)])
+    shape = g.node("Concat", [rows, g.const("one_column", [1], dtype=np.int64)], axis=0)
+    ones = g.node("ConstantOfShape", [shape], value=helper.make_tensor("one", g.onnx_dtype, [1], [1.0]))
+    T = g.node("Concat", [ones, Z], axis=1)
+    for start, stop in op.groups:
+        lower = g.node("Gather", [T, columns(op.left, start, stop)], axis=1)
+        factor = g.node("Gather", [Z, columns(op.right, start, stop)], axis=1)
+        T = g.node("Concat", [T, g.node("Mul", [lower, factor])], axis=1)
+    return g.node("Gather", [T, columns(op.out)], axis=1)
 
 
 def _log1p(g, Z):
@@ -439,6 +451,16 @@ def _feature_inputs(g, net):
     for c in net.vocab:
         g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
                                           [w.encode("utf-8") for w in c.words]))
+    for n in names:  # ONNX names its inputs by the features: a name must be non-empty UTF-8
+        if not n:
+            raise ExportError(f"feature name {n!r} cannot name an ONNX input (ONNX input names "
+                              f"are non-empty text); rename the column before fitting, or "
+                              f"export with --to numpy.")
+        try:
+            n.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ExportError(f"feature name {n!r} is not UTF-8 text, which ONNX names must be; "
+                              f"rename the column before fitting.") from None
     taken = g.names | {f"vocab_{c.column}" for c in net.vocab}
     clash = [n for n, skip in zip(names, unread) if not skip and (
         n in taken or n in ("X", "label", "probabilities", "scores", "variable"))]
