@@ -15,6 +15,21 @@ from mlpexport.data import draw_rows  # noqa: E402
 from mlpexport.extract import extract
 from mlpexport.check import sklearn_outputs  # noqa: E402
 from zoo import ZOO, get  # noqa: E402
+import make  # noqa: E402  fixtures/make.py
+
+# Under another scikit-learn than the one that wrote fixtures/models (CI's oldest set),
+# the fixtures are remade from their recipes with the installed versions (see make.py).
+make.ensure()
+
+
+def fixture_model(name):
+    """Path of the fixture model NAME for the installed scikit-learn (the committed file,
+    or its remake); skips with the reason when this scikit-learn cannot make it."""
+    recipe = make.named(name)
+    why = make.unavailable(recipe)
+    if why:
+        pytest.skip(why)
+    return make.model_path(recipe)
 
 REQUIRE_OCTAVE = os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1"
 
