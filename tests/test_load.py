@@ -613,3 +613,15 @@ def test_numpy_2_paths_are_read_as_numpy_1s_exactly():
     assert scalar(np.dtype("float64"), np.float64(2.5).tobytes()) == 2.5
     with pytest.raises(UnsafeModelError):  # only the listed pairs, not the module
         allowed_global("numpy._core.multiarray", "frombuffer")
+
+
+@pytest.mark.parametrize("power", [0.0, 1.0, 1.5, 2.0])
+def test_glms_pickled_with_their_cython_loss_load(power, tmp_path):
+    """scikit-learn 1.3 keeps a GLM's Cython loss, pickled through Cython's
+    __pyx_unpickle_NAME helper: allowed for exactly the registry's losses."""
+    from sklearn.linear_model import TweedieRegressor
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    est = TweedieRegressor(power=power, link="log").fit(X, np.exp(X[:, 0]))
+    path = tmp_path / "glm.pkl"
+    path.write_bytes(pickle.dumps(est))
+    np.testing.assert_array_equal(load(path).estimator.predict(X), est.predict(X))
