@@ -38,6 +38,7 @@ class _Model:
     net: object
     path: str | None  # None: an estimator object
     label: str  # how reports name it: the file path, or the estimator's description
+    saved_version: str | None = None  # the scikit-learn that wrote the file, when it differs
 
 
 @dataclass
@@ -74,7 +75,7 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
                  f"is loaded with {sklearn.__version__}.")
         if loaded.note:  # which older versions' names the file used (our own words)
             note(loaded.note)
-        return _Model(loaded.estimator, net, path, path)
+        return _Model(loaded.estimator, net, path, path, loaded.saved_version)
     if isinstance(model, type):
         raise UsageError(f"model is the class {model.__name__}; pass a fitted instance of it "
                          f"(or the path of a model file).")
@@ -90,6 +91,16 @@ def _text_name(name: str) -> str:
     UTF-8): bytes that are not UTF-8 (a Linux file name may hold any) kept visible as
     \\xNN escapes instead of the surrogates Python decodes them to."""
     return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _versions(report, m: _Model):
+    """The proof is against the installed scikit-learn: every report names it, and the
+    version that wrote the model file when that differs."""
+    import sklearn
+
+    from .emit import plain
+    report.sklearn_version = sklearn.__version__
+    report.written_by = plain(m.saved_version, 40) if m.saved_version else ""
 
 
 def _name(model, name, targets, note=_quiet) -> str:
@@ -485,6 +496,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
                    required=_required(to, targets), files=files, given=rows.given)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = net.meta.get("source", "")
+    _versions(report, m)
     if report.passed:
         report.files = emit.write_all(files, outdir, force=force, written=written)
     report.seconds = time.monotonic() - start
@@ -562,6 +574,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     def describe(report):
         report.source, report.model, report.name = rows.source, m.label, name
         report.estimator = m.net.meta.get("source", "")
+        _versions(report, m)
         report.notes, report.seconds = notes, time.monotonic() - start
         return report
     try:

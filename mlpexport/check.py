@@ -190,6 +190,8 @@ class Report:
     error    the runtime error that ended the check ("" if none): check raises it as
              RuntimeFailed, with this report (the rows before it) as its `.report`;
              error_target is the export it is about
+    sklearn_version  the installed scikit-learn, whose outputs the exports are compared with
+    written_by  the scikit-learn that wrote the model file, when it is another ("" if not)
     """
     rows: list[Row] = field(default_factory=list)
     n_rows: int = 0
@@ -206,6 +208,15 @@ class Report:
     seconds: float = field(default=0.0, repr=False)  # wall time of the check (JUnit's time)
     error: str = ""
     error_target: str = ""
+    sklearn_version: str = ""
+    written_by: str = ""
+
+    def versions(self) -> str:
+        """"scikit-learn 1.3.0 (the model file was written by 1.9.1)", or ""."""
+        if not self.sklearn_version:
+            return ""
+        wrote = f" (the model file was written by {self.written_by})" if self.written_by else ""
+        return f"scikit-learn {self.sklearn_version}{wrote}"
 
     def __str__(self) -> str:
         return self.table()
@@ -253,7 +264,8 @@ class Report:
 
     def to_json(self) -> dict:
         extra = {k: getattr(self, k) for k in ("model", "name", "estimator", "source", "files",
-                                               "error", "error_target") if getattr(self, k)}
+                                               "error", "error_target", "sklearn_version",
+                                               "written_by") if getattr(self, k)}
         return _finite({"passed": self.passed, **extra, "n_rows": self.n_rows, "rtol": self.rtol,
                         "atol": self.atol, "fingerprint": self.fingerprint,
                         "agree": self.agree,
@@ -276,6 +288,8 @@ class Report:
                 f"rtol per export dtype ({', '.join(f'{v:g}' for v in rtols)})")
         lines.append(f"{self.source or f'{self.n_rows} rows'}, {rtol}, atol {self.atol:g}: "
                      f"{self.summary(unrun)}.")
+        if self.versions():
+            lines.append(f"Reference outputs: {self.versions()}.")
         return "\n".join(lines)
 
 
@@ -769,8 +783,11 @@ def junit_xml(reports: list[Report]) -> bytes:
                               **counts(rep.rows, int(bool(rep.error))), time=f"{rep.seconds:.3f}")
         props = ET.SubElement(suite, "properties")
         for key, value in (("name", rep.name), ("rows", rep.source or f"{rep.n_rows} rows"),
-                           ("fingerprint", rep.fingerprint), ("atol", f"{rep.atol:g}")):
-            ET.SubElement(props, "property", name=key, value=_xml_text(value))
+                           ("fingerprint", rep.fingerprint), ("atol", f"{rep.atol:g}"),
+                           ("sklearn_version", rep.sklearn_version),
+                           ("written_by", rep.written_by)):
+            if value or key not in ("sklearn_version", "written_by"):
+                ET.SubElement(props, "property", name=key, value=_xml_text(value))
         for row in rep.rows:
             export = "" if row.target == "-" else f".{row.target}"
             case = ET.SubElement(suite, "testcase", classname=_xml_text(f"{rep.name}{export}"),

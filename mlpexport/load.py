@@ -76,10 +76,14 @@ NUMPY = {
     ("_codecs", "encode"),  # protocol 2 writes bytes as _codecs.encode(str, 'latin1')
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
 }
+# Older scikit-learn (1.3) pickles its Cython losses (a GLM's) through Cython's generated
+# __pyx_unpickle_NAME(cls, checksum, state): it checks the checksum and builds NAME.__new__(cls),
+# which only accepts NAME or a subclass (cls itself comes through this allowlist too).
+CYTHON_UNPICKLE = {(m, f"__pyx_unpickle_{n}") for m, n in ESTIMATORS if m == "sklearn._loss._loss"}
 # A fitted ColumnTransformer keeps its output column ranges (output_indices_) as slices:
 # slice(start, stop, step) only stores its three arguments.
 PLAIN = {("builtins", "slice")}
-ALLOWED = ESTIMATORS | SPARSE | NUMPY | PLAIN
+ALLOWED = ESTIMATORS | SPARSE | NUMPY | PLAIN | CYTHON_UNPICKLE
 
 _OLD_PATHS = "scikit-learn < 0.22 module paths"
 # scikit-learn 0.22 made its modules private (sklearn.linear_model.ridge became _ridge):
@@ -125,6 +129,18 @@ LEGACY = {
          "the bare '_loss' module name some scikit-learn 1.6-1.8 builds record"),
     ("scipy.sparse.csr", "csr_matrix"): (("scipy.sparse._csr", "csr_matrix"), "scipy < 1.8"),
 }
+# numpy 1.x names a ufunc (a FunctionTransformer's np.log1p) by its C module; numpy 2 by
+# "numpy". An old path only when this numpy is 2.
+NUMPY_1_UFUNCS = {("numpy.core._multiarray_umath", n): ("numpy", n)
+                  for n in ("log1p", "expm1", "log", "exp", "sqrt", "square")}
+# numpy 2 moved numpy.core to numpy._core and records the new paths; numpy 1.x has the
+# same objects at the old ones. Exact pairs, used only when this numpy lacks numpy._core.
+NUMPY_2_PATHS = {
+    ("numpy._core.multiarray", "scalar"): ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"): ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.numeric", "_frombuffer"): ("numpy.core.numeric", "_frombuffer"),
+}
+_NUMPY_1 = int(np.__version__.split(".")[0]) < 2
 SUPPORTED = supported.summary()
 _SUPPORTED_NAMES = {n for _, n in ESTIMATORS}
 _MODELS = supported.classes(supported.MODEL)
@@ -278,6 +294,12 @@ def _guarded_build(unpickler):
     inst = unpickler.stack[-2] if len(unpickler.stack) > 1 else None
     if isinstance(inst, np.ndarray):
         _check_array_state(unpickler.ctx, unpickler.stack[-1])
+    elif _NUMPY_1 and isinstance(inst, np.random.BitGenerator):
+        # numpy 2 pickles a bit generator's state with its seed sequence, (state, seed_seq);
+        # numpy 1 takes the state dict alone (the seed sequence only matters for spawning)
+        state = unpickler.stack[-1]
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict):
+            unpickler.stack[-1] = state[0]
 
 
 class _LegacyObject:
@@ -354,6 +376,27 @@ def _checked_wrapper():
     return _WRAPPER
 
 
+def _bit_generator_name(bit_generator):
+    """numpy 2 pickles a RandomState's bit generator as its class; numpy 1's
+    constructors take only its name."""
+    if isinstance(bit_generator, type) and issubclass(bit_generator, np.random.BitGenerator):
+        return bit_generator.__name__
+    return bit_generator
+
+
+def _bit_generator_ctor(bit_generator="MT19937"):
+    from numpy.random import _pickle
+    return _pickle.__bit_generator_ctor(_bit_generator_name(bit_generator))
+
+
+def _randomstate_ctor(bit_generator="MT19937", bit_generator_ctor=_bit_generator_ctor):
+    """numpy 2 passes the bit generator itself (built by __bit_generator_ctor)."""
+    if isinstance(bit_generator, np.random.BitGenerator):
+        return np.random.RandomState(bit_generator)
+    from numpy.random import _pickle
+    return _pickle.__randomstate_ctor(_bit_generator_name(bit_generator), bit_generator_ctor)
+
+
 _REPLACED = {
     ("numpy._core.multiarray", "_reconstruct"): lambda ctx: lambda *a: _reconstruct(ctx, *a),
     ("numpy.core.multiarray", "_reconstruct"): lambda ctx: lambda *a: _reconstruct(ctx, *a),
@@ -367,6 +410,9 @@ _REPLACED = {
     ("builtins", "object"): lambda ctx: _LegacyObject,
     ("__builtin__", "object"): lambda ctx: _LegacyObject,
 }
+if _NUMPY_1:  # files numpy 2 wrote name the bit generator by its class
+    _REPLACED[("numpy.random._pickle", "__randomstate_ctor")] = lambda ctx: _randomstate_ctor
+    _REPLACED[("numpy.random._pickle", "__bit_generator_ctor")] = lambda ctx: _bit_generator_ctor
 
 
 class _Context:
@@ -402,6 +448,12 @@ def allowed_global(module: str, name: str, ctx: _Context | None = None):
     if (module, name) in LEGACY:
         (module, name), era = LEGACY[(module, name)]
         ctx.notes.add(era)
+    if _NUMPY_1 and (module, name) in NUMPY_2_PATHS:
+        module, name = NUMPY_2_PATHS[(module, name)]
+    if (module, name) in NUMPY_1_UFUNCS:
+        module, name = NUMPY_1_UFUNCS[(module, name)]
+        if not _NUMPY_1:
+            ctx.notes.add("numpy 1.x ufunc paths")
     if (module, name) in _REPLACED:
         return _REPLACED[(module, name)](ctx)
     if (module, name) not in ALLOWED and name in _SUPPORTED_NAMES:

@@ -105,7 +105,15 @@ def test_chunked_check_gives_the_same_report_as_unchunked():
     chunked = check(est, net, X, ["numpy", "onnx"], chunk=7)
     assert whole.to_json() == chunked.to_json()
     est, net, X = case("ttr_minmax_multi")
-    assert check(est, net, X, ["numpy"]).to_json() == check(est, net, X, ["numpy"], chunk=13).to_json()
+    whole = check(est, net, X, ["numpy"]).to_json()
+    chunked = check(est, net, X, ["numpy"], chunk=13).to_json()
+    # Some BLAS (numpy 1.26's) round a 13-row product other than a 406-row one, in
+    # scikit-learn and in the export alike: the errors may differ by a few ulps, no more.
+    for a, b in zip(whole.pop("rows"), chunked.pop("rows")):
+        assert abs(a.pop("max_rel") - b.pop("max_rel")) <= 4 * np.finfo(float).eps
+        assert abs(a.pop("max_abs") - b.pop("max_abs")) <= 1e-15 * 1e5  # outputs ~8e4
+        assert a == b
+    assert whole == chunked
 
 
 def test_check_streams_a_npy_file_row_range_by_row_range(tmp_path):

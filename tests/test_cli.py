@@ -151,6 +151,32 @@ def test_version_note_for_models_from_older_sklearn(tmp_path):
     assert proc.returncode == 0 and "was written by scikit-learn 1.0" in proc.stderr
 
 
+def test_every_report_names_the_installed_sklearn_and_the_one_that_wrote_the_file(tmp_path):
+    """The proof is against the user's scikit-learn: text, JSON and JUnit say which, and
+    which version wrote the file when it is another."""
+    import xml.etree.ElementTree as ET
+
+    import sklearn
+    installed = sklearn.__version__
+    data = pickle.dumps(get("reg_classic")[0])
+    other = "0.0.0"[:len(installed)].ljust(len(installed), "0")  # same length: pickle offsets
+    (tmp_path / "old.pkl").write_bytes(data.replace(installed.encode(), other.encode()))
+    (tmp_path / "same.pkl").write_bytes(data)
+    for model, wrote in (("old.pkl", other), ("same.pkl", "")):
+        junit = tmp_path / f"{model}.xml"
+        text = cli("check", tmp_path / model, "--to", "numpy", "--junit", junit)
+        js = cli("check", tmp_path / model, "--to", "numpy", "--json")
+        assert text.returncode == 0 and js.returncode == 0, text.stderr + js.stderr
+        want = f"Reference outputs: scikit-learn {installed}" + (
+            f" (the model file was written by {wrote})." if wrote else ".")
+        assert want in text.stdout.splitlines()
+        report = json.loads(js.stdout)
+        assert report["sklearn_version"] == installed and report.get("written_by", "") == wrote
+        props = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
+        assert props["sklearn_version"] == installed and props.get("written_by", "") == wrote
+        assert want in ET.parse(junit).find(".//system-out").text
+
+
 def test_help_and_no_command():
     assert cli("--help").returncode == 0
     assert "convert" in cli("--help").stdout

@@ -12,12 +12,12 @@ import tempfile
 import numpy as np
 import pytest
 
-from conftest import ALL, assert_matches, case, clear_rows, need_octave, reference
+from conftest import ALL, AVAILABLE, assert_matches, case, clear_rows, need_octave, reference
 from mlpexport import emit
 from mlpexport.emit import matlab
 from mlpexport.errors import ExportError, RuntimeFailed, UsageError
 
-NUMERIC_LABELS = [n for n in ALL if (case(n)[1].classes is None
+NUMERIC_LABELS = [n for n in AVAILABLE if (case(n)[1].classes is None
                                       or case(n)[1].classes.dtype.kind in "biuf")
                   and not case(n)[1].vocab]  # the inline export: numbers in and out
 
@@ -27,7 +27,7 @@ def octave_results(tmp_path_factory):
     """Every zoo model exported as .m/.mat (float64, float32) and inline (both), run in one Octave."""
     need_octave()
     jobs, keys = [], []
-    for name in ALL:
+    for name in AVAILABLE:
         est, net, X = case(name)
         for variant in ("float64", "float32", "inline", "inline32"):
             if variant.startswith("inline") and name not in NUMERIC_LABELS:
@@ -240,7 +240,7 @@ def test_reserved_names_cover_every_function_the_m_file_calls():
                  "F", "T", "k", "refused", "cols",  # input ops of pipelines
                  "M", "missing", "unexpected",  # columns_by_name, for struct input
                  "v", "c", "at", "codes", "bad"}  # lookup and the text columns' codes
-    for name in ALL:
+    for name in AVAILABLE:
         _, net, _ = case(name)
         for inline in ((False, True) if name in NUMERIC_LABELS else (False,)):
             text = matlab.render(net, "m", matlab_inline=inline)["m.m"].decode()

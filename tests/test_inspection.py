@@ -195,6 +195,10 @@ def test_formulas_keep_the_one_vs_rest_underflow_guard():
     est.intercept_ = np.full_like(est.intercept_, -1e4)
     net = network(est)
     want = reference(est, net, X)
+    if np.isnan(want["predict_proba"]).any():
+        import sklearn
+        pytest.skip(f"scikit-learn {sklearn.__version__} has no such guard: it divides 0 by 0 "
+                    f"(NaN) there; the exports keep the newer guard")
     assert (want["predict_proba"] == 1 / len(net.classes)).any()  # the case is exercised
     namespace = {**net.arrays(), "classes": net.classes, "np": np, "X": X}
     with np.errstate(over="ignore", invalid="ignore"):

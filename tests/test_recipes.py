@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import mlpexport
+from conftest import fixture_model
 from zoo import get
 
 yaml = pytest.importorskip("yaml", reason="PyYAML not installed (pre-commit brings it)")
@@ -30,7 +31,7 @@ def _repo_layout(root):
     """What a user's repository holds: models/*.skops and their numpy + ONNX exports."""
     os.makedirs(root / "models")
     for name in ("one_feature", "logistic_binary"):
-        shutil.copy(os.path.join(MODELS, f"{name}.skops"), root / "models")
+        shutil.copy(fixture_model(name), root / "models")  # this scikit-learn's own
         report = mlpexport.convert(str(root / "models" / f"{name}.skops"), str(root / "exports"),
                                    to="numpy,onnx")
         assert report.passed
@@ -39,7 +40,7 @@ def _repo_layout(root):
 
 def _make_stale(root):
     """exports/one_feature.* re-made from another model: committed, but no longer the model's."""
-    assert mlpexport.convert(os.path.join(MODELS, "binary_int.skops"), str(root / "exports"),
+    assert mlpexport.convert(fixture_model("binary_int"), str(root / "exports"),
                              to="numpy,onnx", name="one_feature", force=True).passed
 
 

@@ -101,7 +101,7 @@ for line in sys.stdin:
             if v.dtype.kind == "O":  # text labels (classes_ kept as objects): store as text
                 out[k] = v.astype(str)
         tmp = os.path.join(work, "out-" + seq + ".tmp.npz")
-        np.savez(tmp, allow_pickle=False, **out)
+        np.savez(tmp, **out)  # numbers and text only: nothing here is pickled
         os.replace(tmp, os.path.join(work, "out-" + seq + ".npz"))
         reply.write("done " + seq + "\n")
     except Exception as exc:
