@@ -115,6 +115,7 @@ class Row:
     rtol: float = 0.0  # the tolerances this row was judged by
     atol: float = 0.0
     type_note: str = field(default="", repr=False)  # labels of a type that cannot hold sklearn's
+    beyond_range: int = 0  # rows left out: beyond what the export's arithmetic holds (compare)
 
     @property
     def passed(self) -> bool:
@@ -349,7 +350,11 @@ def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def compare(target, output, got, want, rtol, atol, proba=None, typical=None, scores=None,
-            scale_of_scores=None) -> Row:
+            scale_of_scores=None, limit=None) -> Row:
+    """limit: the largest magnitude the export's arithmetic holds (float32's max for a
+    float32 export). Rows where scikit-learn's value is beyond it (a GLM's exp far out)
+    and the export's is too, with the same sign (its infinity), are left out and counted
+    in the note; the other rows are judged as ever."""
     want = np.asarray(want)
     got = _fit_shape(got, want)
     row = Row(target, output, n=len(want), rtol=rtol, atol=atol)
@@ -388,11 +393,34 @@ def compare(target, output, got, want, rtol, atol, proba=None, typical=None, sco
             row.ties = int((margin <= rtol).sum())
         row.differ = int(bad.sum())
         return _label_verdict(row)
+    beyond = _beyond_range(got, want, limit)
+    if beyond is not None:
+        row.beyond_range, row.note = int(beyond.sum()), _beyond_note(int(beyond.sum()))
+        got, want = got[~beyond], want[~beyond]
+        if not len(want):
+            return row
     abs_err, rel_err = errors(got, want, typical)
     row.max_abs = float(abs_err.max())
     row.max_rel = float(rel_err.max())
     row.status = PASS if np.all((rel_err <= rtol) | (abs_err <= atol)) else FAIL
     return row
+
+
+def _beyond_range(got, want, limit):
+    """[n] bool: rows where some value of scikit-learn's is beyond `limit` and the
+    export's matching value is as well, with the same sign; None when there are none."""
+    if limit is None or want.dtype.kind != "f":
+        return None
+    w = want.reshape(len(want), -1).astype(np.float64)
+    g = np.asarray(got, dtype=np.float64).reshape(len(want), -1)
+    with np.errstate(invalid="ignore"):
+        out = (np.abs(w) > limit) & (np.abs(g) >= limit) & (np.sign(g) == np.sign(w))
+        rows = out.any(axis=1) & ((out | ~(np.abs(w) > limit)).all(axis=1))
+    return rows if rows.any() else None
+
+
+def _beyond_note(n):
+    return f"{n} row{'s' if n != 1 else ''} beyond float32's range left out"
 
 
 def _label_verdict(row):
@@ -409,6 +437,9 @@ def merge(a: Row, b: Row) -> Row:
     out = Row(a.target, a.output, n=a.n + b.n, max_abs=max(a.max_abs, b.max_abs),
               max_rel=max(a.max_rel, b.max_rel), status=FAIL if FAIL in (a.status, b.status) else PASS,
               note=a.note or b.note, rtol=a.rtol, atol=a.atol)
+    out.beyond_range = a.beyond_range + b.beyond_range
+    if out.beyond_range:
+        out.note = _beyond_note(out.beyond_range)
     if a.labels_agree is not None:
         out.equal, out.ties, out.differ = a.equal + b.equal, a.ties + b.ties, a.differ + b.differ
         out.labels_agree = out.equal / max(out.n, 1)
@@ -417,19 +448,25 @@ def merge(a: Row, b: Row) -> Row:
     return out
 
 
-def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None) -> list[Row]:
+def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None, left_out=(),
+                    limit=None) -> list[Row]:
+    """Rows for each of scikit-learn's outputs. left_out: outputs the export was written
+    without on purpose (ONNX --onnx-no-label), not judged. limit: the largest magnitude
+    the export's arithmetic holds (float32's max), see compare."""
     rows = []
     for output, ref in want.items():
         if output not in got:
             if output == "decision_function" and "predict_proba" in got:
                 continue  # written before exports had decision_function: nothing to compare
+            if output in left_out:
+                continue  # written without it (--onnx-no-label): the rest is judged
             rows.append(Row(target, output, status=FAIL, note="missing from the export",
                             rtol=rtol, atol=atol))
             continue
         rows.append(compare(target, output, got[output], ref, rtol, atol,
                             want.get("predict_proba"), (typical or {}).get(output),
                             want.get("decision_function"),
-                            (typical or {}).get("decision_function")))
+                            (typical or {}).get("decision_function"), limit))
     return rows
 
 
@@ -475,7 +512,8 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
         report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol, tmp,
-                                        name, required, chunk, report.samples)
+                                        name, required, chunk, report.samples,
+                                        dtypes={t: dtype for t in targets})
     return report
 
 
@@ -491,7 +529,7 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
     expected = required if expected is None else expected
     report = Report(n_rows=len(X), rtol=tol.rtol_for("float64"), atol=tol.atol,
                     fingerprint=net.fingerprint)
-    runnable, edited = {}, set()
+    runnable, edited, dtypes = {}, set(), {}
     for t in targets:
         mod = emit.target(t)
         names = [name + s for s in mod.FILES]
@@ -526,11 +564,12 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
         if not st.intact:
             fail(f"{st.file} weights were edited after export", rtol)
             edited.add(t)
-        runnable[t] = rtol
+        runnable[t], dtypes[t] = rtol, dtype
     if not report.rows and not runnable:
         report.rows.append(Row("-", "-", status=FAIL, note=f"no exports named {name} in {directory}"))
     report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name, required,
-                                    chunk, report.samples, committed=True, edited=edited)
+                                    chunk, report.samples, committed=True, edited=edited,
+                                    dtypes=dtypes)
     judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
     report.rtol = max(judged, default=report.rtol)
     return report
@@ -588,12 +627,18 @@ def _progress(starts, n_rows, chunk):
     return tqdm(starts, desc="rows", unit="chunk", total=len(starts), leave=False, file=sys.stderr)
 
 
+def _limit(dtype):
+    """The largest magnitude an export of this arithmetic holds (None: float64's, all
+    of scikit-learn's)."""
+    return float(np.finfo(np.float32).max) if dtype == "float32" else None
+
+
 def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
-                     committed=False, edited=()):
+                     committed=False, edited=(), dtypes=None):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
-    with scikit-learn. A crash raises RuntimeFailed, except for a committed export already
+    with scikit-learn; dtypes: target -> the arithmetic it was written in. A crash raises RuntimeFailed, except for a committed export already
     failed as edited, whose crash is reported in a FAIL row (the edit explains it)."""
-    runners, rows = {}, []
+    runners, rows, dtypes = {}, [], dtypes or {}
     for t in rtols:
         try:
             r = _runner(t, directory, name, t in required, committed)
@@ -632,7 +677,8 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             if start == 0:
                 samples[t] = ({k: v[:PLOT_ROWS] for k, v in got.items()},
                               {k: v[:PLOT_ROWS] for k, v in want.items()})
-            for row in compare_outputs(t, got, want, rtols[t], atol, typical):
+            for row in compare_outputs(t, got, want, rtols[t], atol, typical,
+                                       getattr(run, "left_out", ()), _limit(dtypes.get(t))):
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
     return rows + list(merged.values())

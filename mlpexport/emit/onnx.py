@@ -71,6 +71,29 @@ class Graph:
         return out
 
 
+def _isnan(g, Z):
+    """IsNaN spelled Not(Equal(Z, Z)): tract has no float64 IsNaN kernel, and OpenVINO,
+    OpenCV and onnxruntime all compute Equal exactly (NaN is the one value unequal to
+    itself)."""
+    return g.node("Not", [g.node("Equal", [Z, Z])])
+
+
+def _isinf(g, Z):
+    """IsInf spelled Equal(Abs(Z), inf): tract has no float64 IsInf kernel."""
+    return g.node("Equal", [g.node("Abs", [Z]), g.const("inf", np.inf)])
+
+
+def _as_number(g, test, to=None):
+    """A bool tensor as 1/0 numbers (of the graph's float type, or int64): Where(test,
+    1, 0), not Cast, whose bool input tract and OpenCV do not all take (tract returned a
+    bool -> int64 Cast as TDim)."""
+    if to == "int64":
+        one, zero = g.const("one_int", 1, dtype=np.int64), g.const("zero_int", 0, dtype=np.int64)
+    else:
+        one, zero = g.const("one", 1.0), g.const("zero", 0.0)
+    return g.node("Where", [test, one, zero])
+
+
 def _sigmoid(g, Z, out=None):
     """1 / (1 + exp(-Z)) spelled out, as scipy's expit computes it. onnxruntime's
     Sigmoid kernel loses relative precision on tiny probabilities (seen: 2.5e-3
@@ -96,10 +119,8 @@ def _take(g, op, Z):
 
 
 def _mark_nan(g, op, Z):
-    from onnx import TensorProto
     flagged = g.node("Equal", [op.mask, g.const("one", 1.0)])
-    as_number = TensorProto.DOUBLE if g.np_dtype == np.float64 else TensorProto.FLOAT
-    return g.node("Where", [flagged, g.node("Cast", [g.node("IsNaN", [Z])], to=as_number), Z])
+    return g.node("Where", [flagged, _as_number(g, _isnan(g, Z)), Z])
 
 
 def _poly(g, op, Z):
@@ -130,7 +151,7 @@ def _expm1(g, Z):
     u = g.node("Exp", [Z])
     d = g.node("Sub", [u, g.const("one", 1.0)])
     exact = g.node("Div", [g.node("Mul", [d, Z]), g.node("Log", [u])])
-    edge = g.node("Or", [g.node("Equal", [d, g.const("minus_one", -1.0)]), g.node("IsInf", [u])])
+    edge = g.node("Or", [g.node("Equal", [d, g.const("minus_one", -1.0)]), _isinf(g, u)])
     return g.node("Where", [g.node("Equal", [d, g.const("zero", 0.0)]), Z,
                             g.node("Where", [edge, d, exact])])
 
@@ -165,7 +186,7 @@ def _replace_columns(g, Z, start, stop, new):
 def _position(g, hit, dtype):
     """(found, index): whether a row of `hit` ([N, k] bool) has a True, as 0/1 [N, 1],
     and where (ArgMax of the 0/1 row), [N, 1] int64."""
-    ones = g.node("Cast", [hit], to=dtype)
+    ones = _as_number(g, hit)
     found = g.node("ReduceSum", [ones, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
     index = g.node("ArgMax", [ones], axis=1, keepdims=1)
     return g.node("Greater", [found, g.const("half", 0.5)]), index
@@ -192,7 +213,7 @@ def _lookup_codes(g, op, Z):
     found, index = _position(g, g.node("Equal", [col, op.values]), g.onnx_dtype)
     codes = g.node("Gather", [op.codes, index], axis=0)
     out = g.node("Where", [found, codes, op.unknown])  # NaN where unknown is an error
-    nan = g.node("IsNaN", [col]) if op.missing is not None else None
+    nan = _isnan(g, col) if op.missing is not None else None
     if op.error:  # a value the encoder does not know (NaN too, unless it has a code): refused
         unknown = g.node("Not", [found])
         g.refused.append(unknown if nan is None else g.node("And", [unknown, g.node("Not", [nan])]))
@@ -202,8 +223,8 @@ def _lookup_codes(g, op, Z):
 
 
 def _equal(g, op, Z):
-    same = g.node("Cast", [g.node("Equal", [Z, op.array])], to=g.onnx_dtype)
-    keep = g.node("Or", [g.node("IsNaN", [op.array]), g.node("IsNaN", [Z])])
+    same = _as_number(g, g.node("Equal", [Z, op.array]))
+    keep = g.node("Or", [_isnan(g, op.array), _isnan(g, Z)])
     return g.node("Where", [keep, Z, same])
 
 
@@ -213,7 +234,7 @@ FORWARD = {
     Equal: _equal,
     Apply: lambda g, op, Z: _apply(g, op, Z),
     Take: _take,
-    FillNaN: lambda g, op, Z: g.node("Where", [g.node("IsNaN", [Z]), op.fill, Z]),
+    FillNaN: lambda g, op, Z: g.node("Where", [_isnan(g, Z), op.fill, Z]),
     MarkNaN: _mark_nan,
     PolyTerms: _poly,
     Sub: lambda g, op, Z: g.node("Sub", [Z, op.array]),
@@ -296,10 +317,9 @@ OUTPUT_OPS = {
 
 
 def _threshold(g, op, Z, P, index):
-    from onnx import TensorProto
     test = g.node("Greater", [Z, g.const("zero", 0.0)] if op.on is Score.LOGITS
                   else [g.positive, g.const("half", 0.5)])
-    return g.node("Reshape", [g.node("Cast", [test], to=TensorProto.INT64),
+    return g.node("Reshape", [_as_number(g, test, "int64"),
                               g.const("flat", [-1], dtype=np.int64)])
 
 
@@ -311,8 +331,9 @@ def _lookup(g, op, Z, P, index):
 def _multilabel(g, op, Z, P, index):
     from onnx import TensorProto
     g.label_type = TensorProto.INT64
-    return g.node("Cast", [g.node("Greater", [P, g.const("half", 0.5)])], out="label",
-                  to=TensorProto.INT64)
+    return g.node("Where", [g.node("Greater", [P, g.const("half", 0.5)]),
+                            g.const("one_int", 1, dtype=np.int64),
+                            g.const("zero_int", 0, dtype=np.int64)], out="label")
 
 
 # op type -> builder (graph, op, Z, P, index so far) -> index or label
@@ -402,6 +423,8 @@ def build(net, name, dtype="float64", with_label=True):
     meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label})
     meta["weights"] = list(arrays)
     meta["flat"] = net.flat
+    if not with_label and net.is_classifier:  # what check judges it without (--onnx-no-label)
+        meta["left_out"] = ["predict"]
     if names:
         meta["feature_names"] = [str(n) for n in names]  # JSON, as scikit-learn's feature_names_in_
     for key, value in meta.items():
@@ -488,7 +511,21 @@ def runner(directory, name, runtime="onnxruntime"):
 
     def run_rows(X):
         return {OUTPUTS[n]: v for n, v in zip(names, infer(X))}
+    run_rows.left_out = left_out(path)
     return run_rows
+
+
+def left_out(path) -> tuple[str, ...]:
+    """scikit-learn's names of the outputs the export was written without on purpose
+    (`predict` under --onnx-no-label), from its metadata: check judges only the rest."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    meta = {p.key: p.value for p in model.metadata_props}
+    try:
+        names = json.loads(meta.get("left_out", "[]"))
+    except ValueError:
+        return ()
+    return tuple(n for n in names if n == "predict") if isinstance(names, list) else ()
 
 
 def feed(inputs, strings, X, dtype) -> dict:
