@@ -264,7 +264,7 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
 # --------------------------------------------------------------------------- convert
 
 def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, force=False,
-            prune_dead=False, trust_pickle=False, **target_options):
+            prune_dead=False, trust_pickle=False, onnx_runtimes=None, **target_options):
     """Export `model` into `outdir` and return the Report of the check run before writing.
 
     Every export is rendered in memory, run, and compared with scikit-learn's own
@@ -280,6 +280,8 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
         prune_dead=True, ReLU units never active on these rows are removed (the export
         is then proven on these rows only).
     trust_pickle: load a pickle without the allowlist (only for files you wrote).
+    onnx_runtimes: ONNX runtimes besides onnxruntime that must run the ONNX export before
+        it is written ("openvino,tract,opencv,node" or "all"; default none, see check).
     target_options: matlab_inline, matlab_verify, onnx_no_label (see `mlpexport convert
         --help`); any other name is a UsageError.
 
@@ -290,11 +292,18 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
     ['out/sine.py', 'out/sine.npz']
     """
     return _convert(model, outdir, to=to, name=name, dtype=dtype, data=data, force=force,
-                    prune_dead=prune_dead, trust_pickle=trust_pickle, options=target_options)
+                    prune_dead=prune_dead, trust_pickle=trust_pickle, options=target_options,
+                    onnx_runtimes=onnx_runtimes)
+
+
+def _onnx_runtimes(text, default):
+    from .emit import onnx_runtimes
+    chosen = onnx_runtimes.parse(text)
+    return default if chosen is None and text is None else chosen
 
 
 def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_pickle,
-             options, note=None, written=None):
+             options, note=None, written=None, onnx_runtimes=None):
     """convert, for the CLI too: `note` prints as it goes, `written` receives the paths
     as soon as they are in place (for an honest message after an interrupt)."""
     from . import emit
@@ -304,6 +313,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
     written = [] if written is None else written
     options = _target_options(options)
     targets = emit.parse_targets(to)
+    runtimes = _onnx_runtimes(onnx_runtimes, ())  # convert: onnxruntime unless named
     name = _name(model, name, targets, note)
     if dtype not in emit.DTYPES:
         raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
@@ -314,7 +324,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
     created = emit.check_outdir(outdir)  # a path the user got wrong fails before any work
     try:
         report = _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dead,
-                                  trust_pickle, options, to, note, written)
+                                  trust_pickle, options, to, note, written, runtimes)
     finally:
         if not written:
             emit.remove_created(created)
@@ -323,7 +333,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
 
 
 def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dead,
-                     trust_pickle, options, to, note, written):
+                     trust_pickle, options, to, note, written, onnx_runtimes=()):
     import numpy as np
 
     from . import emit
@@ -351,7 +361,7 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
     files = emit.render_all(net, name, targets, dtype, **options)
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
-                   required=_required(to, targets), files=files)
+                   required=_required(to, targets), files=files, onnx_runtimes=onnx_runtimes)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = net.meta.get("source", "")
     if report.passed:
@@ -376,7 +386,7 @@ def _prune(net, rows, note):
 # ----------------------------------------------------------------------------- check
 
 def check(model, *, data=None, against=None, name=None, to="all", rtol=None, atol=None,
-          dtype="float64", trust_pickle=False, **target_options):
+          dtype="float64", trust_pickle=False, onnx_runtimes=None, **target_options):
     """Run exports and scikit-learn on the same rows; return a Report.
 
     Without `against`, fresh exports are made in a temporary folder and run. With
@@ -391,6 +401,11 @@ def check(model, *, data=None, against=None, name=None, to="all", rtol=None, ato
         SKIP row, naming a target makes its absence a RuntimeMissing error.
     rtol: default 1e-9 for float64 exports, 1e-4 for float32 ones; atol default 0.
     dtype, target_options: how fresh exports are made (as in `convert`).
+    onnx_runtimes: where the ONNX export runs besides onnxruntime, each its own rows
+        (onnx[openvino], onnx[tract], onnx[opencv], onnx[node]): "openvino,tract", "all",
+        or "onnxruntime" for none; default every one installed (SKIP rows for the rest).
+        A runtime named here, or by MLPEXPORT_REQUIRE_OPENVINO=1 (..._TRACT, _OPENCV,
+        _NODE), must be installed.
 
     >>> report = mlpexport.check("model.skops", against="exports/")
     >>> report.passed, [(r.export, r.output, r.status) for r in report.rows]
@@ -398,11 +413,12 @@ def check(model, *, data=None, against=None, name=None, to="all", rtol=None, ato
     >>> print(report)                                                  # the text table
     """
     return _check(model, data=data, against=against, name=name, to=to, rtol=rtol, atol=atol,
-                  dtype=dtype, trust_pickle=trust_pickle, options=target_options)
+                  dtype=dtype, trust_pickle=trust_pickle, options=target_options,
+                  onnx_runtimes=onnx_runtimes)
 
 
 def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, options,
-           note=None):
+           note=None, onnx_runtimes=None):
     from . import emit
     from .check import check as run_check
 
@@ -410,6 +426,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     note = note or notes.append
     options = _target_options(options)
     targets = emit.parse_targets(to)
+    runtimes = _onnx_runtimes(onnx_runtimes, None)  # check: every one installed
     name = _name(model, name, targets, note)
     if dtype not in emit.DTYPES:
         raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
@@ -425,7 +442,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
                        atol=0.0 if atol is None else atol, against=against, name=name,
                        required=_required(to, targets), expected=_named(to, targets),
-                       options=options)
+                       options=options, onnx_runtimes=runtimes)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = m.net.meta.get("source", "")
     report.notes, report.seconds = notes, time.monotonic() - start

@@ -229,15 +229,16 @@ class Report:
                         "rows": [r.to_json() for r in self.rows]})
 
     def table(self, unrun: str = "not run") -> str:
-        head = f"{'export':<8} {'output':<14} {'max abs err':>12} {'max rel err':>12} {'labels':>8}  result"
+        w = max([8] + [len(r.target) for r in self.rows])  # onnx[openvino] is wider
+        head = f"{'export':<{w}} {'output':<14} {'max abs err':>12} {'max rel err':>12} {'labels':>8}  result"
         lines = [head, "-" * len(head)]
         for r in self.rows:
             labels = "" if r.labels_agree is None else f"{100 * r.labels_agree:.1f}%"
             result = r.status + (f"  ({r.note})" if r.note else "")
             if r.n == 0:
-                lines.append(f"{r.target:<8} {r.output:<14} {'':>12} {'':>12} {'':>8}  {result}")
+                lines.append(f"{r.target:<{w}} {r.output:<14} {'':>12} {'':>12} {'':>8}  {result}")
             else:
-                lines.append(f"{r.target:<8} {r.output:<14} {r.max_abs:12.3g} {r.max_rel:12.3g} {labels:>8}  {result}")
+                lines.append(f"{r.target:<{w}} {r.output:<14} {r.max_abs:12.3g} {r.max_rel:12.3g} {labels:>8}  {result}")
         rtols = sorted({r.rtol for r in self.rows if r.status != SKIP and r.n})
         rtol = (f"rtol {self.rtol:g}" if len(rtols) <= 1 else
                 f"rtol per export dtype ({', '.join(f'{v:g}' for v in rtols)})")
@@ -502,7 +503,7 @@ SAMPLE = 100_000  # the first rows set each output column's typical magnitude
 
 def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Tolerance = Tolerance(),
                 name: str = "model", required=(), options=None, files: dict | None = None,
-                chunk: int = CHUNK) -> Report:
+                chunk: int = CHUNK, onnx_runtimes=()) -> Report:
     """Exports made now (or the rendered `files`, which convert is about to write) against
     scikit-learn's own outputs on rows X."""
     rtol = tol.rtol_for(dtype)
@@ -511,15 +512,17 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
         files = emit.render_all(net, name, targets, dtype, **(options or {}))
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
-        report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol, tmp,
+        rtols, dtypes = {t: rtol for t in targets}, {t: dtype for t in targets}
+        extra, skipped = _onnx_runtimes(tmp, name, tol, onnx_runtimes, rtols, dtypes)
+        report.rows += _run_and_compare(est, net, X, rtols, tol.atol, tmp,
                                         name, required, chunk, report.samples,
-                                        dtypes={t: dtype for t in targets})
+                                        dtypes=dtypes, extra=extra) + skipped
     return report
 
 
 def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
                   tol: Tolerance = Tolerance(), required=(), expected=None,
-                  chunk: int = CHUNK) -> Report:
+                  chunk: int = CHUNK, onnx_runtimes=()) -> Report:
     """The exports committed in `directory` against scikit-learn's own outputs on rows X.
     Incomplete sets, sets mixed from two exports, exports of another model (fingerprint)
     and edited weights (digest) fail; each export is judged at the rtol of the arithmetic
@@ -567,9 +570,11 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
         runnable[t], dtypes[t] = rtol, dtype
     if not report.rows and not runnable:
         report.rows.append(Row("-", "-", status=FAIL, note=f"no exports named {name} in {directory}"))
+    extra, skipped = ({}, []) if "onnx" in edited else _onnx_runtimes(
+        directory, name, tol, onnx_runtimes, runnable, dtypes)
     report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name, required,
                                     chunk, report.samples, committed=True, edited=edited,
-                                    dtypes=dtypes)
+                                    dtypes=dtypes, extra=extra) + skipped
     judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
     report.rtol = max(judged, default=report.rtol)
     return report
@@ -577,7 +582,8 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
           against: str | None = None, name: str = "model", required=(), expected=None,
-          options=None, files: dict | None = None, chunk: int = CHUNK) -> Report:
+          options=None, files: dict | None = None, chunk: int = CHUNK,
+          onnx_runtimes=()) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X
     (check_against when `against` names a directory of committed exports, else
     check_fresh).
@@ -587,14 +593,55 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
     for any chunk size.
     required: targets whose runtime must be present (otherwise they are skipped).
     files: already rendered exports to check (convert checks the bytes it will write).
+    onnx_runtimes: the ONNX runtimes besides onnxruntime to run the ONNX export in
+        (emit/onnx_runtimes.py; None: every one installed), each its own rows
+        (onnx[openvino], ...). A runtime that cannot load or run the graph is a FAIL row.
     Raises RuntimeFailed when an export's runtime crashes (not a disagreement).
     """
     tol = Tolerance(rtol, atol)
     if against is not None:
         return check_against(est, net, X, against, targets, name=name, tol=tol,
-                             required=required, expected=expected, chunk=chunk)
+                             required=required, expected=expected, chunk=chunk,
+                             onnx_runtimes=onnx_runtimes)
     return check_fresh(est, net, X, targets, dtype=dtype, tol=tol, name=name, required=required,
-                       options=options, files=files, chunk=chunk)
+                       options=options, files=files, chunk=chunk, onnx_runtimes=onnx_runtimes)
+
+
+def _onnx_runtimes(directory, name, tol, chosen, rtols, dtypes):
+    """The ONNX export in the other ONNX runtimes (emit/onnx_runtimes.py): {row target:
+    runner}, adding each one's rtol and dtype to rtols and dtypes, and the SKIP rows of
+    runtimes that are absent or cannot run this graph (a string label they cannot
+    return, text inputs, OpenCV's float64). chosen: the runtimes (None: all installed);
+    one named there or by its MLPEXPORT_REQUIRE_... variable must be installed."""
+    if "onnx" not in rtols or chosen == ():
+        return {}, []
+    from .emit import onnx_runtimes as rt
+    must = rt.required(chosen)
+    extra, rows = {}, []
+    for runtime in (chosen if chosen is not None else rt.LABELS):
+        label = rt.LABELS[runtime]
+        try:
+            run = rt.runner(directory, name, runtime)
+        except RuntimeMissing as exc:
+            if runtime in must:
+                raise ExportError(f"{exc} (required: {rt.REQUIRE_ENV[runtime]}=1 or "
+                                  f"--onnx-runtimes names it).") from None
+            rows.append(Row(label, "-", status=SKIP, note=f"skipped: {exc}"))
+            continue
+        except rt.NotRun as exc:
+            rows.append(Row(label, "-", status=SKIP, note=f"skipped: {exc}"))
+            continue
+        except RuntimeFailed as exc:
+            rows.append(Row(label, "-", status=FAIL, note=str(exc), rtol=rtols["onnx"],
+                            atol=tol.atol))
+            continue
+        dtypes[label] = run.judged
+        rtols[label] = tol.rtol_for(run.judged)
+        extra[label] = run
+        if "predict" in run.left_out and "predict" not in rt.left_out_of(directory, name):
+            rows.append(Row(label, "predict", status=SKIP,
+                            note=f"skipped: {runtime} returns no string tensors"))
+    return extra, rows
 
 
 def _rows_of(X, start, stop, nan_ok=None):
@@ -634,12 +681,15 @@ def _limit(dtype):
 
 
 def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
-                     committed=False, edited=(), dtypes=None):
+                     committed=False, edited=(), dtypes=None, extra=None):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
-    with scikit-learn; dtypes: target -> the arithmetic it was written in. A crash raises RuntimeFailed, except for a committed export already
+    with scikit-learn; dtypes: target -> the arithmetic it is judged in; extra: more
+    runners (the ONNX export in other runtimes, _onnx_runtimes), whose crash is a FAIL row. A crash raises RuntimeFailed, except for a committed export already
     failed as edited, whose crash is reported in a FAIL row (the edit explains it)."""
     runners, rows, dtypes = {}, [], dtypes or {}
     for t in rtols:
+        if t in (extra or {}):
+            continue
         try:
             r = _runner(t, directory, name, t in required, committed)
         except RuntimeFailed as exc:
@@ -651,6 +701,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             rows.append(r)
         else:
             runners[t] = r
+    runners.update(extra or {})
     nan_ok = net.nan_columns()
     Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
     sample = sklearn_outputs(est, Xs, net)
@@ -668,7 +719,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             try:
                 got = run(Xc)
             except (Exception, SystemExit) as exc:
-                if t not in edited:
+                if t not in edited and t not in (extra or {}):
                     raise _crashed(t, name, exc) from None
                 merged[(t, "-")] = Row(t, "-", status=FAIL, note=str(_crashed(t, name, exc)),
                                        rtol=rtols[t], atol=atol)
@@ -681,6 +732,10 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
                                        getattr(run, "left_out", ()), _limit(dtypes.get(t))):
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
+    for (t, _), row in merged.items():  # what a runtime computes differently, said once per row
+        note = getattr((extra or {}).get(t), "note", "")
+        if note and row.status != SKIP:
+            row.note = "; ".join(n for n in (row.failure() or row.note, note) if n)
     return rows + list(merged.values())
 
 
