@@ -65,7 +65,7 @@ def parse(text: str | None) -> tuple[str, ...] | None:
         return tuple(LABELS)
     unknown = [n for n in names if n not in RUNTIMES]
     if unknown or not names:
-        raise UsageError(f"unknown ONNX runtime {', '.join(unknown) or text!r}; choose from "
+        raise UsageError(f"unknown ONNX runtime {', '.join(unknown) or repr(text)}; choose from "
                          f"{', '.join(RUNTIMES)} or all.")
     return tuple(n for n in dict.fromkeys(names) if n != "onnxruntime")
 
