@@ -102,14 +102,24 @@ def _name(model, name, targets, note=_quiet) -> str:
 def _target_options(options: dict) -> dict:
     """The user's target options, every one the registered targets declare given (so
     the export id does not depend on which defaults were spelled out)."""
-    from .emit import COMMON_OPTIONS, known_options
+    import dataclasses
 
-    names = sorted(set(known_options()) - set(COMMON_OPTIONS))  # golden is convert's own
+    from .emit import COMMON_OPTIONS, known_options, target
+
+    known = known_options()
+    names = sorted(set(known) - set(COMMON_OPTIONS))  # golden is convert's own
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise UsageError(f"unknown target option {', '.join(unknown)}; the options are "
                          f"{', '.join(names)}.")
-    return {k: bool(options.get(k, False)) for k in names}
+    defaults = {f.name: f.default for k in names for f in dataclasses.fields(target(known[k]).Options)}
+    out = {}
+    for k in names:
+        if isinstance(defaults[k], bool):  # switches: always given
+            out[k] = bool(options.get(k, False))
+        elif options.get(k, defaults[k]) != defaults[k]:  # others only when not the default,
+            out[k] = options[k]  # so that adding an option changes no export id
+    return out
 
 
 def _named(to, targets) -> tuple:
@@ -297,9 +307,14 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
 
 
 def _onnx_runtimes(text, default):
+    """--onnx-runtimes (None: MLPEXPORT_ONNX_RUNTIMES when set, else `default`) -> the
+    runtimes besides onnxruntime (None: every one installed)."""
     from .emit import onnx_runtimes
-    chosen = onnx_runtimes.parse(text)
-    return default if chosen is None and text is None else chosen
+    if text is None:
+        text = os.environ.get("MLPEXPORT_ONNX_RUNTIMES") or None
+        if text is None:
+            return default
+    return onnx_runtimes.parse(text)
 
 
 def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_pickle,

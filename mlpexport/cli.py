@@ -147,8 +147,8 @@ def _runtimes_option(p, default):
     p.add_argument("--onnx-runtimes", metavar="RUNTIMES",
                    help="ONNX runtimes to run the ONNX export in besides onnxruntime, each its "
                         "own rows: comma-separated from openvino, tract, opencv, node "
-                        f"(onnxruntime-node), all, or onnxruntime for none (default: {default}); "
-                        "a runtime named here must be installed")
+                        f"(onnxruntime-node), all, or onnxruntime for none (default: {default}, "
+                        "or MLPEXPORT_ONNX_RUNTIMES); a runtime named here must be installed")
 
 
 def _export_options(p):
@@ -156,13 +156,19 @@ def _export_options(p):
                    help="MATLAB: write the weights into the .m file (no .mat; for MATLAB Coder)")
     p.add_argument("--onnx-no-label", action="store_true",
                    help="ONNX: leave out the label output (MATLAB's importer cannot take string tensors)")
+    p.add_argument("--onnx-opset", type=int, metavar="N",
+                   help="ONNX: write the graph at opset N (default: the lowest its ops need, "
+                        "13 for numbers, 19 with text columns; MATLAB's importer wants <= 14)")
     p.add_argument("--matlab-verify", action="store_true",
                    help="MATLAB: also write mlpexport_verify.m, which re-checks the export in MATLAB")
 
 
 def _options(args) -> dict:
-    return {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label,
-            "matlab_verify": args.matlab_verify}
+    out = {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label,
+           "matlab_verify": args.matlab_verify}
+    if args.onnx_opset is not None:
+        out["onnx_opset"] = args.onnx_opset
+    return out
 
 
 def cmd_convert(args) -> int:

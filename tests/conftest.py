@@ -17,6 +17,9 @@ from mlpexport.check import sklearn_outputs  # noqa: E402
 from zoo import ZOO, get  # noqa: E402
 
 REQUIRE_OCTAVE = os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1"
+# check runs the ONNX export in every ONNX runtime installed; the suite's other checks
+# run it in onnxruntime only (tests/test_onnx_runtimes.py runs the others on the zoo).
+os.environ.setdefault("MLPEXPORT_ONNX_RUNTIMES", "onnxruntime")
 
 # CI draws the same property-test examples every run (a failure there is reproducible,
 # never a roll of the dice); locally hypothesis explores new ones.

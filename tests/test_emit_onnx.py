@@ -172,3 +172,59 @@ def test_values_beyond_float32_are_left_out_only_where_the_export_is_infinite_to
     assert not row.passed  # the rest is still judged
     row = compare("onnx", "predict", np.array([1.0, 2.0, np.inf, np.inf]), want, 1e-4, 0)
     assert not row.passed  # float64 exports: nothing is left out
+
+
+# --- #24 item 6: the lowest opset each graph needs, and --onnx-opset N ------------------
+
+OPSET_CASES = ["reg_classic", "reg_minmax_clip_chain", "clf_multi_str", "clf_multilabel",
+               "lr_multinomial", "impute_indicator_clf", "ttr_log1p", "poly_mlp",
+               "onehot_numeric_unknown", "ordinal_text", "lin_linear_svc_binary"]
+
+
+def _opset(path):
+    return onnx.load(path).opset_import[0].version
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", OPSET_CASES)
+def test_every_opset_offered_runs_in_onnxruntime_and_reference(name, dtype, tmp_path):
+    """The default is the lowest opset whose schemas hold every node and at which
+    onnxruntime has a kernel for each (a float64 Clip needs 12); every opset from it to
+    MAX_OPSET gives scikit-learn's answers in onnxruntime and onnx.reference; below it
+    is a usage error naming the range."""
+    from mlpexport.errors import UsageError
+    est, net, X = case(name)
+    want = reference(est, net, X)
+    keep = clear_rows(want, 1e-4) if dtype == "float32" else np.ones(len(X), bool)
+    low = _opset(write(net, tmp_path, dtype) + "/m.onnx")
+    assert low <= (19 if net.vocab else 13)
+    for opset in range(low, onnx_target.MAX_OPSET + 1):
+        (tmp_path / str(opset)).mkdir()
+        d = write(net, tmp_path / str(opset), dtype, onnx_opset=opset)
+        assert _opset(d + "/m.onnx") == opset
+        for runtime in ("onnxruntime", "reference"):
+            got = onnx_target.run(d, "m", X, runtime=runtime)
+            assert_matches({k: np.asarray(v)[keep] for k, v in got.items()},
+                           {k: v[keep] for k, v in want.items()},
+                           1e-12 if dtype == "float64" else 1e-4, f"{name}/{opset}/{runtime}")
+    for bad in (low - 1, onnx_target.MAX_OPSET + 1):
+        with pytest.raises(UsageError, match=f"need opset {low} to {onnx_target.MAX_OPSET}"):
+            onnx_target.render(net, "m", dtype=dtype, onnx_opset=bad)
+
+
+def test_number_graphs_fit_matlabs_importer_by_default(tmp_path):
+    """MATLAB's importer wants opset <= 14: every fixture without text columns is."""
+    for name in ALL:
+        _, net, _ = case(name)
+        if not net.vocab:
+            assert _opset(write(net, tmp_path) + "/m.onnx") <= 14, name
+
+
+def test_cli_onnx_opset(tmp_path, capsys):
+    import os
+    from mlpexport.cli import main
+    model = os.path.join(os.path.dirname(__file__), "..", "fixtures", "models", "classic.skops")
+    assert main(["convert", model, "--to", "onnx", "-o", str(tmp_path), "--onnx-opset", "17"]) == 0
+    assert _opset(tmp_path / "classic.onnx") == 17
+    assert main(["convert", model, "--to", "onnx", "-o", str(tmp_path / "b"), "--onnx-opset", "5"]) == 2
+    assert "--onnx-opset 5" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -112,6 +112,7 @@ def test_opencv_float64_is_known_wrong_and_said(tmp_path):
 def test_absent_runtime_is_a_skip_unless_required(monkeypatch):
     import mlpexport
     from mlpexport.errors import ExportError
+    monkeypatch.delenv("MLPEXPORT_ONNX_RUNTIMES")  # check's own default: every runtime
     monkeypatch.setattr(rt, "available", lambda runtime: f"{runtime} is not installed (test)")
     est, net, X = case("reg_classic")
     report = mlpexport.check(est, to="onnx")
@@ -126,6 +127,8 @@ def test_absent_runtime_is_a_skip_unless_required(monkeypatch):
     monkeypatch.delenv("MLPEXPORT_REQUIRE_OPENVINO")
     only = mlpexport.check(est, to="onnx", onnx_runtimes="onnxruntime")
     assert {r.target for r in only.rows} == {"onnx"}
+    monkeypatch.setenv("MLPEXPORT_ONNX_RUNTIMES", "onnxruntime")  # the default, for CI configs
+    assert {r.target for r in mlpexport.check(est, to="onnx").rows} == {"onnx"}
 
 
 def test_a_runtime_that_cannot_load_the_graph_is_a_fail_row(monkeypatch):

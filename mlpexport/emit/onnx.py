@@ -7,7 +7,8 @@ head -> outputs. Regressors: `variable` [N, n_outputs]. Classifiers: `label` [N]
 `probabilities` [N, n_classes] when the model has predict_proba, and `scores` (its
 decision_function: [N] for two classes, else [N, n_classes]) when it has one: a
 LinearSVC has `label` + `scores`, a LogisticRegression `label` + `probabilities` +
-`scores`. Opset OPSET, float64 unless --dtype float32.
+`scores`. The lowest opset the graph's ops need (13, 19 with text columns) unless
+--onnx-opset; float64 unless --dtype float32.
 """
 from __future__ import annotations
 
@@ -32,10 +33,15 @@ FILES = (".onnx",)
 @dataclass(frozen=True)
 class Options:
     onnx_no_label: bool = False  # probabilities only (no label output, no classes tensor)
+    onnx_opset: int | None = None  # None: the lowest opset that holds the graph's ops
 
-OPSET = 17
-IR_VERSION = 8  # what opset 17 needs; old enough for MATLAB's importer and older runtimes
-STRING_OPSET, STRING_IR_VERSION = 19, 9  # Equal on strings is opset 19's
+# The graph is spelled with ops whose form holds from opset 13 (ReduceSum and Unsqueeze
+# take their axes as inputs) up; Equal on strings needs 19. By default a graph is written
+# at the lowest opset whose schemas accept every node (onnx.checker, full check), which
+# MATLAB's importer and older runtimes want (<= 14). MAX_OPSET: the newest offered, what
+# the oldest onnx (1.15) and onnxruntime (1.19) this package supports both know.
+BUILD_OPSET = 19
+MAX_OPSET = 20
 
 class Graph:
     """A tiny builder: named initializers and nodes, outputs named as we go."""
@@ -390,8 +396,8 @@ def _head(g, net, prog, Z, with_label):
     return [("label", g.label_type, ["N", k] if multilabel else ["N"])] + outputs
 
 
-def build(net, name, dtype="float64", with_label=True):
-    """Network -> onnx.ModelProto (checked)."""
+def build(net, name, dtype="float64", with_label=True, opset=None):
+    """Network -> onnx.ModelProto (checked), at `opset` (None: the lowest it needs)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -414,9 +420,8 @@ def build(net, name, dtype="float64", with_label=True):
         g.nodes, name,
         inputs or [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features], x_doc)],
         [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], initializer=g.inits)
-    opset, ir = (STRING_OPSET, STRING_IR_VERSION) if net.vocab else (OPSET, IR_VERSION)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="mlpexport", ir_version=ir)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", BUILD_OPSET)],
+                              producer_name="mlpexport", ir_version=_ir(BUILD_OPSET))
     from .. import __version__
     model.producer_version = __version__
     model.doc_string = "\n".join(header(net, name, dtype))
@@ -430,8 +435,69 @@ def build(net, name, dtype="float64", with_label=True):
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
-    onnx.checker.check_model(model, full_check=True)
+    _set_opset(model, opset)
     return model
+
+
+def _ir(opset):
+    """The oldest IR version that holds this opset (older readers take older IRs)."""
+    from onnx import helper
+    return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+
+
+def _accepts(model, opset) -> str:
+    """'' when every node is valid at this opset (onnx.checker, full check), else why not."""
+    import onnx
+    model.opset_import[0].version, model.ir_version = opset, _ir(opset)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        return str(exc).strip().splitlines()[0][:200]
+    return ""
+
+
+def _has_kernels(model) -> bool:
+    """Whether onnxruntime has a kernel for every node at the model's opset: the schemas
+    may allow a type at an opset that no runtime implements there (a float64 Clip at 11:
+    onnxruntime's double Clip kernel starts at 12)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return True
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.log_severity_level = 4
+    try:
+        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    except Exception:  # NOT_IMPLEMENTED: no kernel at this opset for this type
+        return False
+    return True
+
+
+def lowest_opset(model) -> int:
+    """The lowest opset (7..MAX_OPSET) whose schemas accept every node of the graph and
+    at which onnxruntime has a kernel for each."""
+    for opset in range(7, MAX_OPSET + 1):
+        if not _accepts(model, opset) and _has_kernels(model):
+            return opset
+    raise ExportError(f"internal: the ONNX graph is valid at no opset up to {MAX_OPSET}: "
+                      f"{_accepts(model, MAX_OPSET)}")
+
+
+def _set_opset(model, opset):
+    """The model at `opset` (None: the lowest it needs), checked; a user's opset the
+    graph's ops do not hold is a usage error naming the range offered."""
+    from ..errors import UsageError
+    low = lowest_opset(model)
+    if opset is None:
+        opset = low
+    elif isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not low <= opset <= MAX_OPSET:
+        raise UsageError(f"--onnx-opset {opset!r}: this graph's ops need opset {low} to "
+                         f"{MAX_OPSET}{' (Equal on strings is opset 19)' if low >= 19 else ''}; "
+                         f"choose one of them.")
+    why = _accepts(model, int(opset))
+    if why:
+        raise ExportError(f"the ONNX graph is not valid at opset {opset}: {why}")
 
 
 def input_names(net) -> list[str]:
@@ -466,7 +532,8 @@ def _feature_inputs(g, net):
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     opts = target_options(Options, options)
-    return {f"{name}.onnx": build(net, name, dtype, with_label=not opts.onnx_no_label).SerializeToString()}
+    return {f"{name}.onnx": build(net, name, dtype, with_label=not opts.onnx_no_label,
+                                  opset=opts.onnx_opset).SerializeToString()}
 
 
 OUTPUTS = {"variable": "predict", "label": "predict", "probabilities": "predict_proba",
