@@ -115,11 +115,15 @@ def _target_options(options: dict) -> dict:
     defaults = {f.name: f.default for k in names for f in dataclasses.fields(target(known[k]).Options)}
     out = {}
     for k in names:
-        if isinstance(defaults[k], bool):  # switches: always given
+        if k in _ALWAYS:  # export ids have always carried these switches
             out[k] = bool(options.get(k, False))
-        elif options.get(k, defaults[k]) != defaults[k]:  # others only when not the default,
-            out[k] = options[k]  # so that adding an option changes no export id
+        elif options.get(k, defaults[k]) != defaults[k]:  # newer ones only when not the
+            value = options[k]  # default, so that adding an option changes no export id
+            out[k] = bool(value) if isinstance(defaults[k], bool) else value
     return out
+
+
+_ALWAYS = ("matlab_inline", "matlab_verify", "onnx_no_label")
 
 
 def _named(to, targets) -> tuple:
@@ -372,8 +376,11 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     else:
         rows = _Rows(drawn, drawn_source(net, len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
-    # golden rows are stored in the .mat for mlpexport_verify.m
+    # golden rows are stored in the .mat for mlpexport_verify.m (and --onnx-test-data)
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
+    if options.get("onnx_test_data") and "onnx" in targets:  # what it stores is proven too
+        rows = _Rows(np.vstack([rows.X, golden]), f"{rows.source}, and the {len(golden)} "
+                     "rows of the ONNX test data")
     files = emit.render_all(net, name, targets, dtype, **options)
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
                    required=_required(to, targets), files=files, onnx_runtimes=onnx_runtimes)

@@ -159,13 +159,16 @@ def _export_options(p):
     p.add_argument("--onnx-opset", type=int, metavar="N",
                    help="ONNX: write the graph at opset N (default: the lowest its ops need, "
                         "13 for numbers, 19 with text columns; MATLAB's importer wants <= 14)")
+    p.add_argument("--onnx-test-data", action="store_true",
+                   help="ONNX: also write NAME/test_data_set_0/input_*.pb and output_*.pb, "
+                        "proven rows and scikit-learn's outputs in ONNX's test-data layout")
     p.add_argument("--matlab-verify", action="store_true",
                    help="MATLAB: also write mlpexport_verify.m, which re-checks the export in MATLAB")
 
 
 def _options(args) -> dict:
     out = {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label,
-           "matlab_verify": args.matlab_verify}
+           "matlab_verify": args.matlab_verify, "onnx_test_data": args.onnx_test_data}
     if args.onnx_opset is not None:
         out["onnx_opset"] = args.onnx_opset
     return out

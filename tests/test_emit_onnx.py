@@ -228,3 +228,47 @@ def test_cli_onnx_opset(tmp_path, capsys):
     assert _opset(tmp_path / "classic.onnx") == 17
     assert main(["convert", model, "--to", "onnx", "-o", str(tmp_path / "b"), "--onnx-opset", "5"]) == 2
     assert "--onnx-opset 5" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
+# --- #24 item 7: --onnx-test-data, ONNX's own test-data layout -------------------------
+
+def _read_pb(path):
+    from onnx import numpy_helper
+    t = onnx.TensorProto()
+    t.ParseFromString(path.read_bytes())
+    return t.name, numpy_helper.to_array(t)
+
+
+@pytest.mark.parametrize("name,dtype", [("reg_classic", "float64"), ("clf_binary_str", "float64"),
+                                        ("ordinal_text", "float64"), ("glm_poisson", "float32"),
+                                        ("clf_multilabel", "float32")])
+def test_onnx_test_data_is_read_back_and_passes_in_onnxruntime(name, dtype, tmp_path):
+    """NAME/test_data_set_0/input_<i>.pb and output_<j>.pb beside NAME.onnx, as
+    onnx_test_runner reads them: the inputs run in onnxruntime give the stored outputs,
+    which are scikit-learn's (rows proven by the check convert ran)."""
+    import mlpexport
+    est, net, X = case(name)
+    report = mlpexport.convert(est, tmp_path, to="onnx", dtype=dtype, onnx_test_data=True)
+    assert report.passed, report.table()
+    folder = tmp_path / "model" / "test_data_set_0"
+    assert str(folder / "input_0.pb") in report.files
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    inputs = dict(_read_pb(p) for p in sorted(folder.glob("input_*.pb")))
+    assert list(inputs) == [i.name for i in sess.get_inputs()]
+    outputs = [_read_pb(folder / f"output_{j}.pb") for j in range(len(sess.get_outputs()))]
+    assert [n for n, _ in outputs] == [o.name for o in sess.get_outputs()]
+    got = sess.run(None, inputs)
+    for (n, want), g in zip(outputs, got):
+        assert g.dtype == want.dtype and g.shape == want.shape, n
+        if want.dtype.kind in "OUSbi":
+            assert (g == want).all(), n
+        else:  # check's own measure (relative to the column's typical size)
+            from mlpexport.check import errors
+            assert errors(g, want)[1].max() <= (1e-9 if dtype == "float64" else 1e-4), n
+    # the stored outputs are scikit-learn's on the stored rows
+    if len(inputs) == 1:
+        want = reference(est, net, next(iter(inputs.values())).astype(np.float64))
+        for n, stored in outputs:
+            ref = np.asarray(want[onnx_target.OUTPUTS[n]])
+            ref = ref.astype(stored.dtype).reshape(stored.shape)
+            assert (stored == ref).all() or (np.isnan(stored) == np.isnan(ref)).all(), n

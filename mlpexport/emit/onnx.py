@@ -34,6 +34,7 @@ FILES = (".onnx",)
 class Options:
     onnx_no_label: bool = False  # probabilities only (no label output, no classes tensor)
     onnx_opset: int | None = None  # None: the lowest opset that holds the graph's ops
+    onnx_test_data: bool = False  # NAME/test_data_set_0/*.pb: ONNX's own test-data layout
 
 # The graph is spelled with ops whose form holds from opset 13 (ReduceSum and Unsqueeze
 # take their axes as inputs) up; Equal on strings needs 19. By default a graph is written
@@ -532,8 +533,42 @@ def _feature_inputs(g, net):
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     opts = target_options(Options, options)
-    return {f"{name}.onnx": build(net, name, dtype, with_label=not opts.onnx_no_label,
-                                  opset=opts.onnx_opset).SerializeToString()}
+    model = build(net, name, dtype, with_label=not opts.onnx_no_label, opset=opts.onnx_opset)
+    files = {f"{name}.onnx": model.SerializeToString()}
+    if opts.onnx_test_data:
+        golden = options.get("golden")
+        if golden is None:
+            raise ExportError("--onnx-test-data needs the rows convert proves (the golden rows).")
+        files.update(test_data(model, name, *golden))
+    return files
+
+
+def test_data(model, name, X, outputs) -> dict[str, bytes]:
+    """ONNX's test-data layout, as onnxruntime's onnx_test_runner and onnx's backend tests
+    read it: NAME/test_data_set_0/input_<i>.pb (the rows, fed as check feeds them) and
+    output_<j>.pb (scikit-learn's outputs in the graph's element types), TensorProtos
+    named after the graph's inputs and outputs."""
+    from onnx import helper, numpy_helper
+    inputs = [i.name for i in model.graph.input]
+    kinds = [i.type.tensor_type.elem_type for i in model.graph.input]
+    from onnx import TensorProto
+    dtype = np.float32 if TensorProto.FLOAT in kinds else np.float64
+    feeds = feed(inputs, [k == TensorProto.STRING for k in kinds], X, dtype)
+    files = {}
+    folder = f"{name}/test_data_set_0"
+    for i, n in enumerate(inputs):
+        files[f"{folder}/input_{i}.pb"] = numpy_helper.from_array(feeds[n], n).SerializeToString()
+    for j, o in enumerate(model.graph.output):
+        want = np.asarray(outputs[OUTPUTS[o.name]])
+        kind = o.type.tensor_type.elem_type
+        if kind == TensorProto.STRING:
+            value = np.array([str(v) for v in want.ravel()], dtype=object).reshape(want.shape)
+        else:
+            value = want.astype(helper.tensor_dtype_to_np_dtype(kind))
+        shape = [d.dim_param and len(want) or d.dim_value for d in o.type.tensor_type.shape.dim]
+        files[f"{folder}/output_{j}.pb"] = numpy_helper.from_array(
+            value.reshape(shape), o.name).SerializeToString()
+    return files
 
 
 OUTPUTS = {"variable": "predict", "label": "predict", "probabilities": "predict_proba",
