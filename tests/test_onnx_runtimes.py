@@ -161,3 +161,24 @@ def test_cli_onnx_runtimes_flag(tmp_path, capsys):
     code = main(["check", model, "--to", "onnx", "--onnx-runtimes", "onnxruntime", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and {r["target"] for r in out["rows"]} == {"onnx"}
+
+
+def test_readme_runtime_table_counts_are_the_zoos():
+    """The README's runtime table gives the zoo's counts, which the tests above prove cell by
+    cell: every model, the ones without text (OpenVINO, tract, OpenCV take no strings), and
+    the string labels tract and OpenCV cannot return."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    nets = [case(n)[1] for n in ALL]
+    numbers = [n for n in nets if not n.vocab]
+    strings = [n for n in numbers if n.is_classifier and n.classes is not None
+               and np.asarray(n.classes).dtype.kind in "OU"]
+    assert (f"on the {len(ALL)} fixture\nmodels ({len(numbers)} without text columns, "
+            f"{len(strings)} of those with string labels)") in readme
+    table = readme[readme.index("| runtime (tested version)"):]
+    table = table[:table.index("\n\n")]
+    assert table.count(f"{len(ALL)}/{len(ALL)}") == 6
+    assert table.count(f"{len(numbers)}/{len(numbers)}") == 5  # OpenCV float64: not run
+    assert f"the {len(strings)} string labels" in table
+    for runtime in ("OpenVINO", "tract", "OpenCV", "onnxruntime-node"):
+        assert runtime in table
