@@ -159,6 +159,10 @@ def _export_options(p):
     p.add_argument("--onnx-opset", type=int, metavar="N",
                    help="ONNX: write the graph at opset N (default: the lowest its ops need, "
                         "13 for numbers, 19 with text columns; MATLAB's importer wants <= 14)")
+    p.add_argument("--onnx-text", choices=("strings", "codes"),
+                   help="ONNX: text columns as string inputs (default) or as int64 codes, "
+                        "the vocabulary in the metadata and NAME.codes.json (for runtimes "
+                        "without string tensors: OpenVINO, tract, OpenCV, MATLAB)")
     p.add_argument("--onnx-test-data", action="store_true",
                    help="ONNX: also write NAME/test_data_set_0/input_*.pb and output_*.pb, "
                         "proven rows and scikit-learn's outputs in ONNX's test-data layout")
@@ -171,6 +175,8 @@ def _options(args) -> dict:
            "matlab_verify": args.matlab_verify, "onnx_test_data": args.onnx_test_data}
     if args.onnx_opset is not None:
         out["onnx_opset"] = args.onnx_opset
+    if args.onnx_text is not None:
+        out["onnx_text"] = args.onnx_text
     return out
 
 

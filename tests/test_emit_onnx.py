@@ -272,3 +272,50 @@ def test_onnx_test_data_is_read_back_and_passes_in_onnxruntime(name, dtype, tmp_
             ref = np.asarray(want[onnx_target.OUTPUTS[n]])
             ref = ref.astype(stored.dtype).reshape(stored.shape)
             assert (stored == ref).all() or (np.isnan(stored) == np.isnan(ref)).all(), n
+
+
+# --- #24 item 3: --onnx-text codes ------------------------------------------------------
+
+TEXT = [n for n in ALL if case(n)[1].vocab]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", TEXT)
+def test_text_as_codes_matches_sklearn_and_the_string_graph(name, dtype, tmp_path):
+    """Every text input becomes int64 [N, 1] codes (no string tensor anywhere), the
+    vocabulary in the metadata and NAME.codes.json; onnxruntime and onnx.reference fed
+    those codes give scikit-learn's answers, as the default string graph does."""
+    import json
+    est, net, X = case(name)
+    files = onnx_target.render(net, "m", dtype=dtype, onnx_text="codes")
+    assert set(files) == {"m.onnx", "m.codes.json"}
+    for fn, data in files.items():
+        (tmp_path / fn).write_bytes(data)
+    model = onnx.load(tmp_path / "m.onnx")
+    kinds = {i.name: i.type.tensor_type.elem_type for i in model.graph.input}
+    record = json.loads((tmp_path / "m.codes.json").read_text())
+    assert {kinds[n] for n in record["columns"]} == {onnx.TensorProto.INT64}
+    assert not any(t.data_type == onnx.TensorProto.STRING for t in model.graph.initializer
+                   if t.name.startswith("vocab_"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["text_codes"]) == record
+    want = reference(est, net, X)
+    keep = clear_rows(want, 1e-4) if dtype == "float32" else np.ones(len(X), bool)
+    for runtime in ("onnxruntime", "reference"):
+        got = onnx_target.run(str(tmp_path), "m", X, runtime=runtime)
+        assert_matches({k: np.asarray(v)[keep] for k, v in got.items()},
+                       {k: v[keep] for k, v in want.items()},
+                       1e-12 if dtype == "float64" else 1e-4, f"{name}/{runtime}")
+
+
+def test_codes_default_stays_strings_and_bad_mode_is_refused(tmp_path):
+    import mlpexport
+    from mlpexport.errors import UsageError
+    est, net, X = case("ordinal_text")
+    model = onnx.load(write(net, tmp_path) + "/m.onnx")
+    assert onnx.TensorProto.STRING in {i.type.tensor_type.elem_type for i in model.graph.input}
+    with pytest.raises(UsageError, match="--onnx-text 'words'"):
+        onnx_target.render(net, "m", onnx_text="words")
+    report = mlpexport.convert(est, tmp_path / "c", to="onnx", onnx_text="codes")
+    assert report.passed and str(tmp_path / "c" / "model.codes.json") in report.files
+    assert mlpexport.check(est, against=tmp_path / "c", to="onnx").passed

@@ -182,3 +182,26 @@ def test_readme_runtime_table_counts_are_the_zoos():
     assert f"the {len(strings)} string labels" in table
     for runtime in ("OpenVINO", "tract", "OpenCV", "onnxruntime-node"):
         assert runtime in table
+
+
+TEXT = [n for n in ALL if case(n)[1].vocab]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("runtime", list(rt.LABELS))
+@pytest.mark.parametrize("name", TEXT)
+def test_text_models_with_codes_in_each_runtime(name, runtime, dtype, tmp_path):
+    """--onnx-text codes: the text models run where strings cannot (OpenVINO, tract, OpenCV
+    float32), fed the codes of NAME.codes.json, and agree with scikit-learn."""
+    need(runtime)
+    est, net, X = case(name)
+    os.makedirs(tmp_path, exist_ok=True)
+    emit.write_all(onnx_target.render(net, "m", dtype=dtype, onnx_text="codes"), str(tmp_path), force=True)
+    try:
+        run = rt.runner(str(tmp_path), "m", runtime)
+    except rt.NotRun as exc:
+        assert runtime == "opencv" and dtype == "float64", exc
+        return
+    rows = compare_outputs(runtime, run(X), reference(est, net, X), DEFAULT_RTOL[run.judged], 0.0,
+                           left_out=run.left_out, limit=_limit(run.judged))
+    assert rows and all(r.passed for r in rows), [(r.output, r.failure()) for r in rows]

@@ -35,6 +35,10 @@ class Options:
     onnx_no_label: bool = False  # probabilities only (no label output, no classes tensor)
     onnx_opset: int | None = None  # None: the lowest opset that holds the graph's ops
     onnx_test_data: bool = False  # NAME/test_data_set_0/*.pb: ONNX's own test-data layout
+    onnx_text: str = "strings"  # "codes": text columns as int64 codes (runtimes without strings)
+
+TEXT_MODES = ("strings", "codes")
+MISSING_CODE, UNKNOWN_CODE = -1, -2  # --onnx-text codes: a missing text, one not in the vocabulary
 
 # The graph is spelled with ops whose form holds from opset 13 (ReduceSum and Unsqueeze
 # take their axes as inputs) up; Equal on strings needs 19. By default a graph is written
@@ -210,6 +214,22 @@ def _string_codes(g, column, x):
     missing = g.node("Equal", [x, empty])
     if column.error:  # an unknown string, not a missing one: refused
         g.refused.append(g.node("And", [g.node("Not", [found]), g.node("Not", [missing])]))
+    return g.node("Where", [missing, g.const("nan", np.nan), codes])
+
+
+def _given_codes(g, column, x):
+    """--onnx-text codes: [N, 1] int64 codes -> [N, 1] numbers as _string_codes makes them
+    from strings: k in 0..len(words)-1 is words[k], -1 (MISSING_CODE) a missing value, any
+    other an unknown one (NaN where unknown is an error)."""
+    n = len(column.words)
+    known = g.node("And", [g.node("Greater", [x, g.const("minus_one_int", -1, dtype=np.int64)]),
+                           g.node("Less", [x, g.const(f"n_words_{column.column}", n, dtype=np.int64)])])
+    codes = g.node("Cast", [x], to=g.onnx_dtype)
+    unknown = g.const("nan", np.nan) if column.error else g.const("minus_one", -1.0)
+    codes = g.node("Where", [known, codes, unknown])
+    missing = g.node("Equal", [x, g.const("minus_one_int", -1, dtype=np.int64)])
+    if column.error:
+        g.refused.append(g.node("And", [g.node("Not", [known]), g.node("Not", [missing])]))
     return g.node("Where", [missing, g.const("nan", np.nan), codes])
 
 
@@ -397,8 +417,9 @@ def _head(g, net, prog, Z, with_label):
     return [("label", g.label_type, ["N", k] if multilabel else ["N"])] + outputs
 
 
-def build(net, name, dtype="float64", with_label=True, opset=None):
-    """Network -> onnx.ModelProto (checked), at `opset` (None: the lowest it needs)."""
+def build(net, name, dtype="float64", with_label=True, opset=None, text="strings"):
+    """Network -> onnx.ModelProto (checked), at `opset` (None: the lowest it needs);
+    text="codes": text columns as int64 codes (text_codes)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -411,7 +432,7 @@ def build(net, name, dtype="float64", with_label=True, opset=None):
     names = net.meta.get("feature_names")
     X, inputs = "X", None
     if net.vocab:
-        X, inputs = _feature_inputs(g, net)
+        X, inputs = _feature_inputs(g, net, codes=text == "codes")
     Z = _steps(g, prog.layers, _refuse(g, _steps(g, prog.inputs, X)))
     outputs = _head(g, net, prog, Z, with_label)
     # The names as data: a doc string is free text that no runtime executes.
@@ -431,6 +452,8 @@ def build(net, name, dtype="float64", with_label=True, opset=None):
     meta["flat"] = net.flat
     if not with_label and net.is_classifier:  # what check judges it without (--onnx-no-label)
         meta["left_out"] = ["predict"]
+    if net.vocab and text == "codes":
+        meta["text_codes"] = text_codes(net)
     if names:
         meta["feature_names"] = [str(n) for n in names]  # JSON, as scikit-learn's feature_names_in_
     for key, value in meta.items():
@@ -507,13 +530,23 @@ def input_names(net) -> list[str]:
     return column_names(net)
 
 
-def _feature_inputs(g, net):
-    """One [N, 1] input per feature (string or number); the string ones become codes;
-    all are joined into the [N, n_features] matrix the input ops read."""
+def text_codes(net) -> dict:
+    """--onnx-text codes: what a caller codes each text input with (ONNX metadata
+    `text_codes`, and NAME.codes.json): {input name: its vocabulary}, the code of a text its
+    position there; a missing one MISSING_CODE, one not in it UNKNOWN_CODE (any other)."""
+    names = input_names(net)
+    return {"missing": MISSING_CODE, "unknown": UNKNOWN_CODE,
+            "columns": {names[c.column]: list(c.words) for c in net.vocab}}
+
+
+def _feature_inputs(g, net, codes=False):
+    """One [N, 1] input per feature (string or number, or int64 codes for text with
+    codes=True); the text ones become codes; all are joined into the [N, n_features]
+    matrix the input ops read."""
     from onnx import TensorProto, helper
     strings = {c.column: c for c in net.vocab}
     names = input_names(net)
-    for c in net.vocab:
+    for c in ([] if codes else net.vocab):
         g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
                                           [w.encode("utf-8") for w in c.words]))
     taken = g.names | {f"vocab_{c.column}" for c in net.vocab}
@@ -523,18 +556,26 @@ def _feature_inputs(g, net):
         raise ExportError(f"feature name {(clash or names)[0]!r} clashes with another name in the "
                           f"ONNX graph; rename the column before fitting.")
     columns, inputs = [], []
+    text, code = (TensorProto.INT64, _given_codes) if codes else (TensorProto.STRING, _string_codes)
     for j, n in enumerate(names):
-        kind = TensorProto.STRING if j in strings else g.onnx_dtype
-        inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1],
-                                                    "string" if j in strings else "number"))
-        columns.append(_string_codes(g, strings[j], n) if j in strings else n)
+        kind = text if j in strings else g.onnx_dtype
+        doc = ("text code" if codes else "string") if j in strings else "number"
+        inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1], doc))
+        columns.append(code(g, strings[j], n) if j in strings else n)
     return g.node("Concat", columns, axis=1), inputs
 
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     opts = target_options(Options, options)
-    model = build(net, name, dtype, with_label=not opts.onnx_no_label, opset=opts.onnx_opset)
+    if opts.onnx_text not in TEXT_MODES:
+        from ..errors import UsageError
+        raise UsageError(f"--onnx-text {opts.onnx_text!r}: choose strings or codes.")
+    model = build(net, name, dtype, with_label=not opts.onnx_no_label, opset=opts.onnx_opset,
+                  text=opts.onnx_text)
     files = {f"{name}.onnx": model.SerializeToString()}
+    if net.vocab and opts.onnx_text == "codes":  # the vocabulary for the caller, beside it
+        files[f"{name}.codes.json"] = (json.dumps(text_codes(net), indent=1, ensure_ascii=False)
+                                       + "\n").encode("utf-8")
     if opts.onnx_test_data:
         golden = options.get("golden")
         if golden is None:
@@ -589,10 +630,11 @@ def runner(directory, name, runtime="onnxruntime"):
         inputs = [i.name for i in model.graph.input]
         names = [o.name for o in model.graph.output]
         evaluator = ReferenceEvaluator(model)
+        codes = given_codes(path)
 
         def infer(X):
             with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
-                return evaluator.run(None, feed(inputs, strings, X, dtype))
+                return evaluator.run(None, feed(inputs, strings, X, dtype, codes))
     else:
         try:
             import onnxruntime as ort
@@ -604,9 +646,10 @@ def runner(directory, name, runtime="onnxruntime"):
         strings = [k == "tensor(string)" for k in kinds]
         inputs = [i.name for i in sess.get_inputs()]
         names = [o.name for o in sess.get_outputs()]
+        codes = given_codes(path)
 
         def infer(X):
-            return sess.run(None, feed(inputs, strings, X, dtype))
+            return sess.run(None, feed(inputs, strings, X, dtype, codes))
     unexpected = [n for n in names if n not in OUTPUTS]
     if unexpected:
         raise ExportError(f"{path} has an unexpected output {unexpected[0]!r}.")
@@ -615,6 +658,22 @@ def runner(directory, name, runtime="onnxruntime"):
         return {OUTPUTS[n]: v for n, v in zip(names, infer(X))}
     run_rows.left_out = left_out(path)
     return run_rows
+
+
+def given_codes(path) -> dict | None:
+    """The text_codes record of a graph written with --onnx-text codes (None otherwise)."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if "text_codes" not in meta:
+        return None
+    try:
+        codes = json.loads(meta["text_codes"])
+        if isinstance(codes, dict) and isinstance(codes.get("columns"), dict):
+            return codes
+    except ValueError:
+        pass
+    raise ExportError(f"{path} has an unreadable text_codes record in its metadata.")
 
 
 def left_out(path) -> tuple[str, ...]:
@@ -630,16 +689,22 @@ def left_out(path) -> tuple[str, ...]:
     return tuple(n for n in names if n == "predict") if isinstance(names, list) else ()
 
 
-def feed(inputs, strings, X, dtype) -> dict:
+def feed(inputs, strings, X, dtype, codes=None) -> dict:
     """Rows in feature order -> the graph's inputs: X itself, or one [N, 1] column per
-    feature (strings as str, a missing one, None or NaN, as ""; numbers as dtype)."""
+    feature (strings as str, a missing one, None or NaN, as ""; numbers as dtype; with
+    `codes`, a text_codes record, text columns as its int64 codes)."""
     if len(inputs) == 1 and not strings[0]:
         return {inputs[0]: np.asarray(X, dtype=dtype)}
     X = np.asarray(X, dtype=object)
     out = {}
+    vocab = {} if codes is None else codes["columns"]
     for j, (name, is_string) in enumerate(zip(inputs, strings)):
         col = X[:, j]
-        if is_string:
+        if name in vocab:
+            at = {w: k for k, w in enumerate(vocab[name])}
+            out[name] = np.array([codes["missing"] if is_missing(v) else at.get(str(v), codes["unknown"])
+                                  for v in col], dtype=np.int64).reshape(-1, 1)
+        elif is_string:
             out[name] = np.array(["" if is_missing(v) else str(v) for v in col],
                                  dtype=object).reshape(-1, 1)
         else:

@@ -118,7 +118,7 @@ def _prepare(path, runtime, tmp) -> Prepared:
     if runtime in ("openvino", "tract", "opencv"):
         if any(t == TensorProto.STRING for _, t in inputs):
             raise NotRun(f"{runtime} takes no string tensors, and this graph reads text "
-                         "columns")
+                         "columns (--onnx-text codes writes one it runs)")
         if runtime == "opencv" and dtype == "float64":
             raise NotRun("OpenCV computes float64 graphs wrong (it drops the activation it "
                          "fuses after MatMul + Add, and refuses a double Softmax); use "
@@ -160,7 +160,8 @@ def runner(directory, name, runtime):
     why = available(runtime)
     if why:
         raise RuntimeMissing(why)
-    from .onnx import OUTPUTS, feed
+    from .onnx import OUTPUTS, feed, given_codes
+    codes = given_codes(os.path.join(directory, f"{name}.onnx"))
     tmp = tempfile.mkdtemp(prefix="mlpexport-onnx-")
     try:
         prep = _prepare(os.path.join(directory, f"{name}.onnx"), runtime, tmp)
@@ -179,7 +180,7 @@ def runner(directory, name, runtime):
     strings = [t == TensorProto.STRING for _, t in prep.inputs]
 
     def run_rows(X):
-        outs = infer(feed(names, strings, X, np_dtype))
+        outs = infer(feed(names, strings, X, np_dtype, codes))
         return {OUTPUTS[n]: np.asarray(v) for n, v in zip(prep.outputs, outs)}
     run_rows.left_out = prep.left_out
     judged = "float32" if runtime == "openvino" else prep.dtype
@@ -235,7 +236,8 @@ def _node(prep):
         if v.dtype == object:
             return {"name": name, "type": "string", "shape": list(v.shape),
                     "data": [str(s) for s in v.ravel()]}
-        kind = {np.dtype(np.float64): "float64", np.dtype(np.float32): "float32"}[v.dtype]
+        kind = {np.dtype(np.float64): "float64", np.dtype(np.float32): "float32",
+                np.dtype(np.int64): "int64"}[v.dtype]
         return {"name": name, "type": kind, "shape": list(v.shape),
                 "data": base64.b64encode(np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<")).tobytes()).decode()}
 
