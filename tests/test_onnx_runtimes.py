@@ -180,6 +180,7 @@ def test_readme_runtime_table_counts_are_the_zoos():
     assert table.count(f"{len(ALL)}/{len(ALL)}") == 6
     assert table.count(f"{len(numbers)}/{len(numbers)}") == 5  # OpenCV float64: not run
     assert f"the {len(strings)} string labels" in table
+    assert table.count(f"the {len(TEXT)} text models pass with `--onnx-text codes`") == 2
     for runtime in ("OpenVINO", "tract", "OpenCV", "onnxruntime-node"):
         assert runtime in table
 
