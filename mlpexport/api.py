@@ -296,7 +296,8 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
     trust_pickle: load a pickle without the allowlist (only for files you wrote).
     onnx_runtimes: ONNX runtimes besides onnxruntime that must run the ONNX export before
         it is written ("openvino,tract,opencv,node" or "all"; default none, see check).
-    target_options: matlab_inline, matlab_verify, onnx_no_label (see `mlpexport convert
+    target_options: matlab_inline, matlab_verify, onnx_no_label, onnx_opset, onnx_text ("codes"),
+        onnx_test_data (see `mlpexport convert
         --help`); any other name is a UsageError.
 
     >>> from sklearn.neural_network import MLPRegressor
