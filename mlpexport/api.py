@@ -21,11 +21,12 @@ scikit-learn and the targets' libraries are imported by the calls that need them
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
 
-from .errors import DataError, UsageError
+from .errors import DataError, RuntimeFailed, UsageError
 
 # Target options the targets' render() understands; render() accepts **_options and would
 # silently ignore a misspelt one, so names are checked here.
@@ -44,6 +45,7 @@ class _Rows:
     X: object
     source: str
     notes: list = field(default_factory=list)
+    given: object = None  # check.Given: the caller's DataFrame, which scikit-learn is fed
 
 
 def _quiet(_text):
@@ -63,7 +65,7 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
         path = os.fsdecode(model)
         loaded = load(path, trust_pickle=trust_pickle)
         net = extract(loaded.estimator, saved_version=loaded.saved_version,
-                      model_file=os.path.basename(path))
+                      model_file=_text_name(os.path.basename(path)))
         if loaded.saved_version:
             import sklearn
 
@@ -83,6 +85,13 @@ def _load(model, *, trust_pickle: bool, note=_quiet) -> _Model:
     return _Model(model, net, None, describe(model))
 
 
+def _text_name(name: str) -> str:
+    """A file name as text every export can store (ONNX metadata and MATLAB strings are
+    UTF-8): bytes that are not UTF-8 (a Linux file name may hold any) kept visible as
+    \\xNN escapes instead of the surrogates Python decodes them to."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _name(model, name, targets, note=_quiet) -> str:
     """NAME: checked when given; else the model file's stem made an identifier, or
     "model" for an estimator object."""
@@ -97,6 +106,23 @@ def _name(model, name, targets, note=_quiet) -> str:
     if chosen != os.path.splitext(os.path.basename(path))[0]:
         note(f"the exports are named {chosen} (from {path}); --name chooses another.")
     return chosen
+
+
+def _typed(*, to=None, name=None, rtol=None, atol=None, outdir=False):
+    """The API's arguments of the wrong type: a UsageError naming the argument (the
+    command line's parser never passes them; a caller of the API can)."""
+    import numbers
+
+    if to is not None and not isinstance(to, str):
+        raise UsageError(f"to must be a string such as 'numpy,onnx' or 'all', not "
+                         f"{type(to).__name__} {to!r}."[:200])
+    if name is not None and not isinstance(name, str):
+        raise UsageError(f"name must be a string (an identifier), not {type(name).__name__}.")
+    for flag, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise UsageError(f"{flag} must be a number >= 0, not {type(value).__name__} {value!r}."[:200])
+    if outdir is not False and not isinstance(outdir, (str, bytes, os.PathLike)):
+        raise UsageError(f"outdir must be a directory path, not {type(outdir).__name__}.")
 
 
 def _target_options(options: dict) -> dict:
@@ -145,13 +171,19 @@ def _required(to, targets) -> tuple:
     return tuple(explicit)
 
 
-def _numbers_only(net, targets, to, note, done):
-    """The targets without C for a model that reads text columns, unless the user named it
-    (then the C target's own refusal is the error)."""
-    if net.vocab and "c" in targets and "c" not in _named(to, targets):
-        note(f"c: not {done}: the C target takes numbers only, and this model reads text "
-             "columns.")
-        return [t for t in targets if t != "c"]
+def _numbers_only(net, targets, to, note, done, dtype="float64"):
+    """The targets without C for a model the C target refuses (text columns, scratch rows
+    over its stack limit), unless the user named it (then that refusal is the error)."""
+    if "c" in targets and "c" not in _named(to, targets):
+        if net.vocab:
+            note(f"c: not {done}: the C target takes numbers only, and this model reads text "
+                 "columns.")
+            return [t for t in targets if t != "c"]
+        from .emit import c as c_target
+        why = c_target.refusal(net, dtype)
+        if why:
+            note(f"c: not {done}: {why.removesuffix('; export it with --to numpy, onnx or matlab.')}.")
+            return [t for t in targets if t != "c"]
     return targets
 
 
@@ -169,11 +201,41 @@ def _known(net, X):
     unknown category is scikit-learn's and the exports' business, not a data error)."""
     import numpy as np
 
+    from .network import is_missing
+
     X = X.copy()
     for c in net.vocab:
         col = X[:, c.column]
-        text = np.array([isinstance(v, str) for v in col], dtype=bool)
-        col[text] = c.words[0]
+        # text, and None or NaN where it is not the column's missing value: a category
+        known = np.array([isinstance(v, str) or (is_missing(v) and (v is None) != (c.missing == "none")
+                                                 and not (v is not None and c.refuse_nan))
+                          for v in col], dtype=bool)
+        col[known] = c.words[0]
+    return X
+
+
+def _unread_as_nan(X, net):
+    """X with the columns no step reads (remainder="drop") as NaN, whatever they hold
+    (text, say): scikit-learn ignores them, and every export takes NaN there."""
+    import numpy as np
+
+    if X.dtype.kind in "biuf" or X.ndim != 2 or X.shape[1] != net.n_features:
+        return X
+    unread = net.unread_columns()
+    if not unread.any():
+        return X
+    X = X.astype(object)
+    X[:, unread] = np.nan
+    return X
+
+
+def _file_missing(X, net):
+    """A file's empty text cells (None) as the missing value each text column takes (None
+    or NaN, as the model knows it): a file has one way to say missing, scikit-learn two."""
+    for c in net.vocab:
+        if c.missing != "none" and len(X):
+            col = X[:, c.column]
+            col[[v is None for v in col]] = float("nan")
     return X
 
 
@@ -208,18 +270,50 @@ def _text_rows(X, net, where):
     return X
 
 
+def _by_name(data, net):
+    """A DataFrame's columns in the model's feature order, matched by name (as
+    data.csv_rows matches a CSV header); None when the model or the data have no names."""
+    names = net.meta.get("feature_names")
+    columns = getattr(data, "columns", None)
+    if not names or columns is None:
+        return None
+    from .data import match_columns
+    at = match_columns("the data", columns, names)
+    return data[[list(columns)[j] for j in at]]
+
+
+def _frame_values(frame):
+    """A DataFrame's values, pandas' nullable columns (Float64, Int64, boolean) as float64
+    with NaN for NA, as scikit-learn reads them."""
+    import numpy as np
+
+    values = frame.to_numpy()
+    nullable = [j for j, d in enumerate(frame.dtypes)
+                if not isinstance(d, np.dtype) and getattr(d, "kind", "") in "biuf"]
+    if nullable:
+        values = values.astype(object)
+        for j in nullable:
+            values[:, j] = frame.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(nullable) == frame.shape[1]:
+            values = values.astype(np.float64)
+    return values
+
+
 def _array(data, net):
     """Rows of an array-like (numpy array, DataFrame, nested lists) as a 2-D float64 array.
     A DataFrame is matched to the model's feature names by name when the model has them."""
     import numpy as np
 
     names = net.meta.get("feature_names")
-    columns = getattr(data, "columns", None)
-    if names and columns is not None:  # as data.csv_rows matches a CSV header
-        from .data import match_columns
-        at = match_columns("the data", columns, names)
-        data = data[[list(columns)[j] for j in at]]
-    if hasattr(data, "to_numpy"):
+    kinds = sorted({type(c).__name__ for c in getattr(data, "columns", ())})
+    if len(kinds) > 1 and "str" in kinds:
+        raise DataError(f"the data's column names are of types {kinds}; scikit-learn raises "
+                        "TypeError for names that are not all strings (X.columns.astype(str)).")
+    frame = _by_name(data, net)
+    data = data if frame is None else frame
+    if hasattr(data, "to_numpy") and hasattr(data, "dtypes"):
+        data = _frame_values(data)
+    elif hasattr(data, "to_numpy"):
         data = data.to_numpy()
     elif hasattr(data, "values") and not callable(data.values):
         data = data.values
@@ -230,6 +324,7 @@ def _array(data, net):
     if X.ndim != 2:
         raise DataError(f"the data are a {X.ndim}-D array of shape {X.shape}; they must be 2-D "
                         f"(rows x {net.n_features} features), e.g. X.reshape(-1, {net.n_features}).")
+    X = _unread_as_nan(X, net)
     if net.vocab:  # text columns: kept as objects; the numbers are checked through their codes
         return _text_rows(np.asarray(X, dtype=object), net, "the data")
     if X.dtype.kind not in "biuf":
@@ -258,6 +353,8 @@ def _array(data, net):
 
 def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
     """The rows a check or an inspection runs on, and where they came from."""
+    import numpy as np
+
     from .data import draw_rows, read_data
 
     if data is None:
@@ -265,14 +362,44 @@ def _rows(data, net, *, stream=False, drawn=None) -> _Rows:
         return _Rows(X, drawn_source(net, len(X)))
     if _is_path(data):
         path = os.fsdecode(data)
+        unread = [int(j) for j in np.flatnonzero(net.unread_columns())]
         X = read_data(path, net.n_features, stream=stream,
                       feature_names=net.meta.get("feature_names"), nan_ok=net.nan_columns(),
-                      strings=net.string_columns())
+                      strings=sorted(set(net.string_columns()) | set(unread)))
+        X = _unread_as_nan(X, net)  # read as text: they may hold anything
         if net.vocab:
-            X = _text_rows(X, net, path)
+            X = _text_rows(_file_missing(X, net), net, path)
+        elif X.dtype == object:
+            X = X.astype(np.float64)
+        _in_domain(X, net, path)
         return _Rows(X, f"{len(X)} rows from {os.path.basename(path)}")
     X = _array(data, net)
-    return _Rows(X, f"{len(X)} given rows")
+    _in_domain(X, net, "the data")
+    frame = _by_name(data, net)
+    from .check import Given
+    given = Given(frame) if hasattr(frame, "iloc") else None  # a pandas DataFrame
+    return _Rows(X, f"{len(X)} given rows", given=given)
+
+
+def _in_domain(X, net, where, chunk=65536):
+    """Rows a FunctionTransformer of the model takes outside its function's domain
+    (np.log of a negative number, np.exp overflowing) give NaN or an infinity, which
+    scikit-learn's predict refuses: a DataError naming the first such row."""
+    import numpy as np
+
+    from .data import domain_ok
+    from .network import Apply
+
+    fns = sorted({op.fn for op in net.program().inputs if isinstance(op, Apply)})
+    if not fns:
+        return
+    for start in range(0, len(X), chunk):
+        ok = domain_ok(net, np.asarray(X[start:start + chunk]))
+        if not ok.all():
+            row = start + int(np.argmin(ok))
+            raise DataError(f"{where}: row {row} (0-based) is outside the domain of the model's "
+                            f"FunctionTransformer ({', '.join('np.' + f for f in fns)}): it gives "
+                            f"NaN or an infinity there, and scikit-learn's predict refuses the row.")
 
 
 # --------------------------------------------------------------------------- convert
@@ -331,6 +458,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
     notes = []
     note = note or notes.append
     written = [] if written is None else written
+    _typed(to=to, name=name, outdir=outdir)
     options = _target_options(options)
     targets = emit.parse_targets(to)
     runtimes = _onnx_runtimes(onnx_runtimes, ())  # convert: onnxruntime unless named
@@ -359,32 +487,37 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
     from . import emit
     from .check import check
     from .data import draw_rows
-    from .check import sklearn_outputs
+    from .check import output_scales, sklearn_outputs
 
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)
     net = m.net
-    targets = _numbers_only(net, targets, to, note, "written")
+    targets = _numbers_only(net, targets, to, note, "written", dtype)
     drawn = draw_rows(net)
     if prune_dead:
         given = _rows(data, net)
         net = _prune(net, given, note)
-        rows, golden = given, np.asarray(given.X[:48])
+        rows, golden = given, np.asarray(given.X[:48])  # given.given: its frame, at offset 0
     elif data is not None:
         given = _rows(data, net)
-        rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}")
+        rows = _Rows(np.vstack([drawn, given.X]), f"{len(drawn)} drawn rows and {given.source}",
+                     given=given.given and dataclasses.replace(given.given, offset=len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
     else:
         rows = _Rows(drawn, drawn_source(net, len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
-    # golden rows are stored in the .mat for mlpexport_verify.m (and --onnx-test-data)
-    options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net)))
-    if options.get("onnx_test_data") and "onnx" in targets:  # what it stores is proven too
+    # golden rows are stored in the .mat for mlpexport_verify.m, with the scale of each
+    # output column that check judges rows.X by (so the verifier judges as check does);
+    # --onnx-test-data stores them too, so they are proven as well
+    if options.get("onnx_test_data") and "onnx" in targets:
         rows = _Rows(np.vstack([rows.X, golden]), f"{rows.source}, and the {len(golden)} "
-                     "rows of the ONNX test data")
+                     "rows of the ONNX test data", given=rows.given)  # given rows come first
+    scales = output_scales(m.est, net, rows.X) if "matlab" in targets else None
+    options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net), scales))
     files = emit.render_all(net, name, targets, dtype, **options)
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
-                   required=_required(to, targets), files=files, onnx_runtimes=onnx_runtimes)
+                   required=_required(to, targets), files=files, given=rows.given,
+                   onnx_runtimes=onnx_runtimes)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = net.meta.get("source", "")
     if report.passed:
@@ -447,10 +580,15 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
 
     notes = []
     note = note or notes.append
+    _typed(to=to, name=name, rtol=rtol, atol=atol)
+    if against is not None and not isinstance(against, (str, bytes, os.PathLike)):
+        raise UsageError(f"against must be a directory path, not {type(against).__name__}.")
     options = _target_options(options)
     targets = emit.parse_targets(to)
     runtimes = _onnx_runtimes(onnx_runtimes, None)  # check: every one installed
-    name = _name(model, name, targets, note)
+    # the chosen name is news only for the committed exports it finds; fresh exports are
+    # made in a temporary folder and never written where the user looks
+    name = _name(model, name, targets, note if against is not None else _quiet)
     if dtype not in emit.DTYPES:
         raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
     if against is not None:
@@ -460,16 +598,25 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
     start = time.monotonic()
     m = _load(model, trust_pickle=trust_pickle, note=note)
     if against is None:
-        targets = _numbers_only(m.net, targets, to, note, "run")
+        targets = _numbers_only(m.net, targets, to, note, "run", dtype)
     rows = _rows(data, m.net, stream=True)
-    report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
-                       atol=0.0 if atol is None else atol, against=against, name=name,
-                       required=_required(to, targets), expected=_named(to, targets),
-                       options=options, onnx_runtimes=runtimes)
-    report.source, report.model, report.name = rows.source, m.label, name
-    report.estimator = m.net.meta.get("source", "")
-    report.notes, report.seconds = notes, time.monotonic() - start
-    return report
+
+    def describe(report):
+        report.source, report.model, report.name = rows.source, m.label, name
+        report.estimator = m.net.meta.get("source", "")
+        report.notes, report.seconds = notes, time.monotonic() - start
+        return report
+    try:
+        report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
+                           atol=0.0 if atol is None else atol, against=against, name=name,
+                           required=_required(to, targets), expected=_named(to, targets),
+                           options=options, given=rows.given,
+                           onnx_runtimes=runtimes)
+    except RuntimeFailed as exc:  # the rows so far and the error, for the CLI's reports
+        if getattr(exc, "report", None) is not None:
+            describe(exc.report)
+        raise
+    return describe(report)
 
 
 # --------------------------------------------------------------------------- inspect

@@ -27,6 +27,7 @@ row) are written as the strings "inf", "-inf" and "nan", so the output is strict
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
@@ -48,6 +49,31 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 # ------------------------------------------------------------------ the oracle
 
+@dataclass(frozen=True)
+class Given:
+    """The caller's own object (a DataFrame, its columns in feature order) whose rows are
+    X[offset:offset + len(frame)]: scikit-learn is fed those rows of it, unchanged (a None
+    stays None, a nullable column stays nullable), never a frame rebuilt from X; the
+    exports get X, the same values as plain objects."""
+    frame: object
+    offset: int = 0
+
+
+def oracle(est, Xc, net: Network, given: Given | None = None, start: int = 0) -> dict:
+    """sklearn_outputs for the rows X[start:start + len(Xc)]: where they are the caller's
+    own rows, of the caller's own object."""
+    if given is None:
+        return sklearn_outputs(est, Xc, net)
+    stop = start + len(Xc)
+    lo, hi = max(start, given.offset), min(stop, given.offset + len(given.frame))
+    if lo >= hi:
+        return sklearn_outputs(est, Xc, net)
+    parts = ([sklearn_outputs(est, Xc[:lo - start], net)] if lo > start else []) + [
+        sklearn_outputs(est, given.frame.iloc[lo - given.offset:hi - given.offset], net)] + (
+        [sklearn_outputs(est, Xc[hi - start:], net)] if hi < stop else [])
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     """scikit-learn's own predict (and predict_proba, decision_function, the ones the
     model has) on X: what every export must match.
@@ -58,8 +84,11 @@ def sklearn_outputs(est, X, net: Network) -> dict[str, np.ndarray]:
     """
     names = net.meta.get("feature_names")
     if names is not None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(names):
-        import pandas as pd  # a model fitted on named columns may select them by name
-        X = pd.DataFrame(X, columns=names)
+        from .optional import pandas  # a model fitted on named columns may select them by name
+        pd = pandas("checking a model fitted on a DataFrame (scikit-learn runs it on a DataFrame only)")
+        # dtype=object: every value stays the object it is (pandas >= 3 would infer a str
+        # column and turn None into NaN, which scikit-learn tells apart)
+        X = pd.DataFrame(X, columns=names, dtype=object if X.dtype == object else None)
         if net.vocab:  # text columns stay objects; the others are numbers, as fitted
             text = set(net.string_columns())
             X = X.astype({n: float for j, n in enumerate(names) if j not in text})
@@ -159,6 +188,9 @@ class Report:
     estimator  what the model is, e.g. "Pipeline(StandardScaler, MLPRegressor)"
     files    paths convert wrote (empty for check, and for a convert that disagreed)
     notes    what the CLI prints as notes (default name chosen, older scikit-learn, ...)
+    error    the runtime error that ended the check ("" if none): check raises it as
+             RuntimeFailed, with this report (the rows before it) as its `.report`;
+             error_target is the export it is about
     """
     rows: list[Row] = field(default_factory=list)
     n_rows: int = 0
@@ -173,6 +205,8 @@ class Report:
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list, repr=False)
     seconds: float = field(default=0.0, repr=False)  # wall time of the check (JUnit's time)
+    error: str = ""
+    error_target: str = ""
 
     def __str__(self) -> str:
         return self.table()
@@ -180,7 +214,7 @@ class Report:
     @property
     def passed(self) -> bool:
         """Nothing failed (the exit code): skipped exports do not fail the check."""
-        return not any(r.status == FAIL for r in self.rows)
+        return not self.error and not any(r.status == FAIL for r in self.rows)
 
     def _targets(self, status) -> list[str]:
         return list(dict.fromkeys(r.target for r in self.rows if r.status == status))
@@ -205,9 +239,9 @@ class Report:
         matlab not run: octave-cli was not found". convert says unrun="written but not run"."""
         if self.passed and not self.skipped and self.agree:
             return "all exports agree with scikit-learn"
-        parts = []
+        parts = [f"ERROR: {self.error.rstrip('.')}"] if self.error else []
         failed = [t for t in self.failed if t != "-"]
-        if not self.passed:
+        if not self.passed and not self.error:
             parts.append(f"DISAGREEMENT: {', '.join(failed)} {'does' if len(failed) == 1 else 'do'} "
                          f"not agree with scikit-learn" if failed else "DISAGREEMENT: nothing to check")
         if self.agree:
@@ -219,8 +253,8 @@ class Report:
         return "; ".join(parts)
 
     def to_json(self) -> dict:
-        extra = {k: getattr(self, k) for k in ("model", "name", "estimator", "source", "files")
-                 if getattr(self, k)}
+        extra = {k: getattr(self, k) for k in ("model", "name", "estimator", "source", "files",
+                                               "error", "error_target") if getattr(self, k)}
         return _finite({"passed": self.passed, **extra, "n_rows": self.n_rows, "rtol": self.rtol,
                         "atol": self.atol, "fingerprint": self.fingerprint,
                         "agree": self.agree,
@@ -267,6 +301,15 @@ def typical_scale(want) -> np.ndarray:
     w = np.abs(np.where(np.isfinite(want), want, 0.0)).reshape(len(want), -1)
     typical = np.median(w, axis=0)
     return np.where(typical > 0, typical, w.max(axis=0))
+
+
+def output_scales(est, net, X) -> dict[str, np.ndarray]:
+    """The per-column scale `check` judges numeric outputs by: typical_scale of
+    scikit-learn's outputs on the first SAMPLE rows of X (convert stores it in the .mat,
+    so mlpexport_verify.m judges its test rows as check judged the export)."""
+    sample = sklearn_outputs(est, _rows_of(X, 0, SAMPLE, net.nan_columns()), net)
+    return {k: typical_scale(np.asarray(v, dtype=np.float64))
+            for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
 
 
 def errors(got, want, typical=None) -> tuple[np.ndarray, np.ndarray]:
@@ -324,8 +367,9 @@ def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
         words = {"number": "numbers", "str": "strings"}
         return np.zeros(want.shape, bool), (f"labels come back as {words.get(gk, gk)}, "
                                             f"scikit-learn gives {words.get(wk, wk)}")
-    if wk == "str":
-        return got.astype(str) == want.astype(str), ""
+    if wk == "str":  # as Python strings: numpy's str arrays drop trailing NUL characters
+        same = [a == b for a, b in zip(_python(got), _python(want))]
+        return np.array(same, dtype=bool).reshape(want.shape), ""
     if wk != "number" or (got.dtype.kind == want.dtype.kind and got.dtype.kind != "O"):
         return got == want, ""  # same kind: numpy compares exactly
     note = ""
@@ -473,10 +517,11 @@ def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None, lef
 
 def _crashed(t, name, exc) -> RuntimeFailed:
     """A runtime error, not a disagreement: named, with what the runtime said."""
-    if isinstance(exc, RuntimeFailed):
-        return exc
-    what = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
-    return RuntimeFailed(f"the {t} export {name} did not run: {what}")
+    if not isinstance(exc, RuntimeFailed):
+        what = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
+        exc = RuntimeFailed(f"the {t} export {name} did not run: {what}")
+    exc.target = getattr(exc, "target", None) or t
+    return exc
 
 
 def _runner(t, directory, name, required, committed):
@@ -503,7 +548,7 @@ SAMPLE = 100_000  # the first rows set each output column's typical magnitude
 
 def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Tolerance = Tolerance(),
                 name: str = "model", required=(), options=None, files: dict | None = None,
-                chunk: int = CHUNK, onnx_runtimes=()) -> Report:
+                chunk: int = CHUNK, given=None, onnx_runtimes=()) -> Report:
     """Exports made now (or the rendered `files`, which convert is about to write) against
     scikit-learn's own outputs on rows X."""
     rtol = tol.rtol_for(dtype)
@@ -513,16 +558,29 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
         rtols, dtypes = {t: rtol for t in targets}, {t: dtype for t in targets}
-        extra, skipped = _onnx_runtimes(tmp, name, tol, onnx_runtimes, rtols, dtypes)
-        report.rows += _run_and_compare(est, net, X, rtols, tol.atol, tmp,
-                                        name, required, chunk, report.samples,
-                                        dtypes=dtypes, extra=extra) + skipped
+        with _errors_into(report):
+            extra, skipped = _onnx_runtimes(tmp, name, tol, onnx_runtimes, rtols, dtypes)
+            report.rows += _run_and_compare(est, net, X, rtols, tol.atol, tmp, name, required,
+                                            chunk, report.samples, given=given, dtypes=dtypes,
+                                            extra=extra) + skipped
     return report
+
+
+@contextlib.contextmanager
+def _errors_into(report):
+    """A runtime error ends the check: it is raised with the report so far (its rows,
+    and the error) as `.report`, so that the CLI still writes its JUnit and JSON."""
+    try:
+        yield
+    except RuntimeFailed as exc:
+        report.error, report.error_target = str(exc), getattr(exc, "target", None) or ""
+        exc.report = report
+        raise
 
 
 def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
                   tol: Tolerance = Tolerance(), required=(), expected=None,
-                  chunk: int = CHUNK, onnx_runtimes=()) -> Report:
+                  chunk: int = CHUNK, given=None, onnx_runtimes=()) -> Report:
     """The exports committed in `directory` against scikit-learn's own outputs on rows X.
     Incomplete sets, sets mixed from two exports, exports of another model (fingerprint)
     and edited weights (digest) fail; each export is judged at the rtol of the arithmetic
@@ -565,16 +623,19 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
             fail(f"stale: {st.file} was made from a different model", rtol)
             continue
         if not st.intact:
-            fail(f"{st.file} weights were edited after export", rtol)
+            fail(f"stale: {st.file} was edited after export (its weights, feature names, labels "
+                 f"or vocabularies no longer match the digest it records)", rtol)
             edited.add(t)
         runnable[t], dtypes[t] = rtol, dtype
     if not report.rows and not runnable:
         report.rows.append(Row("-", "-", status=FAIL, note=f"no exports named {name} in {directory}"))
-    extra, skipped = ({}, []) if "onnx" in edited else _onnx_runtimes(
-        directory, name, tol, onnx_runtimes, runnable, dtypes)
-    report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name, required,
-                                    chunk, report.samples, committed=True, edited=edited,
-                                    dtypes=dtypes, extra=extra) + skipped
+    with _errors_into(report):
+        extra, skipped = ({}, []) if "onnx" in edited else _onnx_runtimes(
+            directory, name, tol, onnx_runtimes, runnable, dtypes)
+        report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name,
+                                        required, chunk, report.samples, committed=True,
+                                        edited=edited, given=given, dtypes=dtypes,
+                                        extra=extra) + skipped
     judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
     report.rtol = max(judged, default=report.rtol)
     return report
@@ -582,7 +643,7 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
           against: str | None = None, name: str = "model", required=(), expected=None,
-          options=None, files: dict | None = None, chunk: int = CHUNK,
+          options=None, files: dict | None = None, chunk: int = CHUNK, given=None,
           onnx_runtimes=()) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X
     (check_against when `against` names a directory of committed exports, else
@@ -593,6 +654,7 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
     for any chunk size.
     required: targets whose runtime must be present (otherwise they are skipped).
     files: already rendered exports to check (convert checks the bytes it will write).
+    given: the caller's own rows (Given) among X, which scikit-learn is fed unchanged.
     onnx_runtimes: the ONNX runtimes besides onnxruntime to run the ONNX export in
         (emit/onnx_runtimes.py; None: every one installed), each its own rows
         (onnx[openvino], ...). A runtime that cannot load or run the graph is a FAIL row.
@@ -601,10 +663,11 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
     tol = Tolerance(rtol, atol)
     if against is not None:
         return check_against(est, net, X, against, targets, name=name, tol=tol,
-                             required=required, expected=expected, chunk=chunk,
+                             required=required, expected=expected, chunk=chunk, given=given,
                              onnx_runtimes=onnx_runtimes)
     return check_fresh(est, net, X, targets, dtype=dtype, tol=tol, name=name, required=required,
-                       options=options, files=files, chunk=chunk, onnx_runtimes=onnx_runtimes)
+                       options=options, files=files, chunk=chunk, given=given,
+                       onnx_runtimes=onnx_runtimes)
 
 
 def _onnx_runtimes(directory, name, tol, chosen, rtols, dtypes):
@@ -681,15 +744,30 @@ def _limit(dtype):
 
 
 def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
-                     committed=False, edited=(), dtypes=None, extra=None):
+                     committed=False, edited=(), given=None, dtypes=None, extra=None):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
     with scikit-learn; dtypes: target -> the arithmetic it is judged in; extra: more
     runners (the ONNX export in other runtimes, _onnx_runtimes), whose crash is a FAIL row. A crash raises RuntimeFailed, except for a committed export already
-    failed as edited, whose crash is reported in a FAIL row (the edit explains it)."""
-    runners, rows, dtypes = {}, [], dtypes or {}
-    for t in rtols:
-        if t in (extra or {}):
-            continue
+    failed as edited, whose crash is reported in a FAIL row (the edit explains it).
+
+    Committed exports are untrusted code, and some run in child processes (the numpy
+    and C ones from the start, the MATLAB one in Octave at its first call). Before any
+    of them runs, everything this process still needs is imported: scikit-learn's own
+    first outputs are computed (its lazy imports, pandas), emit.sandbox.seal_parent
+    imports the rest, and the runners that work in this process (ONNX: onnxruntime)
+    are made before the ones that start a child. So nothing a child writes on our
+    sys.path is ever imported here."""
+    runners, rows, dtypes, extra = {}, [], dtypes or {}, extra or {}
+    nan_ok = net.nan_columns()
+    Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
+    sample = oracle(est, Xs, net, given, 0)
+    from .emit import sandbox
+    sandbox.time_limit()  # a bad MLPEXPORT_TIMEOUT is a usage error, before anything runs
+    if committed:
+        sandbox.seal_parent()
+    in_child = [t for t in rtols if t not in extra
+                and getattr(emit.target(t), "RUNS_IN_CHILD", False)]
+    for t in [t for t in rtols if t not in in_child and t not in extra] + in_child:
         try:
             r = _runner(t, directory, name, t in required, committed)
         except RuntimeFailed as exc:
@@ -701,11 +779,11 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             rows.append(r)
         else:
             runners[t] = r
-    runners.update(extra or {})
-    nan_ok = net.nan_columns()
-    Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
-    sample = sklearn_outputs(est, Xs, net)
-    typical = {k: typical_scale(np.asarray(v, dtype=np.float64))
+    runners.update(extra)
+    order = list(rtols)  # rows in the order the targets were asked for
+    rows.sort(key=lambda r: order.index(r.target))
+    runners = {t: runners[t] for t in order if t in runners}
+    typical = {k: typical_scale(np.asarray(v, dtype=np.float64))  # as output_scales
                for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
     merged: dict = {}
     for start in _progress(range(0, len(X), chunk), len(X), chunk):
@@ -714,12 +792,12 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             Xc, want = Xs[start:stop], {k: v[start:stop] for k, v in sample.items()}
         else:
             Xc = _rows_of(X, start, stop, nan_ok)
-            want = sklearn_outputs(est, Xc, net)
+            want = oracle(est, Xc, net, given, start)
         for t, run in list(runners.items()):
             try:
                 got = run(Xc)
             except (Exception, SystemExit) as exc:
-                if t not in edited and t not in (extra or {}):
+                if t not in edited and t not in extra:
                     raise _crashed(t, name, exc) from None
                 merged[(t, "-")] = Row(t, "-", status=FAIL, note=str(_crashed(t, name, exc)),
                                        rtol=rtols[t], atol=atol)
@@ -733,9 +811,11 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
     for (t, _), row in merged.items():  # what a runtime computes differently, said once per row
-        note = getattr((extra or {}).get(t), "note", "")
+        note = getattr(extra.get(t), "note", "")
         if note and row.status != SKIP:
             row.note = "; ".join(n for n in (row.failure() or row.note, note) if n)
+    for run in runners.values():  # children stop now (else when they are collected)
+        getattr(run, "close", lambda: None)()
     return rows + list(merged.values())
 
 
@@ -771,19 +851,22 @@ def junit_xml(reports: list[Report]) -> bytes:
     """JUnit XML as CI systems read it: <testsuites> with one <testsuite> per model, one
     <testcase> per export and output (classname MODELNAME.export, name the output),
     <failure> on a disagreement or a stale/edited/incomplete export, <skipped> where a
-    runtime is not installed. Each suite's <system-out> is the text table."""
+    runtime is not installed, and <error> (a testcase NAME.export / export) for the
+    runtime error that ended a check (Report.error). Each suite's <system-out> is the
+    text table."""
     import xml.etree.ElementTree as ET
 
-    def counts(rows):
-        return {"tests": str(len(rows)), "failures": str(sum(r.status == FAIL for r in rows)),
-                "errors": "0", "skipped": str(sum(r.status == SKIP for r in rows))}
+    def counts(rows, errors=0):
+        return {"tests": str(len(rows) + errors), "failures": str(sum(r.status == FAIL for r in rows)),
+                "errors": str(errors), "skipped": str(sum(r.status == SKIP for r in rows))}
 
     every = [row for r in reports for row in r.rows]
-    root = ET.Element("testsuites", name="mlpexport check", **counts(every),
+    root = ET.Element("testsuites", name="mlpexport check",
+                      **counts(every, sum(bool(r.error) for r in reports)),
                       time=f"{sum(r.seconds for r in reports):.3f}")
     for rep in reports:
         suite = ET.SubElement(root, "testsuite", name=_xml_text(rep.model or rep.name),
-                              **counts(rep.rows), time=f"{rep.seconds:.3f}")
+                              **counts(rep.rows, int(bool(rep.error))), time=f"{rep.seconds:.3f}")
         props = ET.SubElement(suite, "properties")
         for key, value in (("name", rep.name), ("rows", rep.source or f"{rep.n_rows} rows"),
                            ("fingerprint", rep.fingerprint), ("atol", f"{rep.atol:g}")):
@@ -802,6 +885,12 @@ def junit_xml(reports: list[Report]) -> bytes:
                     f"error {row.max_rel:.6g} on {row.n} rows (rtol {row.rtol:g}, atol {row.atol:g})")
             elif row.status == SKIP:
                 ET.SubElement(case, "skipped", message=_xml_text(row.note.removeprefix("skipped: ")))
+        if rep.error:
+            export = f".{rep.error_target}" if rep.error_target else ""
+            case = ET.SubElement(suite, "testcase", classname=_xml_text(f"{rep.name}{export}"),
+                                 name="export", time="0")
+            ET.SubElement(case, "error", message=_xml_text(rep.error),
+                          type="runtime").text = _xml_text(rep.error)
         ET.SubElement(suite, "system-out").text = _xml_text(rep.table())
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"

@@ -15,7 +15,7 @@ import warnings
 
 from . import __version__
 from . import supported
-from .errors import MlpexportError, UsageError
+from .errors import MlpexportError, RuntimeFailed, UsageError
 from .targets import TARGETS
 
 TARGET_HELP = f"comma-separated from {', '.join(TARGETS)}, or all (default)"
@@ -29,15 +29,15 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="mlpexport", description=(
-        "Export a trained scikit-learn MLP or logistic model to a numpy module, an ONNX "
-        "graph and a MATLAB function, and prove each gives scikit-learn's answers."))
+        "Export a trained scikit-learn MLP or linear model to a numpy module, an ONNX "
+        "graph, a MATLAB function and C source, and prove each gives scikit-learn's answers."))
     p.add_argument("--version", action="version", version=f"mlpexport {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    c = sub.add_parser("convert", help="export a model to numpy / ONNX / MATLAB files",
+    c = sub.add_parser("convert", help="export a model to numpy / ONNX / MATLAB / C files",
                        description="Export MODEL; every export is checked against "
                                    "scikit-learn before any file is written.")
-    c.add_argument("model", metavar="MODEL", help=".skops, .pkl, .pickle or .joblib file")
+    c.add_argument("model", metavar="MODEL", help=".skops, .pkl, .pickle, .sav or .joblib file")
     c.add_argument("--to", default="all", metavar="TARGETS", help=TARGET_HELP)
     c.add_argument("-o", "--outdir", default=".", metavar="OUTDIR", help="output directory (default: .)")
     c.add_argument("--name", help="base name of the files (default: the model file's stem)")
@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--json", action="store_true", help="print the report as JSON on stdout "
                    "(non-finite errors as the strings \"inf\"/\"nan\")")
     k.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML (one "
-                   "testsuite per model, one testcase per export and output)")
-    k.add_argument("--force", action="store_true", help="overwrite an existing --plot or --junit file")
+                   "testsuite per model, one testcase per export and output); an existing "
+                   "report is replaced, as pytest's --junitxml does")
+    k.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     _trust_option(k)
     _plot_options(k, "scatter of each export against scikit-learn, and the distribution of "
                      "absolute errors")
@@ -204,7 +205,7 @@ def cmd_check(args) -> int:
                          "model's exports are named after its file.")
     if args.plot and len(models) > 1:
         raise UsageError("--plot draws one model; give one MODEL with --plot.")
-    created = _plot_target(args) + _output_target(args.junit, "--junit", args.force)
+    created = _plot_target(args) + _output_target(args.junit, "--junit", force=True)
     try:
         return _check_models(args, models)
     finally:
@@ -215,8 +216,12 @@ def cmd_check(args) -> int:
 
 def _check_models(args, models) -> int:
     from . import api
-    from .check import group_json, group_table, junit_xml
+    from .emit import write_all
 
+    if args.plot:  # imported before any export runs (emit/sandbox.py: seal_parent)
+        from .plot import _pyplot
+        _pyplot()
+        import matplotlib.backends.backend_agg  # noqa: F401
     reports = []
     for model in models:
         try:
@@ -228,18 +233,34 @@ def _check_models(args, models) -> int:
         except MlpexportError as exc:
             if len(models) > 1 and not str(exc).startswith(model):
                 exc.args = (f"{model}: {exc}",)  # which of the models it is about
+            if isinstance(exc, RuntimeFailed) and getattr(exc, "report", None) is not None:
+                # an export's runtime crashed: exit 2 with its one line, and the reports
+                # (JUnit, JSON) still say so, with the rows checked before it
+                exc.report.error = str(exc)
+                _reports(args, reports + [exc.report], table=False)
             raise
-    print(json.dumps(group_json(reports), indent=2) if args.json else group_table(reports))
-    from .emit import write_all
-    if args.junit:
-        write_all({os.path.basename(args.junit): junit_xml(reports)},
-                  os.path.dirname(args.junit) or ".", force=args.force, written=WRITTEN)
+    _reports(args, reports)
     if args.plot:
         from .plot import parity_png, parse_size
         size = parse_size(args.plot_size)
         write_all({os.path.basename(args.plot): parity_png(reports[0].samples, size)},
                   os.path.dirname(args.plot) or ".", force=args.force, written=WRITTEN)
     return 0 if all(r.passed for r in reports) else 1
+
+
+def _reports(args, reports, table=True):
+    """The report on stdout (--json, else the table: not after a runtime error, whose one
+    line on stderr says it all) and --junit FILE."""
+    from .check import group_json, group_table, junit_xml
+    from .emit import write_all
+    if args.json:
+        print(json.dumps(group_json(reports), indent=2))
+    elif table:
+        print(group_table(reports))
+    if args.junit:
+        write_all({os.path.basename(args.junit): junit_xml(reports)},
+                  os.path.dirname(args.junit) or ".", force=True,  # a build artefact: replaced,
+                  written=WRITTEN)  # as pytest's --junitxml does
 
 
 def cmd_inspect(args) -> int:
@@ -302,8 +323,9 @@ COMMANDS = {"convert": cmd_convert, "check": cmd_check, "inspect": cmd_inspect, 
 
 
 def _output_target(path, flag, force):
-    """A report file (--junit): refused before any work when it exists (without --force)
-    or its folder cannot be made or written. Returns the folders it made (remove_created)."""
+    """A report file (--junit, --plot): refused before any work when its folder cannot be
+    made or written, or when it exists and force is false (--plot without --force; a
+    --junit report is always replaced). Returns the folders it made (remove_created)."""
     if path is None:
         return []
     if not path.strip():
@@ -347,7 +369,22 @@ def _on_signal(signum, frame):
     raise Interrupted(signum)  # unwinds, so staged files and temp folders are removed
 
 
+def _safe_path():
+    """The program itself (not main(argv) called from Python): drop the script's
+    directory or the current directory from the front of sys.path, as `python -P` does.
+    mlpexport imports nothing from there, and an export that check runs could write a
+    module there (emit/sandbox.py)."""
+    if sys.flags.safe_path or not sys.path:
+        return
+    first = sys.path[0]
+    script = os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv and sys.argv[0] else ""
+    if first == "" or os.path.abspath(first) in (os.getcwd(), script):
+        del sys.path[0]
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        _safe_path()
     WRITTEN.clear()
     for name in ("SIGTERM", "SIGHUP", "SIGINT"):
         if hasattr(signal, name):

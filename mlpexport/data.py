@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 
 from .errors import InputError
-from .network import Network, unseen
+from .network import (Add, Apply, ClipTo, Div, FORWARD, Lookup, Mul, Network, Sub, Take,
+                      _lookup, _run, encode_strings, unseen)
 
 EXTREME = 1e3  # extreme rows sit this many spreads away from the inputs' centre
 
@@ -333,9 +334,110 @@ def draw_rows(net: Network, n: int = 256, seed: int = 0) -> np.ndarray:
         axes[2 * i, i] += EXTREME * spread[i]
         axes[2 * i + 1, i] -= EXTREME * spread[i]
     X = np.vstack([typical, np.zeros((1, f)), loc[None, :], corners, axes])
+    funcs = any(isinstance(op, Apply) for op in net.program().inputs)
+    if funcs:  # a FunctionTransformer: every drawn value inside its function's domain
+        X = _into_domain(X, *raw_domain(net))
     if net.categories or net.vocab:
-        return _categorical_rows(net, X, rng)
+        X = _categorical_rows(net, X, rng)
+    if funcs:
+        X = X[np.flatnonzero(domain_ok(net, X))]
     return X
+
+
+# Where each FunctionTransformer function gives a finite number (closed bounds, inside the
+# open ones: log(1e-300) is finite), and how a bound on its output maps back to its input.
+_BIG = 700.0  # exp(700) is finite; exp(710) is not
+DOMAIN = {"log": (1e-300, np.inf), "sqrt": (0.0, np.inf), "log1p": (-1 + 1e-15, np.inf),
+          "exp": (-np.inf, _BIG), "expm1": (-np.inf, _BIG), "square": (-1e150, 1e150)}
+
+
+def _inverse_bounds(fn, lo, hi):
+    """The inputs x of fn (in its domain) with lo <= fn(x) <= hi, as an interval."""
+    with np.errstate(all="ignore"):
+        if fn == "log":
+            lo, hi = np.exp(lo), np.exp(hi)
+        elif fn == "log1p":
+            lo, hi = np.expm1(lo), np.expm1(hi)
+        elif fn == "sqrt":
+            lo, hi = np.where(lo > 0, np.square(lo), -np.inf), np.where(hi >= 0, np.square(hi), -1.0)
+        elif fn == "exp":
+            lo, hi = (np.where(lo > 0, np.log(np.maximum(lo, 1e-300)), -np.inf),
+                      np.where(hi > 0, np.log(np.maximum(hi, 1e-300)), -np.inf))
+        elif fn == "expm1":
+            lo, hi = (np.where(lo > -1, np.log1p(np.maximum(lo, -1 + 1e-15)), -np.inf),
+                      np.where(hi > -1, np.log1p(np.maximum(hi, -1 + 1e-15)), -np.inf))
+        else:  # square: |x| <= sqrt(hi) (a lower bound on x * x is no interval: left to the filter)
+            r = np.sqrt(np.maximum(hi, 0.0))
+            lo, hi = -r, r
+    d_lo, d_hi = DOMAIN[fn]
+    return np.maximum(lo, d_lo), np.minimum(hi, d_hi)
+
+
+def raw_domain(net: Network):
+    """(lo, hi) per input column: raw values inside these bounds keep every elementwise
+    function of the input steps (FunctionTransformer) inside its domain, found by walking
+    the input ops backwards from the first layer. Steps that are not elementwise (codes,
+    polynomial terms) end the walk: what they read is left unbounded (domain_ok catches
+    the rest)."""
+    ops = net.program().inputs
+    arrays = net.arrays()
+    widths = [net.n_features]
+    for op in ops:  # the width before each op
+        widths.append(len(op.indices) if isinstance(op, Take) else
+                      op.n_out if hasattr(op, "n_out") else widths[-1])
+    lo, hi = np.full(widths[-1], -np.inf), np.full(widths[-1], np.inf)
+    for op, width in zip(reversed(ops), reversed(widths[:-1])):
+        with np.errstate(all="ignore"):
+            if isinstance(op, Apply):
+                start, stop = op.cols if op.cols is not None else (0, width)
+                lo[start:stop], hi[start:stop] = _inverse_bounds(op.fn, lo[start:stop], hi[start:stop])
+            elif isinstance(op, (Sub, Add)):
+                a = arrays[op.array] * (1 if isinstance(op, Sub) else -1)
+                lo, hi = lo + a, hi + a
+            elif isinstance(op, (Mul, Div)):
+                a = arrays[op.array]
+                zero = a == 0  # multiplied by 0: any value gives the same 0
+                a = a if isinstance(op, Div) else 1 / np.where(zero, 1.0, a)
+                lo, hi = np.minimum(lo * a, hi * a), np.maximum(lo * a, hi * a)
+                lo, hi = np.where(zero | np.isnan(lo), -np.inf, lo), np.where(zero | np.isnan(hi), np.inf, hi)
+            elif isinstance(op, ClipTo):
+                low, high = float(arrays[op.low]), float(arrays[op.high])
+                lo = np.where(lo <= low, -np.inf, lo)
+                hi = np.where(hi >= high, np.inf, hi)
+            elif isinstance(op, Take):
+                new_lo, new_hi = np.full(width, -np.inf), np.full(width, np.inf)
+                for k, j in enumerate(op.indices):
+                    new_lo[j], new_hi[j] = max(new_lo[j], lo[k]), min(new_hi[j], hi[k])
+                lo, hi = new_lo, new_hi
+            elif isinstance(op, Lookup):  # codes: the column's categories are drawn apart
+                lo, hi = lo.copy(), hi.copy()
+                lo[op.column], hi[op.column] = -np.inf, np.inf
+            elif op.__class__.__name__ in ("FillNaN", "MarkNaN"):
+                continue  # a finite value passes unchanged (MarkNaN's 0/1 are in any domain)
+            else:  # PolyTerms, Equal: not walked back
+                lo, hi = np.full(width, -np.inf), np.full(width, np.inf)
+    empty = lo > hi
+    lo[empty], hi[empty] = -np.inf, np.inf  # no value fits: left to domain_ok
+    return lo, hi
+
+
+def _into_domain(X, lo, hi):
+    """Drawn values outside [lo, hi] reflected into it (a value below lo at distance d
+    lands at lo + d), then clipped: the spread of the draw is kept where the domain allows."""
+    X = np.where(X < lo, lo + (lo - X), X)
+    X = np.where(X > hi, hi - (X - hi), X)
+    return np.clip(X, lo, hi)
+
+
+def domain_ok(net: Network, X) -> np.ndarray:
+    """Per row: whether every value the input steps give the first layer is finite or
+    NaN where NaN is allowed, i.e. scikit-learn's model accepts the row (a function
+    outside its domain gives NaN or inf, which scikit-learn's predict refuses)."""
+    Z = encode_strings(net, X)
+    forward = FORWARD | {Lookup: lambda op, a, Z: _lookup(op, a, Z, strict=False)}
+    with np.errstate(all="ignore"):
+        out = _run(net.program().inputs, net.arrays(), Z, forward)
+    return np.isfinite(out).all(axis=1)
 
 
 def rows_as_records(X) -> np.ndarray:
@@ -383,9 +485,10 @@ def _categorical_rows(net: Network, X, rng):
         rows[:, j] = [values[k] for k in rng.integers(0, len(values), len(rows))]
     nan_ok, unknown_ok = net.nan_columns(), net.unknown_columns()
     extra = []
+    text = {c.column: c for c in net.vocab}
     for j in categories:
-        if nan_ok[j]:
-            extra.append((j, None if j in net.string_columns() else np.nan))
+        if nan_ok[j]:  # the column's missing value: None or NaN, as the model knows it
+            extra.append((j, text[j].missing_value() if j in text else np.nan))
         if unknown_ok[j]:
             extra.append((j, UNSEEN if j in net.string_columns() else unseen(categories[j])))
     more = np.repeat(rows[:1], len(extra), axis=0)

@@ -232,11 +232,23 @@ class _Walk:
         self.strict = set()  # X columns where an unknown value raises
         self.numeric = set()  # X columns some numeric step reads as they are
         self.pending = []  # (array, index, X column, string): a string an imputer fills in
+        self.missing = {}  # X column -> "none" | "nan": which of None and NaN is its missing value
+        self.refuse_nan = set()  # X columns where NaN is an error (SimpleImputer(missing_values=None))
         self.feature_names = feature_names
 
     def __call__(self):
         self.count += 1
         return f"p{self.count}"
+
+    def missing_is(self, column, kind, why):
+        """Column `column` of X takes `kind` ("none" or "nan") as its missing value, the
+        other one as an unknown category (scikit-learn tells None from NaN)."""
+        if column is None:
+            return
+        if self.missing.setdefault(column, kind) != kind:
+            raise UnsupportedModelError(
+                f"input column {self.label(column)} has both None and NaN as missing values "
+                f"({why}); the exports can tell only one of them apart from unknown categories.")
 
     def code(self, column, word):
         table = self.words.setdefault(column, {})
@@ -268,6 +280,10 @@ class _Walk:
         return str(names[column]) if names is not None and column < len(names) else str(column)
 
 
+def _is_nan(v) -> bool:
+    return is_missing(v) and v is not None
+
+
 def _is_text(v) -> bool:
     return isinstance(v, (str, np.str_))
 
@@ -285,6 +301,11 @@ def _imputer_steps(est, cols, walk):
         raise UnsupportedModelError(f"SimpleImputer.statistics_ has shape {stats.shape}, but "
                                     f"{width} columns reach it.")
     kept = [j for j in range(width) if not is_missing(stats[j])]  # all-missing in training: dropped
+    for j in kept:
+        if _is_text(stats[j]):  # an object column: scikit-learn fills only missing_values there
+            walk.missing_is(cols[j], "none" if mv is None else "nan", f"SimpleImputer(missing_values={mv!r})")
+            if mv is None and cols[j] is not None:
+                walk.refuse_nan.add(cols[j])
     fill, later = [], []
     for k, j in enumerate(kept):
         if _is_text(stats[j]):
@@ -327,6 +348,9 @@ def _category_values(est, i, cats, column, walk):
     if any(_is_text(c) and c == "" for c in cats):
         raise UnsupportedModelError(f"{_name(est)} has the empty string among its categories; "
                                     f"ONNX and MATLAB inputs use \"\" for a missing string.")
+    if texts and missing:
+        walk.missing_is(column, "none" if cats[missing[0]] is None else "nan",
+                        f"{_name(est)} knows {cats[missing[0]]!r} as a category")
     values = []
     for c in cats:
         if is_missing(c):
@@ -417,12 +441,17 @@ def _ordinal_steps(est, cols, walk):
         values, missing = _category_values(est, i, cats, column, walk)
         # codes count the categories that are not missing (a missing value has its own,
         # encoded_missing_value): the infrequent group's code is the number of frequent ones
+        # None is a category like any string (its own code); only NaN takes encoded_missing_value
+        regular = [k for k, c in enumerate(cats) if not _is_nan(c)]
+        grouped, _ = _grouped([cats[k] for k in regular], [c for c in infrequent if not _is_nan(c)])
+        code_of = dict(zip(regular, grouped.astype(np.float64)))
         present = [k for k, c in enumerate(cats) if not is_missing(c)]
-        codes, _ = _grouped([cats[k] for k in present], [c for c in infrequent if not is_missing(c)])
+        codes = np.array([code_of[k] for k in present], dtype=np.float64)
+        if missing is not None:
+            missing = code_of[missing] if cats[missing] is None else encoded_missing
         if column is not None and handle == "error":
             walk.strict.add(column)
-        steps.append(Encode(walk(), i, values, codes.astype(np.float64),
-                            None if missing is None else encoded_missing, unknown_value,
+        steps.append(Encode(walk(), i, values, codes, missing, unknown_value,
                             handle == "error", column))
     return steps, [None] * len(cols)
 
@@ -518,27 +547,38 @@ def _embed(step, off, w, total, walk):
 def _ct_steps(ct, cols, walk):
     _fitted(ct, "transformers_")
     width = len(cols)
-    branches = []  # (input columns, fitted transformer or "passthrough")
+    weights = getattr(ct, "transformer_weights", None) or {}
+    if not isinstance(weights, dict):
+        raise UnsupportedModelError("the ColumnTransformer's transformer_weights is not a dict.")
+    branches = []  # (input columns, fitted transformer or "passthrough", weight or None)
     for entry in ct.transformers_:
         if not (isinstance(entry, (list, tuple)) and len(entry) == 3):
             raise UnsupportedModelError("the ColumnTransformer's transformers_ are malformed.")
-        _, trans, columns = entry
+        name, trans, columns = entry
         if isinstance(trans, str) and trans == "drop":
             continue
         picked = _ct_columns(ct, columns, width)
         if not picked:
             continue  # scikit-learn skips a branch with no columns
-        branches.append((picked, trans))
-    steps = [Select(walk(), tuple(c for picked, _ in branches for c in picked))]
+        weight = weights.get(name)
+        if weight is not None:
+            weight = _values(f"transformer_weights[{name!r}]", weight)
+            if weight.shape != ():
+                raise UnsupportedModelError(f"the ColumnTransformer's transformer_weights[{name!r}] "
+                                            f"is not one number.")
+        branches.append((picked, trans, weight))
+    steps = [Select(walk(), tuple(c for picked, _, _ in branches for c in picked))]
     total, off, out = len(steps[0].indices), 0, []
-    for picked, trans in branches:
+    for picked, trans, weight in branches:
         w = len(picked)
         branch_cols = [cols[c] for c in picked]
-        if isinstance(trans, str) and trans == "passthrough":
-            off += w
-            out += branch_cols
-            continue
-        local, branch_out = _transform_steps(trans, branch_cols, walk)
+        local, branch_out = [], branch_cols
+        if not (isinstance(trans, str) and trans == "passthrough"):
+            local, branch_out = _transform_steps(trans, branch_cols, walk)
+        if weight is not None:  # scikit-learn multiplies the branch's output by its weight
+            width_out = len(branch_out)
+            local = local + [Affine(walk(), factor=np.full(width_out, float(weight)))]
+            branch_out = [None] * width_out
         for step in local:
             embedded, w_new = _embed(step, off, w, total, walk)
             steps += embedded
@@ -933,7 +973,8 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
             raise UnsupportedModelError(
                 f"input column {walk.label(both[0])} holds strings for one step and numbers for "
                 f"another; only encoders and imputers may read a string column.")
-        vocab = tuple(StringColumn(j, tuple(walk.words[j]), j in walk.strict, walk.label(j))
+        vocab = tuple(StringColumn(j, tuple(walk.words[j]), j in walk.strict, walk.label(j),
+                                   walk.missing.get(j, "nan"), j in walk.refuse_nan)
                       for j in sorted(walk.words))
         categories = tuple((j, tuple(walk.categories[j])) for j in sorted(walk.categories))
         out = len(cols)
@@ -961,8 +1002,9 @@ def extract(est, *, saved_version: str | None = None, model_file: str = "") -> N
         raise UnsupportedModelError(
             f"{_name(est)} declares {declared} input features but its first layer has "
             f"{n_features}.")
-    loc, spread = (_input_range(scalers[0], n_features) if scalers and not widened
-                   else (None, None))
+    # where the raw inputs live: the first step's statistics when it is a scaler (also in
+    # front of steps that change the width, which it sees before they do)
+    loc, spread = _input_range(scalers[0], n_features) if scalers else (None, None)
     meta = dict(parts["notes"])
     meta["source"] = describe(est)
     meta["sklearn_version"] = saved_version or sklearn.__version__

@@ -9,7 +9,7 @@ import numpy as np
 
 from .emit import plain
 from .network import (Add, Affine, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, Clip,
-                      ClipTo, Dense, Div, Encode, Equal, evaluate, ExpOut, FillNaN,
+                      ClipTo, Dense, Div, Encode, Equal, evaluate, ExpOut, FillNaN, Func,
                       Gemm, hidden, Lookup, OneHot,
                       HuberBinaryProba, HuberOvrProba, IdentityOut, Impute, Indicate, MarkNaN, Mul,
                       MultilabelDecision, Network, OvrProba, Poly, PolyTerms, Relu, Score, Scores,
@@ -47,7 +47,10 @@ NUMPY = {
     MultilabelDecision: lambda op, i: (["label = (proba > 0.5).astype(int)"], None),
     Take: "Z = Z[:, {op.indices}]", FillNaN: "Z = np.where(np.isnan(Z), {op.fill}, Z)",
     MarkNaN: "Z = np.where({op.mask} == 1, np.isnan(Z), Z)",
-    PolyTerms: "Z = np.prod(Z[:, None, :] ** {op.powers}, axis=2)",
+    PolyTerms: lambda op: "; ".join(
+        ["T = np.hstack([np.ones((len(Z), 1)), Z])"]
+        + [f"T = np.hstack([T, T[:, {op.left}[{a}:{b}].astype(int)] * Z[:, {op.right}[{a}:{b}].astype(int)]])"
+           for a, b in op.groups] + [f"Z = T[:, {op.out}.astype(int)]"]),
     Lookup: "Z[:, {op.column}] = lookup(Z[:, {op.column}], {op.values}, {op.codes})"
             "  # unknown: {op.unknown}" ,
     Equal: "Z = np.where(np.isnan({op.array}), Z, Z == {op.array})",
@@ -82,7 +85,10 @@ MATLAB = {
     MarkNaN: "Z(:, {op.mask} == 1) = isnan(Z(:, {op.mask} == 1));",
     Apply: lambda op: ("Z = Z .* Z;" if op.fn == "square" else f"Z = {op.fn}(Z);") if op.cols is None
     else f"Z(:, {op.cols[0] + 1}:{op.cols[1]}) = {op.fn}(Z(:, {op.cols[0] + 1}:{op.cols[1]}));",
-    PolyTerms: "Z = squeeze(prod(permute(Z, [1 3 2]) .^ permute({op.powers}, [3 1 2]), 3));",
+    PolyTerms: lambda op: " ".join(
+        ["T = [ones(size(Z, 1), 1), Z];"]
+        + [f"T = [T, T(:, {op.left}({a + 1}:{b}) + 1) .* Z(:, {op.right}({a + 1}:{b}) + 1)];"
+           for a, b in op.groups] + [f"Z = T(:, {op.out} + 1);"]),
     Lookup: lambda op: f"Z(:, {op.column + 1}) = lookup(Z(:, {op.column + 1}), {op.values}, "
                        f"{op.codes});  % unknown: {op.unknown}",
     Equal: "E = double(Z == {op.array}); k = isnan({op.array}); E(:, k) = Z(:, k); Z = E;",
@@ -235,6 +241,9 @@ def steps_summary(net: Network) -> list[str]:
             out.append(f"categories of column {step.column} -> codes ({len(step.values)} known)")
         elif isinstance(step, OneHot):
             out.append(f"one-hot ({int((~np.isnan(step.positions)).sum())} columns)")
+        elif isinstance(step, Func):
+            where = "" if step.cols is None else f" on columns {step.cols[0]}..{step.cols[1] - 1}"
+            out.append(f"{step.fn}{where}")
         else:
             parts = [f"{op} {name}" for op, name, _ in step.parts()]
             out.append(", ".join(parts) if parts else "passthrough")

@@ -32,17 +32,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import supported
-from .errors import ModelFileError, UnsafeModelError
+from .errors import ExportError, ModelFileError, UnsafeModelError
 
 MAX_FILE_BYTES = 512 * 2**20  # the model file on disk
 MAX_ARRAY_BYTES = 512 * 2**20  # one array
 MAX_TOTAL_BYTES = 512 * 2**20  # all arrays of one file together; also the decompressed stream
-MAX_SCHEMA_BYTES = 16 * 2**20  # a .skops schema.json (parsed JSON takes ~10x its size)
+# A .skops schema.json: skops writes each text category as a small JSON object (~500
+# bytes), so 128 MiB holds about 250,000 of them; a 48 MiB schema (10**5 categories)
+# loads in 320 MiB peak memory, parsing takes about 4x the schema's size.
+MAX_SCHEMA_BYTES = 128 * 2**20
 MAX_ZIP_MEMBERS = 10_000
 # Opcodes one pickle may run. Most push one object for one byte of stream (NONE, a
 # memo GET), 8+ bytes of memory each, so the stream cap alone would let a small gzip
 # ask for gigabytes of references. The fixtures need at most ~4,000 (a 1000-class MLP
-# too); arrays are one opcode each.
+# too); arrays are one opcode each, a text category about two (10**5 of them: 200,000).
 MAX_PICKLE_OPS = 1_000_000
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".sav", ".joblib")
 MODEL_SUFFIXES = (".skops", *PICKLE_SUFFIXES)
@@ -51,12 +54,17 @@ ESTIMATORS = supported.classes()  # every supported class and the parts they hol
 # A sparsified LogisticRegression (`.sparsify()`) keeps coef_ as this exact class;
 # extract validates its index arrays before using them.
 SPARSE = {("scipy.sparse._csr", "csr_matrix")}
+ABSTRACT_NUMPY_TYPES = ("generic", "number", "integer", "signedinteger", "unsignedinteger",
+                        "inexact", "floating", "complexfloating", "flexible", "character")
 NUMPY = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     # an encoder's `dtype` parameter holds one of these classes (np.float64 by default);
     # calling one only makes a number
     *(("numpy", t) for t in ("float64", "float32", "int64", "int32", "uint8", "bool_")),
+    # make_column_selector(dtype_include=np.number) keeps the type as a parameter: numpy's
+    # abstract scalar types cannot even be called ("cannot create 'numpy.number' instances")
+    *(("numpy", t) for t in ABSTRACT_NUMPY_TYPES),
     ("numpy._core.multiarray", "scalar"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy.random._pickle", "__randomstate_ctor"),
@@ -74,24 +82,39 @@ PLAIN = {("builtins", "slice")}
 ALLOWED = ESTIMATORS | SPARSE | NUMPY | PLAIN
 
 _OLD_PATHS = "scikit-learn < 0.22 module paths"
+# scikit-learn 0.22 made its modules private (sklearn.linear_model.ridge became _ridge):
+# the old path of a supported class is today's without the underscore, except for these
+# modules (None: private from the start or newer than 0.22, so no other path ever held it).
+_OLD_MODULES = {
+    "sklearn.preprocessing._function_transformer": None,
+    "sklearn.compose._column_transformer": None,
+    "sklearn.compose._target": None,
+    "sklearn.preprocessing._encoders": None,
+    "sklearn.linear_model._quantile": None,  # scikit-learn 1.0
+    "sklearn.impute._base": "sklearn.impute",  # one module in 0.20-0.21
+    "sklearn.feature_selection._mutual_info": "sklearn.feature_selection.mutual_info_",
+    "sklearn.preprocessing._polynomial": "sklearn.preprocessing.data",  # _polynomial: 1.0
+}
+
+
+def _old_module(module: str) -> str | None:
+    """Where scikit-learn < 0.22 kept what today's `module` holds, or None."""
+    if module in _OLD_MODULES:
+        return _OLD_MODULES[module]
+    top, package, *rest = module.split(".") + [""]
+    if top == "sklearn" and len(rest) == 2 and not package.startswith("_") and rest[0][:1] == "_":
+        return f"sklearn.{package}.{rest[0][1:]}"
+    return None
+
+
 # Old (module, name) -> (the allowed pair it is today, which era wrote it). Exact pairs
-# only: an old module path never opens anything but the one class it held.
+# only: an old module path never opens anything but the one class it held. The
+# pre-0.22 paths are derived from the registry of supported classes, so a class added
+# there is readable from an old pickle too.
 LEGACY = {
-    **{("sklearn.neural_network.multilayer_perceptron", n):
-       (("sklearn.neural_network._multilayer_perceptron", n), _OLD_PATHS)
-       for n in ("MLPClassifier", "MLPRegressor")},
-    **{("sklearn.neural_network.stochastic_optimizers", n):
-       (("sklearn.neural_network._stochastic_optimizers", n), _OLD_PATHS)
-       for n in ("AdamOptimizer", "SGDOptimizer")},
-    **{("sklearn.linear_model.logistic", n): (("sklearn.linear_model._logistic", n), _OLD_PATHS)
-       for n in ("LogisticRegression", "LogisticRegressionCV")},
-    ("sklearn.linear_model.stochastic_gradient", "SGDClassifier"):
-        (("sklearn.linear_model._stochastic_gradient", "SGDClassifier"), _OLD_PATHS),
-    ("sklearn.linear_model.sgd_fast", "Log"): (("sklearn.linear_model._sgd_fast", "Log"), _OLD_PATHS),
-    **{("sklearn.preprocessing.data", n): (("sklearn.preprocessing._data", n), _OLD_PATHS)
-       for n in ("StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler")},
-    ("sklearn.preprocessing.label", "LabelBinarizer"):
-        (("sklearn.preprocessing._label", "LabelBinarizer"), _OLD_PATHS),
+    **{(_old_module(m), n): ((m, n), _OLD_PATHS) for m, n in sorted(ESTIMATORS) if _old_module(m)},
+    ("sklearn.preprocessing._data", "PolynomialFeatures"):
+        (("sklearn.preprocessing._polynomial", "PolynomialFeatures"), "scikit-learn 0.22-0.24"),
     ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"):
         (("joblib.numpy_pickle", "NumpyArrayWrapper"),
          "sklearn.externals.joblib of scikit-learn < 0.23"),
@@ -135,24 +158,26 @@ def _array_bytes(shape, dtype) -> int:
         raise UnsafeModelError(f"the model file asks for an array of shape {shape!r}: {exc}.") from None
 
 
-def _too_big(what, size, limit, scope):
+def _too_big(what, size, limit, scope, subject="the model file"):
     raise UnsafeModelError(
-        f"the model file asks for {what} ({size} bytes), more than the {limit // 2**20} MiB "
+        f"{subject} asks for {what} ({size} bytes), more than the {limit // 2**20} MiB "
         f"mlpexport allows {scope}; refused before allocating it.")
 
 
 class _Budget:
-    """What one model file may still allocate: per array, and in total."""
+    """What one model file (or one file of an export: `subject`, `whole`) may still
+    allocate: per array, and in total."""
 
-    def __init__(self):
+    def __init__(self, subject="the model file", whole="a model"):
         self.left = MAX_TOTAL_BYTES
+        self.subject, self.whole = subject, whole
 
     def take(self, size: int, what: str):
         if size > MAX_ARRAY_BYTES:
-            _too_big(what, size, MAX_ARRAY_BYTES, "for one array")
+            _too_big(what, size, MAX_ARRAY_BYTES, "for one array", self.subject)
         if size > self.left:
-            _too_big(what, size, MAX_TOTAL_BYTES, "for all arrays of a model together "
-                     f"(only {self.left} bytes were left)")
+            _too_big(what, size, MAX_TOTAL_BYTES, f"for all arrays of {self.whole} together "
+                     f"(only {self.left} bytes were left)", self.subject)
         self.left -= size
 
     def array(self, shape, dtype):
@@ -519,7 +544,7 @@ def _check_npy_header(f, info, budget, where):
         raise ModelFileError(f"{where}: {info.filename} is not a readable .npy ({_brief(exc)}).") from None
     size = _array_bytes(shape, dtype)
     if size > MAX_ARRAY_BYTES:
-        _too_big(f"an array of shape {shape}", size, MAX_ARRAY_BYTES, "for one array")
+        _too_big(f"an array of shape {shape}", size, MAX_ARRAY_BYTES, "for one array", budget.subject)
     if not dtype.hasobject and size > info.file_size:
         raise ModelFileError(
             f"{where}: {info.filename} declares an array of {size} bytes but holds "
@@ -538,7 +563,7 @@ def _check_zip(zf, budget, where, depth=0):
         lower = info.filename.lower()
         if lower.endswith(".json") and info.file_size > MAX_SCHEMA_BYTES:
             _too_big(f"a {info.filename} of that size", info.file_size, MAX_SCHEMA_BYTES,
-                     "for a .skops schema")
+                     "for a .skops schema", budget.subject)
         if lower.endswith(".npy"):
             with zf.open(info) as f:
                 _check_npy_header(f, info, budget, where)
@@ -660,3 +685,99 @@ def _load_pickle(path, trust, ctx):
 def _brief(exc) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+
+
+# ----------------------------------------------------- files of a committed export
+# `check --against DIR` reads files someone committed: the same limits hold for them
+# before numpy, scipy or onnx reads one (a few MB of zip or .mat can inflate to GBs).
+
+MAX_EXPORT_FILE_BYTES = 2 * 2**30  # one file of an export on disk (text forms are ~3x the weights)
+
+
+def check_export_file(path):
+    """ExportError unless the file is at most MAX_EXPORT_FILE_BYTES on disk."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return  # missing: the reader says so
+    if size > MAX_EXPORT_FILE_BYTES:
+        raise ExportError(f"{os.path.basename(path)} is {size // 2**20} MiB, more than the "
+                          f"{MAX_EXPORT_FILE_BYTES // 2**20} MiB mlpexport reads for one file "
+                          f"of an export; refused.")
+
+
+def check_export_npz(path):
+    """A committed .npz (or any zip of .npy files) within the model-file limits before
+    numpy reads it: member count, each member's declared size, every .npy header, and
+    512 MiB of arrays in all (MAX_ARRAY_BYTES, MAX_TOTAL_BYTES). ExportError naming the
+    limit; a file that is not a zip is left to numpy's own error."""
+    import zipfile
+    check_export_file(path)
+    subject = os.path.basename(path)
+    try:
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)
+        if end is None:
+            return
+        if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_ZIP_MEMBERS:
+            raise UnsafeModelError(f"{subject} has {end[zipfile._ECD_ENTRIES_TOTAL]} members, "
+                                   f"more than the {MAX_ZIP_MEMBERS} mlpexport reads; refused.")
+        with zipfile.ZipFile(path) as zf:
+            _check_zip(zf, _Budget(subject, "an export file"), subject)
+    except OSError:
+        return  # unreadable: the reader says so
+    except (UnsafeModelError, ModelFileError) as exc:
+        raise ExportError(str(exc)) from None
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise ExportError(f"{subject} is not a readable .npz ({_brief(exc)}).") from None
+
+
+MAT_COMPRESSED = 15  # miCOMPRESSED: a zlib stream holding one variable
+
+
+def check_export_mat(path):
+    """A .mat (version 5) whose compressed variables together inflate to at most
+    MAX_TOTAL_BYTES, measured by inflating them in pieces (nothing is kept) before scipy
+    reads the file. ExportError naming the limit. Version 4 files store nothing
+    compressed; version 7.3 (HDF5) ones scipy refuses itself."""
+    import struct
+    import zlib
+    check_export_file(path)
+    subject = os.path.basename(path)
+    total = 0
+    try:
+        with open(path, "rb") as f:
+            head = f.read(128)
+            if len(head) < 128 or head[126:128] not in (b"IM", b"MI"):
+                return
+            order = "<" if head[126:128] == b"IM" else ">"
+            while True:
+                tag = f.read(8)
+                if len(tag) < 8:
+                    return
+                mdtype, nbytes = struct.unpack(order + "II", tag)
+                if mdtype >> 16:  # a small element: its data is in the tag
+                    continue
+                if mdtype != MAT_COMPRESSED:
+                    f.seek(nbytes + (-nbytes % 8), os.SEEK_CUR)
+                    continue
+                inflate, left = zlib.decompressobj(), nbytes
+                while left > 0:
+                    data = f.read(min(left, 1 << 20))
+                    if not data:
+                        break
+                    left -= len(data)
+                    while data:
+                        total += len(inflate.decompress(data, 1 << 20))
+                        if total > MAX_TOTAL_BYTES:
+                            _too_big("compressed variables of at least that size", total,
+                                     MAX_TOTAL_BYTES, "inflated from one export file",
+                                     subject)
+                        data = inflate.unconsumed_tail
+                total += len(inflate.flush())
+    except OSError:
+        return
+    except zlib.error as exc:
+        raise ExportError(f"{subject} is not a readable .mat (a compressed variable: {exc}).") from None
+    except UnsafeModelError as exc:
+        raise ExportError(str(exc)) from None

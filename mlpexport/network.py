@@ -24,6 +24,7 @@ it, and the tests hold all of them to scikit-learn's own `predict`.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -118,17 +119,64 @@ class Indicate:
 @dataclass(frozen=True, eq=False)
 class Poly:
     """Z[:, k] = prod_j Z[:, j] ** powers[k, j]: PolynomialFeatures' terms in its column
-    order (a row with a single 1 copies a column)."""
+    order (a row with a single 1 copies a column), computed as products of columns in
+    scikit-learn's order (poly_plan), never as powers."""
 
     name: str
     powers: np.ndarray
 
+    @functools.cached_property
+    def plan(self):
+        return poly_plan(self.powers)
+
     def named(self):
-        return {f"{self.name}_powers": self.powers}
+        left, right, out, _ = self.plan
+        n = self.name
+        if not len(left):  # degree 1: no products (and no empty arrays, which C cannot hold)
+            return {f"{n}_out": out}
+        return {f"{n}_left": left, f"{n}_right": right, f"{n}_out": out}
 
     def ops(self):
         n_out, n_in = self.powers.shape
-        return [PolyTerms(f"{self.name}_powers", int(n_in), int(n_out))]
+        n = self.name
+        return [PolyTerms(f"{n}_left", f"{n}_right", f"{n}_out", int(n_in), int(n_out),
+                          self.plan[3])]
+
+
+def poly_plan(powers):
+    """(left, right, out, groups): PolynomialFeatures' terms as products of columns, in
+    the order scikit-learn's transform multiplies them. A table T holds 1, then the
+    n_in columns of Z, then one column per product: T[:, 1 + n_in + k] = T[:, left[k]] *
+    Z[:, right[k]]. Each product of degree d is a term of degree d - 1 times the column
+    right[k], the term's lowest column (scikit-learn: XP[:, start:end] * X[:, i], the
+    terms of columns >= i times column i), so the bits are scikit-learn's. groups: the
+    (start, stop) runs of k of one degree, lowest first: a product reads only columns of
+    earlier runs, so a run is one vectorised multiply. out: the T column of each term, in
+    PolynomialFeatures' column order (0: the bias, 1 + j: Z[:, j])."""
+    powers = np.asarray(powers, dtype=np.int64)
+    n_out, n_in = powers.shape
+    found = {}  # products needed, by their powers: (degree, the term it extends, column)
+    for p in map(tuple, powers):
+        while sum(p) >= 2 and p not in found:
+            i = next(j for j, e in enumerate(p) if e)
+            parent = p[:i] + (p[i] - 1,) + p[i + 1:]
+            found[p] = (sum(p), parent, i)
+            p = parent
+    order = sorted(found, key=lambda p: found[p][0])  # stable: by degree, then first need
+    column = {p: 1 + n_in + k for k, p in enumerate(order)}
+    column[(0,) * n_in] = 0
+    for j in range(n_in):
+        column[tuple(int(j == i) for i in range(n_in))] = 1 + j
+    left = np.array([column[found[p][1]] for p in order], dtype=np.float64)
+    right = np.array([found[p][2] for p in order], dtype=np.float64)
+    out = np.array([column[tuple(p)] for p in powers], dtype=np.float64)
+    groups, start = [], 0
+    degrees = [found[p][0] for p in order]
+    for k in range(1, len(order) + 1):
+        if k == len(order) or degrees[k] != degrees[start]:
+            groups.append((start, k))
+            start = k
+    return left, right, out, tuple(groups)
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,6 +254,16 @@ class StringColumn:
     words: tuple
     error: bool = False
     label: str = ""
+    # None and NaN are two values to scikit-learn: the one the model knows as this column's
+    # missing value (an encoder's None or NaN category, an imputer's missing_values) codes
+    # as NaN; the other is an unknown category, or with refuse_nan a NaN is an error
+    # (SimpleImputer(missing_values=None) raises "Input contains NaN").
+    missing: str = "nan"  # "nan" or "none"
+    refuse_nan: bool = False
+
+    def missing_value(self):
+        """The value this column takes as missing: None or NaN."""
+        return None if self.missing == "none" else np.nan
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,6 +306,17 @@ class Network:
     meta: dict = field(default_factory=dict)
     vocab: tuple = ()  # StringColumn per input column that holds strings
     categories: tuple = ()  # (column, known values) of categorical inputs, to draw rows from
+
+    def texts(self) -> dict[str, np.ndarray]:
+        """Everything besides the weights that an export stores and reads, as `digest`
+        takes it: the feature names (how named input is matched to columns), the class
+        labels (label_form) and the known strings of each text column."""
+        out = {}
+        if self.meta.get("feature_names"):
+            out["feature_names"] = np.array([str(n) for n in self.meta["feature_names"]], dtype=object)
+        if self.classes is not None:
+            out["classes"] = label_form(self.classes)
+        return out | self.strings()
 
     def strings(self) -> dict[str, np.ndarray]:
         """The known strings of each string column, by the name the exports give them."""
@@ -324,7 +393,9 @@ class Network:
             "steps": [spelled(op) for op in (*prog.inputs, *prog.layers)],
             "target_steps": [spelled(op) for op in prog.target],
             "classes": None if self.classes is None else [_plain(c) for c in self.classes],
-        } | ({"strings": [[c.column, list(c.words), c.error] for c in self.vocab]}
+        } | ({"strings": [[c.column, list(c.words), c.error]
+                          + ([c.missing, c.refuse_nan] if (c.missing, c.refuse_nan) != ("nan", False) else [])
+                          for c in self.vocab]}
              if self.vocab else {})
 
     def nan_columns(self) -> np.ndarray:
@@ -346,6 +417,33 @@ class Network:
             with np.errstate(all="ignore"):
                 ok[cols] = ~np.isnan(_run(ops, arrays, X, forward)).any(axis=1)
         return ok
+
+    def unread_columns(self) -> np.ndarray:
+        """Which input columns no step reads (a ColumnTransformer's remainder="drop"):
+        scikit-learn ignores what they hold, so every export takes any value there. Found
+        by running the input ops on a row every lookup knows, with each column changed in
+        turn (to NaN, and to two other numbers): a column is unread when nothing changes."""
+        n = self.n_features
+        unread = np.zeros(n, dtype=bool)
+        ops = self.program().inputs
+        if not any(isinstance(op, Take) for op in ops):
+            return unread  # every column reaches the first layer
+        arrays, known = self.arrays(), self._known_row()
+        forward = FORWARD | {Lookup: lambda op, a, Z: _lookup(op, a, Z, strict=False)}
+        text = set(self.string_columns())
+        with np.errstate(all="ignore"):
+            base = _run(ops, arrays, known[None, :].copy(), forward)[0]
+            for start in range(0, n, 256):
+                cols = np.arange(start, min(n, start + 256))
+                same = np.ones(len(cols), dtype=bool)
+                for value in (np.nan, 3.25, -1e6):
+                    X = np.repeat(known[None, :], len(cols), axis=0)
+                    X[np.arange(len(cols)), cols] = value
+                    out = _run(ops, arrays, X, forward)
+                    same &= ((out == base) | (np.isnan(out) & np.isnan(base))).all(axis=1)
+                unread[cols] = same
+        unread[list(text)] = False
+        return unread
 
     def unknown_columns(self) -> np.ndarray:
         """Which categorical input columns take a category the model has never seen
@@ -375,9 +473,10 @@ class Network:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the structure and every weight: what an export was made from."""
+        """sha256 of the structure, every weight and every stored string (feature names,
+        labels, vocabularies): what an export was made from."""
         h = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode())
-        h.update(digest(self.arrays()).encode())
+        h.update(digest(self.arrays() | self.texts()).encode())
         return h.hexdigest()[:32]
 
 
@@ -385,11 +484,28 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def label_form(values) -> np.ndarray:
+    """Class labels as `digest` takes them, however a file holds them: text as str
+    (object array), numbers (bool, int, float) as float64."""
+    a = np.asarray(values).ravel()
+    if a.dtype.kind in "OUS":
+        return np.array([str(v) for v in a], dtype=object)
+    return a.astype(np.float64)
+
+
 def digest(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 over names, dtypes, shapes and bytes of a set of arrays."""
+    """sha256 over names, dtypes, shapes and bytes of a set of arrays; a text array (str,
+    bytes or object) by its values as a JSON list of str, whatever its width or shape, so
+    every file format's way of holding strings gives the same digest. The one place that
+    decides what an export's digest (and the fingerprint) covers: each target hands it
+    every array and string it stores (Network.arrays() | Network.texts())."""
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
+        if a.dtype.kind in "OUS":
+            h.update(f"{name}|text|".encode())
+            h.update(json.dumps([str(v) for v in a.ravel()]).encode())
+            continue
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()[:32]
@@ -465,12 +581,22 @@ class MarkNaN(Op):
 
 @dataclass(frozen=True)
 class PolyTerms(Op):
-    """Z = prod(Z[:, None, :] ** powers, axis=2): n_in -> n_out columns, powers an
-    (n_out, n_in) array of small non-negative integers (x ** 0 is 1, also for NaN)."""
+    """Polynomial terms, n_in -> n_out columns, as products of columns (poly_plan): a
+    table T = [1, Z, products], T[:, 1 + n_in + k] = T[:, left[k]] * Z[:, right[k]] for
+    each run (start, stop) in groups in turn, then Z = T[:, out]. left, right and out
+    are 0-based column numbers stored as numbers; a column no term reads never enters
+    a product (NaN there stays out, as x ** 0 is 1 in scikit-learn)."""
 
-    powers: str
+    left: str
+    right: str
+    out: str
     n_in: int
     n_out: int
+    groups: tuple  # ((start, stop), ...): runs of products of one degree
+
+    @property
+    def n_table(self) -> int:
+        return 1 + self.n_in + (self.groups[-1][1] if self.groups else 0)
 
 
 @dataclass(frozen=True)
@@ -724,7 +850,7 @@ def spelled(op) -> list:
     if isinstance(op, MarkNaN):
         return ["marknan", op.mask]
     if isinstance(op, PolyTerms):
-        return ["poly", op.powers, op.n_in, op.n_out]
+        return ["poly", op.left, op.right, op.out, op.n_in, op.n_out, [list(g) for g in op.groups]]
     if isinstance(op, Apply):
         return ["apply", op.fn] + ([] if op.cols is None else list(op.cols))
     if isinstance(op, Lookup):
@@ -744,6 +870,18 @@ def _apply(op, Z):
     start, stop = op.cols
     Z[:, start:stop] = getattr(np, op.fn)(Z[:, start:stop])
     return Z
+
+
+def _poly(op, a, Z):
+    T = np.empty((len(Z), op.n_table), dtype=Z.dtype)
+    T[:, 0] = 1
+    T[:, 1:1 + op.n_in] = Z
+    if op.groups:
+        left, right = a[op.left].astype(np.intp), a[op.right].astype(np.intp)
+    for start, stop in op.groups:
+        base = 1 + op.n_in
+        np.multiply(T[:, left[start:stop]], Z[:, right[start:stop]], out=T[:, base + start:base + stop])
+    return T[:, a[op.out].astype(np.intp)]
 
 
 def _lookup(op, a, Z, strict=True):
@@ -786,13 +924,17 @@ def unseen(values) -> float:
 
 def string_codes(string_column: StringColumn, column) -> np.ndarray:
     """StringCodes' meaning: each value's position in the known words, -1 for an unknown
-    value (or an error), NaN for None or NaN (a missing value, as scikit-learn's imputers
-    and encoders see it)."""
+    value (or an error), NaN for the column's missing value (None or NaN, see
+    StringColumn.missing; the other one is an unknown value, as in scikit-learn)."""
     index = {w: float(i) for i, w in enumerate(string_column.words)}
     out = np.empty(len(column))
+    none_missing = string_column.missing == "none"
     for r, v in enumerate(column):
-        if is_missing(v):
+        if is_missing(v) and (v is None) == none_missing:
             out[r] = np.nan
+        elif is_missing(v) and v is not None and string_column.refuse_nan:
+            raise ValueError(f"Input contains NaN in column {string_column.label or string_column.column}, "
+                             f"whose missing value is None")
         else:
             out[r] = index.get(v, -1.0) if isinstance(v, str) else -1.0
             if out[r] < 0 and string_column.error:
@@ -866,7 +1008,7 @@ FORWARD = {
     Take: lambda op, a, Z: Z[:, list(op.indices)],
     FillNaN: lambda op, a, Z: np.where(np.isnan(Z), a[op.fill], Z),
     MarkNaN: lambda op, a, Z: np.where(a[op.mask] == 1, np.isnan(Z), Z),
-    PolyTerms: lambda op, a, Z: np.prod(Z[:, None, :] ** a[op.powers], axis=2),
+    PolyTerms: lambda op, a, Z: _poly(op, a, Z),
     Apply: lambda op, a, Z: _apply(op, Z),
     Lookup: lambda op, a, Z: _lookup(op, a, Z),
     Equal: _equal,

@@ -77,7 +77,7 @@ SUPPORTED = (
           "preprocessing", "`func` numpy's `log1p`, `expm1`, `log`, `exp`, `sqrt` or `square`"),
     Entry("ColumnTransformer", "sklearn.compose._column_transformer", STEP, "preprocessing",
           'columns by name, index, slice or mask; branches of the steps above, '
-          'a Pipeline of them, `"passthrough"`, `"drop"`; `remainder` drop/passthrough'),
+          'a Pipeline of them, `"passthrough"`, `"drop"`; `remainder` drop/passthrough; `transformer_weights`'),
     Entry("Pipeline", "sklearn.pipeline", STEP, "preprocessing",
           'of the steps above and `"passthrough"`, before the model'),
     Entry("TransformedTargetRegressor", "sklearn.compose._target", TARGET, "target transforms",

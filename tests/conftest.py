@@ -32,6 +32,18 @@ def octave_available():
     return shutil.which("octave-cli") is not None
 
 
+def cc_available():
+    """A C compiler as the C target finds one ($CC, cc, gcc, clang): whether C exports run.
+    Independent of octave_available: a machine may have either tool alone."""
+    from mlpexport.emit import c as c_target
+    from mlpexport.errors import RuntimeMissing
+    try:
+        c_target.compiler()
+    except RuntimeMissing:
+        return False
+    return True
+
+
 def need_octave():
     if not octave_available():
         if REQUIRE_OCTAVE:

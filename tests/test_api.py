@@ -250,3 +250,76 @@ def test_requiring_octave_does_not_require_matlab_files_in_against(tmp_path, mon
     assert report.passed and [r.export for r in report.rows] == ["numpy"]
     report = mlpexport.check(est, against=tmp_path, name="m", to="numpy,matlab")
     assert not report.passed and "no m.m/.mat" in str(report)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda est, d: mlpexport.check(est, to=["numpy"]), "to must be a string"),
+    (lambda est, d: mlpexport.convert(est, d, to=["numpy", "onnx"]), "to must be a string"),
+    (lambda est, d: mlpexport.check(est, to=3), "to must be a string"),
+    (lambda est, d: mlpexport.check(est, rtol="x"), "rtol must be a number"),
+    (lambda est, d: mlpexport.check(est, atol=[0]), "atol must be a number"),
+    (lambda est, d: mlpexport.check(est, rtol=True), "rtol must be a number"),
+    (lambda est, d: mlpexport.check(est, name=123), "name must be a string"),
+    (lambda est, d: mlpexport.convert(est, d, name=123), "name must be a string"),
+    (lambda est, d: mlpexport.convert(est, None), "outdir must be a directory path"),
+    (lambda est, d: mlpexport.convert(est, 7), "outdir must be a directory path"),
+    (lambda est, d: mlpexport.check(est, against=7), "against must be a directory path"),
+])
+def test_arguments_of_the_wrong_type_are_usage_errors(call, message, tmp_path):
+    # they raised AttributeError / TypeError from deep inside
+    with pytest.raises(UsageError, match=message):
+        call(get("reg_classic")[0], tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_check_without_against_does_not_name_exports_it_never_writes(tmp_path, capsys):
+    # "note: the exports are named ..." is about files in DIR; a fresh check writes none
+    model = tmp_path / "2 my-model.pkl"
+    model.write_bytes(pickle.dumps(get("reg_classic")[0]))
+    assert main(["check", str(model), "--to", "numpy", "--trust-pickle"]) == 0
+    assert "exports are named" not in capsys.readouterr().err
+    assert main(["convert", str(model), "--to", "numpy", "--trust-pickle", "-o", str(tmp_path / "o")]) == 0
+    assert "exports are named model_2_my_model" in capsys.readouterr().err
+    assert main(["check", str(model), "--to", "numpy", "--trust-pickle", "--against", str(tmp_path / "o")]) == 0
+    assert "exports are named model_2_my_model" in capsys.readouterr().err
+
+
+def test_help_names_every_model_suffix_and_every_target(capsys):
+    from mlpexport.load import MODEL_SUFFIXES
+    from mlpexport.targets import TARGETS
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(s in text for s in MODEL_SUFFIXES), text
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = " ".join(capsys.readouterr().out.split())
+    assert "C source" in top and "numpy / ONNX / MATLAB / C files" in top
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    line = next(x for x in readme.splitlines() if x.startswith("- `TARGETS`"))
+    assert all(f"`{t}`" in line for t in TARGETS), line
+
+
+@pytest.mark.parametrize("fmt", ["pkl", "skops"])
+@pytest.mark.parametrize("kind", ["number", "integer", "floating", "inexact", "generic"])
+def test_a_column_selector_by_an_abstract_numpy_type_loads(kind, fmt, tmp_path):
+    # make_column_selector(dtype_include=np.number) was refused: numpy.number not allowlisted
+    import pandas as pd
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    with pytest.raises(TypeError, match="cannot create"):
+        getattr(np, kind)()  # what makes them safe to allow: calling one creates nothing
+    df = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [3, 1, 2, 5]})
+    est = make_pipeline(make_column_transformer(
+        (StandardScaler(), make_column_selector(dtype_include=getattr(np, kind)))), Ridge())
+    est.fit(df, [1.0, 2, 3, 4])
+    path = tmp_path / f"m.{fmt}"
+    if fmt == "pkl":
+        path.write_bytes(pickle.dumps(est))
+    else:
+        import skops.io as sio
+        sio.dump(est, path)
+    report = mlpexport.check(path, data=df, to="numpy")
+    assert report.passed

@@ -401,3 +401,97 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     report = check(est, net, X, ["numpy"], chunk=100)
     assert report.passed and "rows" in capsys.readouterr().err
+
+
+# ------------------------------------------- committed archives keep the loader's limits
+# A committed .npz or .mat of a few MB can hold a deflated member of GBs; check reads
+# them before anything runs (stamps, the sandbox's metadata), so the limits of
+# mlpexport/load.py hold there too. Each bomb is measured in a fresh interpreter.
+
+BOMB_BYTES = 640 * 2**20  # over load.MAX_TOTAL_BYTES (512 MiB), ~2.9 MB deflated
+
+
+def npz_bomb(path):
+    """path (a real .npz) gains a member bomb.npy: float64 zeros of BOMB_BYTES, deflated."""
+    import io
+    import zipfile
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (BOMB_BYTES // 8,)})
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with z.open("bomb.npy", "w", force_zip64=True) as f:
+            f.write(header.getvalue())
+            chunk = bytes(1 << 24)
+            for _ in range(BOMB_BYTES // len(chunk)):
+                f.write(chunk)
+
+
+def mat_bomb(path):
+    """path (a real .mat) gains a compressed variable `bomb`: BOMB_BYTES of float64 zeros."""
+    import struct
+    import zlib
+    name = b"bomb"
+    n = BOMB_BYTES // 8
+    body = (struct.pack("<II", 6, 8) + struct.pack("<II", 6, 0)  # array flags: double
+            + struct.pack("<II", 5, 8) + struct.pack("<ii", n, 1)  # dims n x 1
+            + struct.pack("<II", 1, len(name)) + name + bytes(-len(name) % 8)
+            + struct.pack("<II", 9, BOMB_BYTES))  # the real part follows: zeros
+    z = zlib.compressobj(1)
+    parts = [z.compress(struct.pack("<II", 14, len(body) + BOMB_BYTES) + body)]
+    chunk = bytes(1 << 24)
+    for _ in range(BOMB_BYTES // len(chunk)):
+        parts.append(z.compress(chunk))
+    parts.append(z.flush())
+    data = b"".join(parts)
+    with open(path, "ab") as f:
+        f.write(struct.pack("<II", 15, len(data)) + data)
+
+
+_PEAK = """
+import json, resource, sys
+sys.path.insert(0, sys.argv[3])
+from conftest import case
+from mlpexport.check import check
+est, net, X = case("reg_classic")
+report = check(est, net, X[:50], [sys.argv[2]], against=sys.argv[1], name="m")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(json.dumps([[r.status, r.note] for r in report.rows]))
+"""
+
+
+@pytest.mark.parametrize("target", ["numpy", "matlab"])
+def test_a_committed_archive_bomb_is_refused_within_the_limits(target, tmp_path):
+    import subprocess
+    est, net, X = case("reg_classic")
+    mod = emit.target(target)
+    emit.write_all(mod.render(net, "m"), str(tmp_path), force=True)
+    archive = tmp_path / ("m.npz" if target == "numpy" else "m.mat")
+    (npz_bomb if target == "numpy" else mat_bomb)(archive)
+    assert archive.stat().st_size < 8 * 2**20  # a few MB on disk
+    tests = os.path.dirname(os.path.abspath(__file__))
+
+    def peak(directory, which):
+        proc = subprocess.run([sys.executable, "-c", _PEAK, str(directory), which, tests],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        lines = proc.stdout.splitlines()
+        return int(lines[-2]), json.loads(lines[-1])
+
+    floor_dir = tmp_path / "plain"
+    emit.write_all(emit.target("numpy").render(net, "m"), str(floor_dir), force=True)
+    floor, _ = peak(floor_dir, "numpy")  # the same check on an ordinary export
+    mib, rows = peak(tmp_path, target)
+    assert mib < floor + 100, f"peak {mib} MiB, an ordinary check {floor} MiB"
+    assert [status for status, _ in rows] == ["FAIL"], rows
+    assert "512 MiB" in rows[0][1] and "refused" in rows[0][1], rows
+
+
+def test_octave_results_beyond_the_limits_are_a_runtime_failure(tmp_path):
+    from mlpexport.emit import matlab
+    mat = tmp_path / "out1.mat"
+    from scipy.io import savemat
+    savemat(mat, {"a": np.zeros(3)})
+    mat_bomb(mat)
+    with pytest.raises(RuntimeFailed, match="results Octave wrote for m.m were refused: out1.mat "
+                                            "asks for .* 512 MiB"):
+        matlab._within_limits("m", str(mat))

@@ -21,6 +21,9 @@ from mlpexport.errors import OutputExistsError, UsageError
     ("function", "MATLAB keyword"),
     ("bsxfun", "MATLAB function"),
     ("Sum", "MATLAB function"),               # case-insensitive file systems
+    ("stdio", "standard C header"),           # stdio.h would shadow <stdio.h> under -I.
+    ("Math", "standard C header"),
+    ("unistd", "standard C header"),
 ])
 def test_names_that_would_break_an_export_are_refused(name, why):
     with pytest.raises(UsageError, match=why):
@@ -31,6 +34,18 @@ def test_a_name_reserved_only_by_matlab_is_fine_for_other_targets():
     assert emit.check_name("end", ["numpy", "onnx"]) == "end"
     with pytest.raises(UsageError, match="MATLAB keyword"):
         emit.check_name("end", ["matlab"])
+
+
+def test_a_c_header_name_is_refused_for_c_and_made_safe_by_default():
+    assert emit.check_name("stdio", ["numpy", "onnx", "matlab"]) == "stdio"
+    with pytest.raises(UsageError, match="stdio.h"):
+        emit.check_name("stdio", ["c"])
+    assert emit.default_name("models/stdio.skops", ["c"]) == "stdio_model"
+    from mlpexport.emit import c
+    # every standard C header a C11 toolchain ships (a name missing here could be written)
+    for header in ("assert", "ctype", "errno", "float", "limits", "math", "stddef", "stdint",
+                   "stdio", "stdlib", "string", "time"):
+        assert header in c.RESERVED
 
 
 @pytest.mark.parametrize("path,name", [

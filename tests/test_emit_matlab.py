@@ -24,17 +24,17 @@ NUMERIC_LABELS = [n for n in ALL if (case(n)[1].classes is None
 
 @pytest.fixture(scope="module")
 def octave_results(tmp_path_factory):
-    """Every zoo model exported as .m/.mat (float64, float32) and inline, run in one Octave."""
+    """Every zoo model exported as .m/.mat (float64, float32) and inline (both), run in one Octave."""
     need_octave()
     jobs, keys = [], []
     for name in ALL:
         est, net, X = case(name)
-        for variant in ("float64", "float32", "inline"):
-            if variant == "inline" and name not in NUMERIC_LABELS:
+        for variant in ("float64", "float32", "inline", "inline32"):
+            if variant.startswith("inline") and name not in NUMERIC_LABELS:
                 continue
             d = tmp_path_factory.mktemp(f"{name}_{variant}")
-            dtype = "float32" if variant == "float32" else "float64"
-            files = matlab.render(net, name, dtype=dtype, matlab_inline=variant == "inline")
+            dtype = "float32" if variant.endswith("32") else "float64"
+            files = matlab.render(net, name, dtype=dtype, matlab_inline=variant.startswith("inline"))
             emit.write_all(files, str(d), force=True)
             jobs.append((str(d), name, X))
             keys.append((name, variant))
@@ -60,16 +60,19 @@ def test_float32_parity_in_octave(name, octave_results):
 
 @pytest.mark.parametrize("name", NUMERIC_LABELS)
 def test_inline_variant_gives_the_same_numbers(name, octave_results):
-    a, b = octave_results[(name, "float64")], octave_results[(name, "inline")]
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
+    """The Coder-ready variant (tests/test_matlab_codegen.py) still runs in Octave, with
+    the .mat export's outputs bit for bit, in float64 and float32."""
+    for mat, inline in (("float64", "inline"), ("float32", "inline32")):
+        a, b = octave_results[(name, mat)], octave_results[(name, inline)]
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=inline)
 
 
 def test_inline_has_no_file_io_and_exact_literals():
     _, net, _ = case("reg_classic")
     text = matlab.render(net, "m", matlab_inline=True)["m.m"].decode()
-    assert "load(" not in text and "function w = weights()" in text
+    assert "load(" not in text and "persistent" not in text and "w_W1 = [" in text
     W1 = net.layers[0].W
     assert f"{W1[0, 0]:.17g}" in text and float(f"{W1[0, 0]:.17g}") == W1[0, 0]
 
@@ -207,7 +210,7 @@ def test_verifier_ships_in_the_package_and_is_named_in_the_header():
     _, net, _ = case("reg_classic")
     files = matlab.render(net, "m", matlab_verify=True)
     assert set(files) == {"m.m", "m.mat", "mlpexport_verify.m"}
-    assert files["mlpexport_verify.m"].startswith(b"function ok = mlpexport_verify(name, rtol)")
+    assert files["mlpexport_verify.m"].startswith(b"function ok = mlpexport_verify(name, rtol, atol)")
     assert "mlpexport_verify('m')" in files["m.m"].decode()
     assert "mlpexport_verify.m" not in matlab.render(net, "m")  # only on request
     with pytest.raises(ExportError, match="inline"):
@@ -241,7 +244,8 @@ def test_reserved_names_cover_every_function_the_m_file_calls():
         _, net, _ = case(name)
         for inline in ((False, True) if name in NUMERIC_LABELS else (False,)):
             text = matlab.render(net, "m", matlab_inline=inline)["m.m"].decode()
-            missing = _called(text) - variables - {"m"} - set(matlab.RESERVED)
+            missing = {c for c in _called(text) - variables - {"m"} - set(matlab.RESERVED)
+                       if not c.startswith("w_")}  # the inline export's constants
             assert not missing, f"{name}: {missing} are called but not reserved"
     missing = _called(matlab.RUNNER) - {"args", "d"} - set(matlab.RESERVED)
     assert not missing, f"runner: {missing}"
@@ -457,3 +461,22 @@ def test_struct_input_refused_when_names_are_not_identifiers(tmp_path):
                                     args=(tmp_path, tmp_path / "in.mat", tmp_path / "out.mat"))
     assert proc.returncode == 0, proc.stderr
     assert "not all MATLAB identifiers" in str(loadmat(tmp_path / "out.mat")["msg"][0])
+
+
+def test_struct_field_of_numbers_given_as_char_is_refused(tmp_path):
+    """Octave reads S.speed = '12' as the character codes [49 50]: refused, as MATLAB
+    refuses a string where a number goes, with the field named."""
+    need_octave()
+    from scipy.io import loadmat
+    from mlpexport.extract import extract
+    est, df = _named_regressor(["speed", "load"])
+    emit.write_all(matlab.render(extract(est), "m"), str(tmp_path), force=True)
+    code = ("args = argv(); addpath(args{1});\n"
+            "S.speed = '12'; S.load = [1; 2];\n"
+            "try\n  m(S);\n  msg = 'NO ERROR'; id = '';\n"
+            "catch err\n  msg = err.message; id = err.identifier;\nend\n"
+            "save('-v6', args{2}, 'msg', 'id');\n")
+    proc = matlab.run_octave_script(code, str(tmp_path), (tmp_path, tmp_path / "out.mat"))
+    out = loadmat(tmp_path / "out.mat")
+    assert str(out["id"][0]) == "mlpexport:notNumeric", proc.stdout + proc.stderr
+    assert "field speed must hold real numbers, not char" in str(out["msg"][0])

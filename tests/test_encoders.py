@@ -303,3 +303,64 @@ def test_readme_mixed_types_example_runs_from_csv_to_matlab(tmp_path):
                          cwd=tmp_path / "out", capture_output=True, text=True).stdout.split()
     assert [int(v) for v in out[::2]] == est.predict(two).tolist()
     np.testing.assert_allclose([float(v) for v in out[1::2]], est.predict_proba(two)[:, 1], atol=1e-6)
+
+
+def _text_model(column):
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import Ridge
+    df = pd.DataFrame({column: ["a", "b", "a", "c", "b"], "x": [1.0, 2, 3, 4, 5]})
+    est = make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), [column]),
+                                                (StandardScaler(), ["x"])), Ridge())
+    return est.fit(df, [1.0, 2, 3, 4, 5]), df
+
+
+def test_a_feature_name_of_32_to_63_characters_reaches_matlab_whole(tmp_path):
+    # .mat field names stopped at 31 characters (scipy's default): an internal error; MATLAB
+    # names go to 63 (namelengthmax), and a 64th character is a clear refusal
+    import mlpexport
+    from scipy.io import loadmat
+    name = "customer_segment_name_of_the_account_holder_" + "x" * 19  # 63 characters
+    est, df = _text_model(name)
+    net = network(est)
+    files = matlab.render(net, "m", golden=(df.to_numpy(dtype=object), {"predict": est.predict(df)}))
+    (tmp_path / "m.mat").write_bytes(files["m.mat"])
+    stored = loadmat(tmp_path / "m.mat")
+    assert name in stored["test_X"].dtype.names  # the real name, not cut at 31
+    assert [str(n[0]) for n in stored["feature_names"].ravel()] == [name, "x"]
+    need_octave()
+    report = mlpexport.convert(est, str(tmp_path / "o"), to="numpy,onnx,matlab", data=df)
+    assert report.passed
+    with pytest.raises(ExportError, match="MATLAB identifiers"):
+        matlab.render(network(_text_model(name + "y")[0]), "m")
+
+
+def test_a_feature_named_empty_is_refused_by_onnx_and_exported_by_numpy(tmp_path):
+    # an empty ONNX input name was an internal ValidationError
+    import mlpexport
+    est, df = _text_model("")
+    with pytest.raises(ExportError, match="cannot name an ONNX input"):
+        onnx_target.render(network(est), "m")
+    with pytest.raises(ExportError, match="cannot name an ONNX input"):
+        mlpexport.convert(est, str(tmp_path), to="onnx")
+    assert mlpexport.convert(est, str(tmp_path), to="numpy", data=df).passed
+
+
+def test_a_model_file_name_that_is_not_utf8_is_stored_as_escapes(tmp_path):
+    # os.fsdecode gives surrogates for such bytes: ONNX metadata and MATLAB text raised
+    # UnicodeEncodeError (an internal error)
+    import pickle
+
+    import onnx
+
+    import mlpexport
+    est, df = _text_model("who")
+    path = os.path.join(os.fsencode(tmp_path), b"caf\xe9.pkl")
+    with open(path, "wb") as f:
+        pickle.dump(est, f)
+    import shutil
+    targets = "numpy,onnx" + (",matlab" if shutil.which("octave-cli") else "")
+    report = mlpexport.convert(path, str(tmp_path / "o"), to=targets, trust_pickle=True, data=df)
+    assert report.passed and report.name == "caf_"
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "o" / "caf_.onnx")).metadata_props}
+    assert "caf\\xe9.pkl" in meta.values() or any("caf\\\\xe9.pkl" in v for v in meta.values())
+    assert mlpexport.check(path, against=str(tmp_path / "o"), to=targets, trust_pickle=True).passed

@@ -2,6 +2,7 @@
 import json
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ FORMULA_CASES = ["reg_classic", "reg_poisson", "reg_minmax_clip_chain", "ttr_sta
                  "clf_binary_int", "clf_multi_str", "clf_multilabel", "lr_binary",
                  "lr_multinomial", "sgd_multiclass", "reg_multi_tanh", "sgd_hinge",
                  "sgd_modified_huber", "sgd_modified_huber_binary", "lin_linear_svc_binary",
-                 "glm_tweedie_auto_log"]
+                 "glm_tweedie_auto_log", "poly_mlp", "poly_linear"]
 
 
 @pytest.mark.parametrize("name", FORMULA_CASES)
@@ -217,3 +218,27 @@ def test_formulas_and_report_name_the_columns_and_the_rows(tmp_path):
     assert rep["rows_source"] == ("1000 drawn rows, N(0, 1): no scaler says where your inputs "
                                   "live (pass --data for your own)")
     assert mlpexport.inspect(est, data=df)["rows_source"] == "4 given rows"
+
+
+FIXTURE_MODELS = sorted(p.name for p in (Path(__file__).parent.parent / "fixtures" / "models").iterdir())
+
+
+@pytest.mark.parametrize("fixture", FIXTURE_MODELS)
+def test_inspect_runs_on_every_fixture_model(fixture, capsys):
+    # every stored model, text and --json: no model can crash inspect (a FunctionTransformer
+    # among the inputs did: 'Func' object has no attribute 'parts')
+    path = str(Path(__file__).parent.parent / "fixtures" / "models" / fixture)
+    assert main(["inspect", path]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "forward pass, numpy" in out and "total parameters:" in out
+    assert main(["inspect", path, "--json"]) == 0, capsys.readouterr().err
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["preprocessing"] == [s[len("  preprocessing: "):] for s in out.splitlines()
+                                    if s.startswith("  preprocessing: ")]
+
+
+def test_inspect_names_function_transformer_steps():
+    from mlpexport.load import load
+    rep = report(network(load(Path(__file__).parent.parent / "fixtures" / "models" / "pipe_ttr_log1p.skops").estimator),
+                 np.ones((3, 6)))
+    assert "log1p on columns 0..0" in rep["preprocessing"]

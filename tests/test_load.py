@@ -561,3 +561,107 @@ def test_zero_size_elements_count_against_the_limit(dtype, tmp_path):
     (tmp_path / "m.pkl").write_bytes(data)
     with pytest.raises(UnsafeModelError, match="10000000000"):
         load(tmp_path / "m.pkl")
+
+
+@pytest.mark.parametrize("kind", ["Ridge", "Lasso", "LinearSVC", "pipeline"])
+def test_a_linear_model_pickled_by_scikit_learn_0_19_loads(kind, tmp_path):
+    # sklearn.linear_model.ridge was refused: only the MLP, logistic and scaler aliases existed
+    from sklearn.linear_model import Lasso, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+    from sklearn.svm import LinearSVC
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    if kind == "pipeline":
+        est = make_pipeline(StandardScaler(), PolynomialFeatures(2), Ridge()).fit(X, X[:, 0] ** 2)
+        moves = [("sklearn.preprocessing.data", "sklearn.preprocessing._data"),
+                 ("sklearn.preprocessing.data", "sklearn.preprocessing._polynomial"),
+                 ("sklearn.linear_model.ridge", "sklearn.linear_model._ridge")]
+    elif kind == "LinearSVC":
+        est = LinearSVC().fit(X, X[:, 0] > 0)
+        moves = [("sklearn.svm.classes", "sklearn.svm._classes")]
+    else:
+        est = {"Ridge": Ridge(), "Lasso": Lasso(alpha=0.01)}[kind].fit(X, X @ [1.0, 2.0, 3.0])
+        moves = [("sklearn.linear_model.ridge", "sklearn.linear_model._ridge")] if kind == "Ridge" \
+            else [("sklearn.linear_model.coordinate_descent", "sklearn.linear_model._coordinate_descent")]
+    data = pickle.dumps(est, protocol=2)  # protocol 2: GLOBAL names are lines of text
+    for old, new in moves:
+        assert f"c{new}\n".encode() in data
+        data = data.replace(f"c{new}\n".encode(), f"c{old}\n".encode(), 1)
+    (tmp_path / "old.pkl").write_bytes(data)
+    loaded = load(tmp_path / "old.pkl")
+    assert "scikit-learn < 0.22" in loaded.note
+    np.testing.assert_array_equal(loaded.estimator.predict(X), est.predict(X))
+
+
+def test_every_supported_class_has_its_pre_0_22_path():
+    # derived from the registry: a class whose module scikit-learn 0.22 made private
+    # (sklearn.PKG._MOD) is readable from sklearn.PKG.MOD, and opens only that class
+    from mlpexport import supported
+    for module, name in supported.classes():
+        parts = module.split(".")
+        if not (parts[0] == "sklearn" and len(parts) == 3 and parts[2].startswith("_")
+                and not parts[1].startswith("_")):
+            continue
+        if load_mod._OLD_MODULES.get(module, "") is None:
+            continue  # private from the start, or newer than 0.22
+        old = load_mod._OLD_MODULES.get(module) or f"sklearn.{parts[1]}.{parts[2][1:]}"
+        assert load_mod.LEGACY[(old, name)][0] == (module, name), (old, name)
+        try:
+            today = load_mod.allowed_global(module, name)
+        except ModelFileError:
+            continue  # a class of older scikit-learn only (sgd_fast.Log)
+        assert load_mod.allowed_global(old, name) is today
+    with pytest.raises(UnsafeModelError):  # an old path never opens another class
+        load_mod.allowed_global("sklearn.linear_model.ridge", "RidgeDistant")
+
+
+def test_the_readme_states_every_loader_limit_with_its_value():
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    safety = readme[readme.index("## Safety"):]
+    table = {row.split("|")[1].strip(): row.split("|")[2].strip()
+             for row in safety[safety.index("| what | limit |"):].split("\n\n")[0].splitlines()[2:]}
+
+    def mib(n):
+        return f"{n // 2**20} MiB"
+    assert table["the model file on disk"] == mib(load_mod.MAX_FILE_BYTES)
+    assert table["one array"] == mib(load_mod.MAX_ARRAY_BYTES)
+    assert table[next(k for k in table if k.startswith("all arrays"))] == mib(load_mod.MAX_TOTAL_BYTES)
+    assert table["pickle operations of one file"] == f"{load_mod.MAX_PICKLE_OPS:,}"
+    assert table["a `.skops` file's `schema.json`"] == mib(load_mod.MAX_SCHEMA_BYTES)
+    assert table["members of a `.skops` zip"] == f"{load_mod.MAX_ZIP_MEMBERS:,}"
+
+
+def _many_categories(n):
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    words = np.array([f"customer_{i:07d}" for i in range(n)], dtype=object)
+    df = pd.DataFrame({"who": words, "x": np.arange(n, dtype=float)})
+    est = make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["who"]),
+                                                remainder="passthrough"), Ridge())
+    return est.fit(df, np.arange(n) % 7), df
+
+
+def test_a_skops_file_with_many_text_categories_loads(tmp_path):
+    # 40,000 categories: a 19 MiB schema.json, over the old undocumented 16 MiB limit
+    import zipfile
+    est, df = _many_categories(40_000)
+    sio.dump(est, tmp_path / "big.skops")
+    with zipfile.ZipFile(tmp_path / "big.skops") as z:
+        assert z.getinfo("schema.json").file_size > 16 * 2**20
+    loaded = load(tmp_path / "big.skops").estimator
+    rows = df.iloc[::997]
+    np.testing.assert_array_equal(loaded.predict(rows), est.predict(rows))
+    (tmp_path / "big.pkl").write_bytes(pickle.dumps(est))  # and as a pickle, as before
+    np.testing.assert_array_equal(load(tmp_path / "big.pkl").estimator.predict(rows), est.predict(rows))
+
+
+def test_a_schema_over_the_limit_is_refused_naming_it(tmp_path, monkeypatch):
+    est, _ = _many_categories(200)
+    sio.dump(est, tmp_path / "m.skops")
+    monkeypatch.setattr(load_mod, "MAX_SCHEMA_BYTES", 2**20 // 8)
+    with pytest.raises(UnsafeModelError, match=r"schema\.json .*for a \.skops schema; refused"):
+        load(tmp_path / "m.skops")

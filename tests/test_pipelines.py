@@ -164,3 +164,162 @@ def test_other_ufuncs_are_refused_at_extraction():
     est = make_pipeline(FunctionTransformer(np.sin), MLPRegressor(max_iter=5)).fit(X, X[:, 0])
     with pytest.raises(UnsupportedModelError, match="'sin' is not supported"):
         network(est)
+
+
+def _fitted_func_pipeline(steps, positive=True):
+    import warnings
+
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 5, (120, 3)) if positive else rng.standard_normal((120, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_pipeline(*steps, Ridge()).fit(X, X.sum(axis=1)), X
+
+
+def _func_steps():
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    F = FunctionTransformer
+    return {
+        "log first": [F(np.log), StandardScaler()],
+        "sqrt first": [F(np.sqrt), StandardScaler()],
+        "log1p first": [F(np.log1p), StandardScaler()],
+        "log1p then log": [F(np.log1p), F(np.log)],
+        "exp after a scaler": [StandardScaler(), F(np.exp)],
+        "branches": [make_column_transformer((F(np.log), [0]), (F(np.sqrt), [1]),
+                                             remainder="passthrough")],
+    }
+
+
+@pytest.mark.parametrize("what", list(_func_steps()))
+def test_drawn_rows_respect_each_function_transformers_domain(what, tmp_path):
+    # drawn N(0, 1) rows gave np.log negatives and the extreme rows overflowed np.exp:
+    # scikit-learn's predict raised and convert ended in an internal error
+    import mlpexport
+    from mlpexport.data import draw_rows
+    est, X = _fitted_func_pipeline(_func_steps()[what])
+    net = network(est)
+    rows = draw_rows(net)
+    assert len(rows) >= 250  # reflected into the domain, not thrown away
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        want = est.predict(rows)  # scikit-learn takes every drawn row
+    assert np.isfinite(want).all()
+    report = mlpexport.convert(est, str(tmp_path), to="numpy,onnx", name="m")
+    assert report.passed and report.files
+    report = mlpexport.convert(est, str(tmp_path / "d"), to="numpy", name="m", data=X)
+    assert report.passed
+
+
+def test_rows_outside_a_function_transformers_domain_are_a_data_error(tmp_path, capsys):
+    import mlpexport
+    from mlpexport.cli import main
+    from mlpexport.errors import DataError
+    est, X = _fitted_func_pipeline(_func_steps()["log first"])
+    bad = X.copy()
+    bad[7, 1] = -2.0
+    with pytest.raises(ValueError):
+        est.predict(bad)  # scikit-learn refuses the row (log of -2 is NaN)
+    for call in (lambda: mlpexport.check(est, data=bad, to="numpy"),
+                 lambda: mlpexport.convert(est, str(tmp_path), to="numpy", data=bad)):
+        with pytest.raises(DataError, match=r"row 7 .*domain.*np\.log"):
+            call()
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps(est))
+    np.save(tmp_path / "bad.npy", bad)
+    np.save(tmp_path / "good.npy", X)
+    model = str(tmp_path / "m.pkl")
+    assert main(["check", model, "--trust-pickle", "--to", "numpy", "--data", str(tmp_path / "bad.npy")]) == 2
+    assert "row 7 (0-based) is outside the domain" in capsys.readouterr().err
+    assert main(["convert", model, "--trust-pickle", "--to", "numpy,onnx", "-o", str(tmp_path / "o"),
+                 "--data", str(tmp_path / "good.npy")]) == 0, capsys.readouterr().err
+
+
+def test_a_non_finite_prediction_of_scikit_learn_itself_is_compared():
+    # TransformedTargetRegressor(inverse_func=np.exp) overflows to inf on a far row:
+    # scikit-learn predicts inf, and an export that gives inf there agrees
+    import mlpexport
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import Ridge
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 5, (100, 3))
+    est = TransformedTargetRegressor(Ridge(), func=np.log, inverse_func=np.exp).fit(X, 10 * X.sum(axis=1))
+    rows = np.array([[1e5, 1e5, 1e5], [1.0, 2.0, 3.0]])
+    with np.errstate(over="ignore"):
+        assert np.isinf(est.predict(rows)[0])
+    report = mlpexport.check(est, data=rows, to="numpy,onnx")
+    assert report.passed and {r.status for r in report.rows} == {"PASS"}
+
+
+def test_a_scaler_in_front_of_width_changing_steps_says_where_the_inputs_live():
+    # the drawn-rows note said "no scaler" for Pipeline(StandardScaler, PolynomialFeatures, ...)
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    from mlpexport.api import drawn_source
+    from mlpexport.data import draw_rows
+    rng = np.random.default_rng(0)
+    X = 100 + 10 * rng.standard_normal((200, 2))
+    est = make_pipeline(StandardScaler(), PolynomialFeatures(2), Ridge()).fit(X, X[:, 0])
+    net = network(est)
+    assert "no scaler" not in drawn_source(net, 5)
+    typical = draw_rows(net)[:256]
+    assert np.allclose(typical.mean(axis=0), est[0].mean_, rtol=0.05)
+
+
+@pytest.mark.parametrize("kw", [dict(degree=3), dict(degree=2, interaction_only=True),
+                                dict(degree=(2, 4), include_bias=False), dict(degree=(3, 3)),
+                                dict(degree=1)])
+def test_polynomial_terms_are_scikit_learns_products_bit_for_bit(kw):
+    # products of columns in scikit-learn's order of multiplication (a lower term times
+    # its lowest column), so the reference gives the very bits of PolynomialFeatures
+    from sklearn.preprocessing import PolynomialFeatures
+
+    from mlpexport.network import FORWARD, Poly
+    rng = np.random.default_rng(1)
+    X = 3 * rng.standard_normal((200, 6))
+    pf = PolynomialFeatures(**kw).fit(X)
+    step = Poly("p", pf.powers_)
+    (op,) = step.ops()
+    got = FORWARD[type(op)](op, step.named(), X)
+    np.testing.assert_array_equal(got, pf.transform(X))
+    X[0, 2] = np.nan  # a NaN reaches only the terms that read its column (x ** 0 is 1)
+    got = FORWARD[type(op)](op, step.named(), X)
+    reads = pf.powers_[:, 2] > 0
+    assert np.isnan(got[0, reads]).all() and np.isfinite(got[0, ~reads]).all()
+
+
+def test_polynomial_terms_take_memory_in_the_terms_not_terms_times_inputs(tmp_path):
+    # PolynomialFeatures(3) on 20 inputs: 1,771 terms. The (rows, terms, inputs) power
+    # tensor took 256 x 1771 x 20 x 8 = 73 MB per block of the numpy module (2.4 GB at 50
+    # inputs) and as much in ONNX; products of columns need the terms' width only
+    import tracemalloc
+
+    import onnx
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    from mlpexport.emit import onnx as ox
+    from mlpexport.network import evaluate
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 20))
+    est = make_pipeline(StandardScaler(), PolynomialFeatures(3), Ridge()).fit(X, X[:, 0] * X[:, 1] * X[:, 2])
+    net = network(est)
+    emit.write_all(npx.render(net, "p3"), str(tmp_path), force=True)
+    mod = npx.load_module(str(tmp_path), "p3")
+    rows = rng.standard_normal((2000, 20))
+    tracemalloc.start()
+    got = mod.predict(rows)
+    module_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    ref = evaluate(net, rows[:256])["predict"]
+    reference_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    want = est.predict(rows)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(ref, want[:256], rtol=1e-12)
+    assert module_peak < 20e6 and reference_peak < 20e6, (module_peak, reference_peak)
+    graph = onnx.load_from_string(ox.render(net, "p3")["p3.onnx"]).graph
+    assert "Pow" not in {n.op_type for n in graph.node}

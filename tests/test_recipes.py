@@ -1,6 +1,8 @@
 """The ready-to-copy recipes in docs/recipes/ and .pre-commit-hooks.yaml, run for real:
 the GitHub Actions workflow's check step in a repository layout, the pre-commit hook through
-pre-commit itself, and the Dask recipe on a local cluster against scikit-learn's predict."""
+pre-commit itself, and the Dask recipe on a local cluster against scikit-learn's predict
+(the Spark recipe: tests/test_spark_recipe.py); the README's copies of the recipes' code."""
+import ast
 import importlib.util
 import os
 import re
@@ -115,8 +117,15 @@ def test_the_hook_runs_on_model_files_and_exports_only():
     assert hook["entry"].split() == ["mlpexport", "check"] and hook["pass_filenames"] is False
     files = re.compile(hook["files"])
     for path in ("models/a.skops", "m.pkl", "x/m.joblib", "m.sav", "exports/a.py", "exports/a.npz",
-                 "exports/a.onnx", "exports/a.m", "exports/a.mat"):
+                 "exports/a.onnx", "exports/a.m", "exports/a.mat", "exports/a.c", "exports/a.h"):
         assert files.search(path), path
+    # every model suffix the loader reads and every file a target writes (a commit that
+    # changes only the C export re-runs the check)
+    from mlpexport.load import MODEL_SUFFIXES
+    from mlpexport.targets import TARGETS
+    written = [s for t in TARGETS.values() for s in importlib.import_module(t).FILES]
+    for suffix in (*MODEL_SUFFIXES, *written):
+        assert files.search(f"some/dir/name{suffix}"), suffix
     for path in ("README.md", "data/test.csv", "exports/a.onnx.bak", "a.skops.txt", "Makefile"):
         assert not files.search(path), path
 
@@ -221,3 +230,42 @@ def test_the_dask_recipe_scores_a_partitioned_parquet_dataset_as_sklearn_predict
             assert got.dtype == np.float64
             scale = np.maximum(np.abs(want), np.median(np.abs(want), axis=0))
             assert np.max(np.abs(got - want) / scale) <= 1e-12
+
+
+def _usage(path):
+    """The indented usage example in a recipe's docstring, dedented."""
+    doc = ast.get_docstring(ast.parse(open(path).read()), clean=False)
+    lines, started = [], False
+    for line in doc.splitlines():
+        if line.startswith("    "):
+            started = True
+            lines.append(line[4:])
+        elif started and not line.strip():
+            lines.append("")
+        elif started:
+            break
+    return "\n".join(lines).strip("\n")
+
+
+def _readme_blocks():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return re.findall(r"^```python\n(.*?)^```$", f.read(), re.S | re.M)
+
+
+def test_the_readme_shows_the_recipes_as_their_files_hold_them():
+    """The README's Dask and Spark code is the recipe files' own code (run by the tests):
+    the usage examples are the files' docstrings, and the Spark recipe is shown whole,
+    everything between its docstring and its demo."""
+    blocks = [b.strip("\n") for b in _readme_blocks()]
+    for name in ("dask_scoring.py", "spark_scoring.py"):
+        usage = _usage(os.path.join(ROOT, "docs", "recipes", name))
+        assert usage in blocks, f"README lacks {name}'s usage example as its docstring has it"
+    with open(os.path.join(ROOT, "docs", "recipes", "spark_scoring.py"), encoding="utf-8") as f:
+        source = f.read()
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    demo = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_demo")
+    code = "\n".join(lines[tree.body[0].end_lineno:demo.lineno - 1]).strip("\n")
+    assert code in blocks, "README's Spark recipe differs from docs/recipes/spark_scoring.py"
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert "not run** by the test suite" not in readme

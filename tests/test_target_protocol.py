@@ -20,7 +20,7 @@ from conftest import ALL, assert_matches, case, reference
 from mlpexport import emit
 from mlpexport.errors import ExportError, UsageError
 from mlpexport.network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo,
-                               digest, Div, Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba,
+                               digest, label_form, Div, Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba,
                                HuberOvrProba, IdentityOut, Lookup, MarkNaN, Mul, MultilabelDecision, OvrProba, PolyTerms,
                                Relu, Score, Scores, Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take,
                                Tanh, Threshold)
@@ -53,7 +53,8 @@ SYNTAX = {
            "for i, v in enumerate(z)]",
     FillNaN: "z = [v if v == v or c is None else c for v, c in zip(z, {op.fill})]",
     MarkNaN: "z = [float(v != v) if c == 1 else v for v, c in zip(z, {op.mask})]",
-    PolyTerms: "z = [math.prod(v ** e for v, e in zip(z, row)) for row in {op.powers}]",
+    PolyTerms: "t = [1.0] + z; [t.append(t[int(a)] * z[int(b)]) for a, b in zip({op.left}, {op.right})]; "
+               "z = [t[int(k)] for k in {op.out}]",
     Lookup: "z[{op.column}] = _lookup(z[{op.column}], {op.values}, {op.codes}, {op.missing}, "
             "{op.unknown}, {op.error})",
     Equal: "z = [v if c is None or v != v else float(v == c) for v, c in zip(z, {op.array})]",
@@ -154,7 +155,9 @@ def render(net, name, *, dtype="float64", **options):
         body += more
     result = ("label, proba, scores" if net.is_classifier
               else "y[0]" if net.flat and net.n_outputs == 1 else "y")
-    meta = emit.meta_record(net, name, dtype, arrays, options)
+    # what this target stores besides weights, for the digest: labels, vocabularies (no names)
+    texts = {k: v for k, v in net.texts().items() if k != "feature_names"}
+    meta = emit.meta_record(net, name, dtype, arrays, options, texts)
     weights = {k: _no_nan(v.tolist()) for k, v in arrays.items()}
     classes = None if net.classes is None else [c.item() if hasattr(c, "item") else c
                                                 for c in net.classes]
@@ -195,9 +198,14 @@ def stamp(directory, name):
     """Read as data (ast.literal_eval), never run."""
     with open(os.path.join(directory, f"{name}_pylists.py"), encoding="utf-8") as f:
         text = f.read()
-    fields = dict(re.findall(r"^(FINGERPRINT|DIGEST|WEIGHTS) = (.*)$", text, re.M))
+    fields = dict(re.findall(r"^(FINGERPRINT|DIGEST|WEIGHTS|classes|VOCAB) = (.*)$", text, re.M))
     weights = {k: np.asarray(v, dtype=np.float64)
                for k, v in ast.literal_eval(fields["WEIGHTS"]).items()}
+    classes = ast.literal_eval(fields["classes"])
+    if classes is not None:
+        weights["classes"] = label_form(classes)
+    weights.update({f"vocab_{c}": np.array(words, dtype=object)
+                    for c, words in ast.literal_eval(fields["VOCAB"]).items()})
     return emit.Stamp(f"{name}_pylists.py", ast.literal_eval(fields["FINGERPRINT"]),
                       digest(weights) == ast.literal_eval(fields["DIGEST"]))
 

@@ -9,8 +9,8 @@
 
 int main(int argc, char **argv)
 {
-    double x[classic_N_FEATURES];  /* one row; pass n_rows x N_FEATURES for more */
-    double y[classic_N_OUTPUTS];
+    classic_real x[classic_N_FEATURES];  /* one row; pass n_rows x N_FEATURES for more */
+    classic_real y[classic_N_OUTPUTS];   /* classic_real: double here, float with --dtype float32 */
     size_t j;
 
     for (j = 0; j < classic_N_FEATURES; ++j) x[j] = 0.5;
@@ -20,6 +20,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "an input is NaN or infinite; y was not written\n");
         return 1;
     }
-    printf("predict = %.17g\n", y[0]);
+    printf("predict = %.17g\n", (double)y[0]);
     return 0;
 }

@@ -177,6 +177,17 @@ def classes_for_storage(net: Network):
         f"({sorted({type(v).__name__ for v in c})}); use numbers or strings.")
 
 
+def refuse_nul_labels(net: Network, target: str, why: str, trailing_only: bool = False) -> None:
+    """A class label with a NUL character, named, for a target whose strings cannot hold
+    it (C strings end at NUL; a .npz string array drops trailing ones)."""
+    if net.classes is None:
+        return
+    for c in net.classes:
+        if isinstance(c, str) and (c.endswith("\0") if trailing_only else "\0" in c):
+            raise ExportError(f"class label {c!r} holds a NUL character, which {why}; the "
+                              f"{target} export refuses it (rename the class).")
+
+
 def export_id(net: Network, name: str, dtype: str, options: dict | None = None) -> str:
     """What one export was made from: model, name, arithmetic, mlpexport version and
     target options. Every file of an export carries it, so a set mixed from two
@@ -188,8 +199,12 @@ def export_id(net: Network, name: str, dtype: str, options: dict | None = None) 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict | None = None) -> dict:
-    """What every export records about itself (also written into file headers)."""
+def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict | None = None,
+                texts: dict | None = None) -> dict:
+    """What every export records about itself (also written into file headers). Its
+    digest covers the weights and every string the export stores (texts: default
+    net.texts(); a target that stores fewer, e.g. no feature names, passes its own), so
+    an edited name, label or vocabulary in a committed export is found by its stamp."""
     from ..network import digest
 
     _, kind = classes_for_storage(net)
@@ -202,7 +217,7 @@ def meta_record(net: Network, name: str, dtype: str, arrays: dict, options: dict
         "model_file": net.meta.get("model_file", ""),
         "sklearn_version": net.meta.get("sklearn_version", ""),
         "fingerprint": net.fingerprint,
-        "digest": digest(arrays),
+        "digest": digest(arrays | (net.texts() if texts is None else texts)),
         "dtype": dtype,
         "n_features": net.n_features,
         "n_outputs": net.n_outputs,

@@ -6,7 +6,10 @@ lacks before R2021b), X = double(X) first (single*double is single, integers
 saturate), Z(Z < 0) = 0 for ReLU (max(0, NaN) is 0 in MATLAB), softmax minus the row
 max, first-max argmax (1-based), string labels as a cell array of char, no arguments
 blocks, inputParser or string arrays. `inline=True` writes the weights into the .m as
-%.17g literals (they round-trip bit-exactly) for MATLAB Coder / Simulink.
+%.17g literals (they round-trip bit-exactly) for MATLAB Coder / Simulink: a `%#codegen`
+file whose weights are constants of the function (no persistent, no load), with none of
+the functions code generation lacks (mfilename, exist, table2struct, mat2str: the scan
+in tests/test_matlab_codegen.py) and an input X that is never reassigned.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from string import Template  # the ufunc lines, with $v for their variable
 import numpy as np
 
 from . import (NAME_RE, Stamp, cast_arrays, classes_for_storage, column_names, header, meta_record,
-               target_options)
+               refuse_nul_labels, target_options)
 from ..errors import ExportError, RuntimeFailed, RuntimeMissing
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -40,8 +43,9 @@ REQUIRE_ENV = "MLPEXPORT_REQUIRE_OCTAVE"  # "1": a missing Octave is an error, n
 class Options:
     matlab_inline: bool = False  # weights as %.17g literals in the .m (MATLAB Coder), no .mat
     matlab_verify: bool = False  # also write mlpexport_verify.m
-    # (X, {"predict": ..., "predict_proba": ...}) from scikit-learn: test rows stored in
-    # the .mat for mlpexport_verify.m
+    # (X, {"predict": ..., "predict_proba": ...}[, scales]) from scikit-learn: test rows
+    # stored in the .mat for mlpexport_verify.m; scales (check.output_scales: output ->
+    # the typical magnitude of each column, which check measures errors against) too
     golden: tuple | None = None
 
 # Names NAME.m must not take: MATLAB/Octave keywords, and functions the generated .m
@@ -62,7 +66,7 @@ BUILTINS = ("abs addpath all any argv bsxfun cell cellfun cellstr class clear do
 OWN = {"mlpexport_verify": "the name of mlpexport's MATLAB verifier (mlpexport_verify.m)",
        "columns_by_name": "the name of the .m export's struct-input subfunction",
        "lookup": "the name of the .m export's category-lookup subfunction",
-       "weights": "the name of the inline export's weights subfunction"}
+       "weights": "a name reserved for the inline export (formerly its weights subfunction)"}
 RESERVED = {**{k: "a MATLAB keyword" for k in KEYWORDS},
             **{b: f"a MATLAB function the .m export calls ({b}.m would shadow it)"
                for b in BUILTINS}, **OWN}
@@ -102,12 +106,15 @@ FORWARD = {
     MarkNaN: ("Z(:, w.{op.mask} == 1) = isnan(Z(:, w.{op.mask} == 1));", "missing-value indicators"),
     Lookup: (lambda op: f"Z(:, {op.column + 1}) = lookup(Z(:, {op.column + 1}), w.{op.values}, "
              f"w.{op.codes}, {'w.' + op.missing if op.missing else '[]'}, w.{op.unknown}, "
-             f"{int(op.error)}, {op.column + 1 if op.source is None else op.source + 1}, mfilename());",
+             f"{int(op.error)}, {op.column + 1 if op.source is None else op.source + 1}, '{{name}}');",
              "categories in column {op.column} -> codes"),
     Equal: ("E = Z; E(:) = bsxfun(@eq, Z, w.{op.array}); keep = bsxfun(@or, isnan(w.{op.array}), "
             "isnan(Z)); E(keep) = Z(keep); Z = E;", "one-hot: 1 where the code is {op.array}"),
-    PolyTerms: ("T = zeros(size(Z, 1), {op.n_out}, class(Z)); for k = 1:{op.n_out}, "
-                "T(:, k) = prod(bsxfun(@power, Z, w.{op.powers}(k, :)), 2); end; Z = T;",
+    # [1, Z], then one product per term of each next degree (scikit-learn's factors: a
+    # lower term times a column), then the terms in order; the column numbers are 0-based
+    PolyTerms: (lambda op: "T = [ones(size(Z, 1), 1, class(Z)), Z]; " + "".join(
+        f"T = [T, T(:, double(w.{op.left}({a + 1}:{b})) + 1) .* Z(:, double(w.{op.right}({a + 1}:{b})) + 1)]; "
+        for a, b in op.groups) + f"Z = T(:, double(w.{op.out}) + 1);",
                 "polynomial terms: {op.n_in} -> {op.n_out}"),
 }
 # The raw output Z -> predictions y or probabilities proba.
@@ -151,11 +158,12 @@ DECIDE = {
 }
 
 
-def _forward(ops, width=40):
+def _forward(ops, name, width=40):
     lines = []
     for op in ops:
         line, text = FORWARD[type(op)]
         code = line(op) if callable(line) else line.format(op=op)
+        code = code.replace("'{name}'", f"'{name}'")  # the export's name, an identifier
         lines.append(f"{code:<{width}}% {text.format(op=op)}")
     return lines
 
@@ -181,7 +189,7 @@ def _head(net, prog):
             lines.append("label = logical(label);                 % the classes are true/false")
     if prog.target:
         lines.append("Z = y;")
-        lines += _forward(prog.target)
+        lines += _forward(prog.target, "")
         lines.append("y = Z;")
     return lines
 
@@ -191,6 +199,7 @@ EXACT = 2 ** 53  # integers beyond this are not all exact as doubles
 
 
 def _check_labels(net):
+    refuse_nul_labels(net, "MATLAB", "a .mat file's char arrays do not keep (Octave ends the label there)")
     classes, kind = classes_for_storage(net)
     if kind in ("str", "object"):
         for c in classes:
@@ -239,18 +248,19 @@ def _struct_input(net, name, inline):
     if inline or not _struct_names(net):
         why = ("the inline export has no feature names (drop --matlab-inline)" if inline else
                "the feature names of this model are not all MATLAB identifiers")
-        return take + ["if isstruct(X)",
+        return ([] if inline else take) + ["if isstruct(X)",
                        f"    error('mlpexport:featureNames', '{name}: X must be a matrix: {why}.');",
                        "end", ""]
+    unread = " ".join(str(int(j)) for j in np.flatnonzero(net.unread_columns()))
     if net.vocab:
         strict = " ".join(str(c.column) for c in net.vocab if c.error)
         return take + ["if ~isstruct(X)",
                        f"    error('mlpexport:notStruct', '{name}: X must be a struct with one field "
                        "per feature (cell arrays of char for the string columns), or a table.');",
                        "end",
-                       f"X = columns_by_name(X, w.feature_names, '{name}', w, [{strict}]);", ""]
+                       f"X = columns_by_name(X, w.feature_names, '{name}', w, [{strict}], [{unread}]);", ""]
     return take + ["if isstruct(X)",
-                   f"    X = columns_by_name(X, w.feature_names, '{name}');",
+                   f"    X = columns_by_name(X, w.feature_names, '{name}', [{unread}]);",
                    "end", ""]
 
 
@@ -269,7 +279,7 @@ LOOKUP = [
     "end",
     "if strict && ~all(known)",
     "    bad = c(~known);",
-    "    error('mlpexport:unknownCategory', '%s: unknown category %s in column %d.', fname, num2str(bad(1)), column);",
+    "    error('mlpexport:unknownCategory', '%s: unknown category %g in column %d.', fname, bad(1), column);",
     "end",
     "end",
 ]
@@ -287,25 +297,39 @@ FIELDS_ARE_THE_NAMES = [
 
 COLUMNS_BY_NAME = [
     "",
-    "function M = columns_by_name(S, names, fname)",
+    "function M = columns_by_name(S, names, fname, unread)",
     "% the fields of a struct of column vectors as an N x numel(names) matrix, in the",
-    "% model's feature order; missing or unexpected fields are an error naming them",
+    "% model's feature order; missing or unexpected fields are an error naming them. The",
+    "% columns no step reads (unread, 0-based) may hold anything: NaN here.",
     *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
-    "    M(:, k) = double(S.(names{k})(:));",
+    "    if any(unread == k - 1)",
+    "        M(:, k) = NaN;",
+    "        continue",
+    "    end",
+    "    v = S.(names{k});",
+    "    if ~(isnumeric(v) || islogical(v)) || ~isreal(v)  % Octave reads '12' as codes 49 50",
+    "        error('mlpexport:notNumeric', '%s: field %s must hold real numbers, not %s.', fname, names{k}, class(v));",
+    "    end",
+    "    M(:, k) = double(v(:));",
     "end",
     "end",
 ]
 
 STRING_COLUMNS_BY_NAME = [
     "",
-    "function M = columns_by_name(S, names, fname, w, strict)",
+    "function M = columns_by_name(S, names, fname, w, strict, unread)",
     "% the fields of a struct of column vectors (cell arrays of char for string columns)",
     "% as an N x numel(names) matrix, in the model's feature order: a string becomes its",
     "% position among the known strings (vocab_<column>), -1 when unknown, NaN when ''.",
+    "% The columns no step reads (unread, 0-based) may hold anything: NaN here.",
     *FIELDS_ARE_THE_NAMES,
     "for k = 1:numel(names)",
     "    v = S.(names{k});",
+    "    if any(unread == k - 1)",
+    "        M(:, k) = NaN;",
+    "        continue",
+    "    end",
     "    vocab = sprintf('vocab_%d', k - 1);",
     "    if ~isfield(w, vocab)",
     "        if ~(isnumeric(v) || islogical(v)) || ~isreal(v)",
@@ -381,57 +405,91 @@ def render_m(net, name, dtype, inline_arrays=None, export_id="") -> str:
           if export_id and inline_arrays is None else
           [f"%   Export id: {export_id}."] if export_id else []),
         "",
-        "persistent w",
-        "if isempty(w)",
-        *[f"    {line}" for line in load],
-        "end",
-        "",
-        *_struct_input(net, name, inline_arrays is not None),
-        "% input checks",
-        "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
-        f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix, not %s.', class(X));",
-        "end",
-        f"if isvector(X) && numel(X) == {f}",
-        f"    X = reshape(X, 1, {f});                % a single sample given as a vector",
-        "end",
-        f"if ndims(X) ~= 2 || size(X, 2) ~= {f}",
-        f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %s.', mat2str(size(X)));",
-        "end",
-        f"X = {cast}(X);",
-        *_finite_check(net, name),
-        "",
-        "% forward pass",
-        "Z = X;",
-        *_forward((*prog.inputs, *prog.layers)),
-        "",
-        "% output",
-        *_head(net, prog),
+        *(_inline_body(net, name, prog, cast, inline_arrays) if inline_arrays is not None else [
+            "persistent w",
+            "if isempty(w)",
+            *[f"    {line}" for line in load],
+            "end",
+            "",
+            *_struct_input(net, name, False),
+            "% input checks",
+            "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
+            f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix, not %s.', class(X));",
+            "end",
+            f"if isvector(X) && numel(X) == {f}",
+            f"    X = reshape(X, 1, {f});                % a single sample given as a vector",
+            "end",
+            f"if ndims(X) ~= 2 || size(X, 2) ~= {f}",
+            f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %s.', mat2str(size(X)));",
+            "end",
+            f"X = {cast}(X);",
+            *_finite_check(net, name),
+            "",
+            "% forward pass",
+            "Z = X;",
+            *_forward((*prog.inputs, *prog.layers), name),
+            "",
+            "% output",
+            *_head(net, prog)]),
         "end",
     ]
-    if inline_arrays is not None:
-        lines += ["", "function w = weights()", "% every weight, bias and scaler parameter, %.17g (exact)"]
-        for k, v in inline_arrays.items():
-            lines.append(f"w.{k} = {_literal(v, cast)};")
-        lines.append("end")
-    elif _struct_names(net):
+    if inline_arrays is None and _struct_names(net):
         lines += STRING_COLUMNS_BY_NAME if net.vocab else COLUMNS_BY_NAME
     if any(isinstance(op, Lookup) for op in prog.inputs):
         lines += LOOKUP
     return "\n".join(lines) + "\n"
 
 
-def _finite_check(net, name):
+WEIGHT = re.compile(r"\bw\.([A-Za-z]\w*)")
+
+
+def _inline_body(net, name, prog, cast, arrays):
+    """The inline export's body, for MATLAB Coder: the weights are constants of the
+    function (w_<array> = literal: static const data in generated C), X is never
+    reassigned (an input's class and size stay what the caller declared), and no call
+    needs the file system or dynamic text (see the module doc)."""
+    f = net.n_features
+    code = [
+        "%#codegen",
+        *_struct_input(net, name, True),
+        "% input checks",
+        "if ~(isnumeric(X) || islogical(X)) || ~isreal(X)",
+        f"    error('mlpexport:notNumeric', '{name}: X must be a real numeric matrix.');",
+        "end",
+        f"if ndims(X) ~= 2 || ~(size(X, 2) == {f} || (isvector(X) && numel(X) == {f}))",
+        f"    error('mlpexport:badShape', '{name}: X must be N x {f} (one row per sample), got %d x %d.', "
+        "size(X, 1), size(X, 2));",
+        "end",
+        f"Z = {cast}(reshape(X, [], {f}));         % N x {f}; a single sample may come as a vector",
+        *_finite_check(net, name, "Z"),
+        "",
+        "% weights, biases and scaler parameters: constants, %.17g (exact)",
+        *[f"w_{k} = {_literal(v, cast)};" for k, v in arrays.items()],
+        "",
+        "% forward pass",
+        *_forward((*prog.inputs, *prog.layers), name),
+        "",
+        "% output",
+        *_head(net, prog)]
+    return [WEIGHT.sub(r"w_\1", line) for line in code]
+
+
+def _finite_check(net, name, X="X"):
     """Refuse NaN and Inf; NaN only in the columns no imputer fills (named by number:
     feature names are model-file text and never become code)."""
+    return [line.replace("X(", f"{X}(") for line in _finite_lines(net, name)]
+
+
+def _finite_lines(net, name):
     ok = net.nan_columns()
     if not ok.any():
         return ["if ~all(isfinite(X(:)))",
                 f"    error('mlpexport:nonFinite', '{name}: X contains NaN or Inf.');",
                 "end"]
     cols = " ".join(str(j + 1) for j in np.flatnonzero(~ok))
-    return [f"refused = any(isnan(X(:, [{cols}])), 1);     % NaN only where an imputer fills it",
+    return [f"cols = [{cols}];",
+            "refused = any(isnan(X(:, cols)), 1);     % NaN only where an imputer fills it",
             "if any(refused)",
-            f"    cols = [{cols}];",
             f"    error('mlpexport:nanColumn', '{name}: X contains NaN in column %d, which no imputer fills.', cols(find(refused, 1)));",
             "end",
             "if any(isinf(X(:)))",
@@ -473,7 +531,11 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
 
     arrays = cast_arrays(net, dtype)
     classes, kind = _check_labels(net)
-    meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)})
+    texts = net.texts()
+    texts.pop("feature_names", None)  # not stored, never read: X is a matrix
+    if _struct_names(net) and not matlab_inline:  # the struct's fields (x0, x1, ... without names)
+        texts["feature_names"] = np.array(_struct_names(net), dtype=object)
+    meta = meta_record(net, name, dtype, arrays, {"matlab_inline": bool(matlab_inline)}, texts)
     if net.vocab:
         if matlab_inline or not _struct_names(net):
             raise ExportError("this model reads string columns, which the MATLAB export takes as "
@@ -502,7 +564,12 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     if _struct_names(net):  # data for a struct's field check; never part of the .m's text
         stored["feature_names"] = np.array(_struct_names(net), dtype=object).reshape(-1, 1)
     if golden is not None:
-        X, outputs = golden
+        X, outputs = golden[:2]
+        scales = golden[2] if len(golden) > 2 and golden[2] is not None else {}
+        for output, key in (("predict_proba", "test_scale_proba"),
+                            ("decision_function", "test_scale_scores"), ("predict", "test_scale_predict")):
+            if output in scales:
+                stored[key] = np.asarray(scales[output], dtype=np.float64).reshape(1, -1)
         stored["test_X"] = (struct_of(_struct_names(net), net.string_columns(), X) if net.vocab
                             else np.asarray(X, dtype=np.float64))
         predict = np.asarray(outputs["predict"])
@@ -515,7 +582,7 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
             scores = np.asarray(outputs["decision_function"], dtype=np.float64)
             stored["test_scores"] = scores.reshape(len(scores), -1)
     buf = io.BytesIO()
-    savemat(buf, stored, format="5", oned_as="row")
+    savemat(buf, stored, format="5", oned_as="row", long_field_names=True)  # fields up to 63 characters, as MATLAB names
     files = {f"{name}.m": render_m(net, name, dtype, None, meta["export_id"]).encode(),
              f"{name}.mat": buf.getvalue()}
     if matlab_verify:
@@ -524,8 +591,9 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
 
 
 def verifier() -> bytes:
-    """mlpexport_verify.m, hand-written, shipped inside the package."""
-    return resources.files(__package__).joinpath("mlpexport_verify.m").read_bytes()
+    """mlpexport_verify.m, hand-written: its one source is the top-level matlab/ folder,
+    installed as the package mlpexport.matlab (setup.py)."""
+    return resources.files("mlpexport.matlab").joinpath("mlpexport_verify.m").read_bytes()
 
 
 def _mat_value(v):
@@ -621,12 +689,14 @@ def run_many(jobs, timeout=600) -> list[dict]:
                 raise RuntimeFailed(f"Octave cannot add the folder {os.path.abspath(directory)!r} "
                                     f"to its path: it contains {os.pathsep!r}; move the export.")
             savemat(os.path.join(tmp, f"in{i}.mat"), {"X": _octave_input(directory, name, X)},
-                    format="5")
+                    format="5", long_field_names=True)  # feature names up to 63 characters
             args += [os.path.abspath(directory), name]
         proc = run_octave_script(RUNNER, tmp, args, timeout)
         results = []
         for i, (directory, name, _) in enumerate(jobs, start=1):
             err = os.path.join(tmp, f"err{i}.mat")
+            out = os.path.join(tmp, f"out{i}.mat")
+            _within_limits(name, err, out)  # written by the .m's Octave: untrusted too
             if os.path.exists(err):
                 e = loadmat(err)
                 ident, msg = (_text(e.get(k)) for k in ("identifier", "message"))
@@ -635,7 +705,6 @@ def run_many(jobs, timeout=600) -> list[dict]:
             if proc.returncode != 0:
                 raise RuntimeFailed(f"Octave {_died(proc)} while running {name}.m; "
                                     f"no MATLAB results were taken.")
-            out = os.path.join(tmp, f"out{i}.mat")
             if not os.path.exists(out):
                 raise RuntimeFailed(f"Octave finished without writing the outputs of {name}.m"
                                     f"{': ' + _died(proc) if proc.stderr.strip() else ''}.")
@@ -651,6 +720,17 @@ def run_many(jobs, timeout=600) -> list[dict]:
         return results
 
 
+def _within_limits(name, *paths):
+    """Octave's result files within the loader's limits (load.check_export_mat), else
+    RuntimeFailed: the .m that wrote them is untrusted code."""
+    from ..load import check_export_mat
+    for path in paths:
+        try:
+            check_export_mat(path)
+        except ExportError as exc:
+            raise RuntimeFailed(f"the results Octave wrote for {name}.m were refused: {exc}") from None
+
+
 def _octave_input(directory, name, X):
     """X as NAME.m takes it: a matrix, or, for a model with string columns, a struct of
     columns named by the export's .mat (cell arrays of char, '' for a missing string)."""
@@ -658,6 +738,9 @@ def _octave_input(directory, name, X):
     if X.dtype != object:
         return X.astype(np.float64)
     from scipy.io import loadmat
+
+    from ..load import check_export_mat
+    check_export_mat(os.path.join(directory, f"{name}.mat"))
     stored = loadmat(os.path.join(directory, f"{name}.mat"))
     names = [str(n[0]) for n in stored["feature_names"].ravel()]
     return struct_of(names, [j for j in range(len(names)) if f"vocab_{j}" in stored], X)
@@ -669,7 +752,7 @@ def struct_of(names, strings, X) -> dict:
     columns = {}
     for j, n in enumerate(names):
         col = X[:, j]
-        if j in strings:
+        if j in strings or any(isinstance(v, str) for v in col):  # text (a column no step reads, too)
             cells = np.empty((len(col), 1), dtype=object)
             cells[:, 0] = ["" if is_missing(v) else str(v) for v in col]
             columns[n] = cells
@@ -714,14 +797,23 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
     return runner(directory, name)(X)
 
 
+def _cellstr(v) -> np.ndarray:
+    """A cell array of char as loadmat gives it -> its strings ('' for an empty cell)."""
+    return np.array(["".join(np.asarray(c).ravel().astype(str)) for c in np.asarray(v).ravel()],
+                    dtype=object)
+
+
 EXPORT_ID_LINE = re.compile(r"^%\s+Export id: ([0-9a-f]+)\b", re.M)
 
 
 def stamp(directory, name) -> Stamp:
     from scipy.io import loadmat
 
-    from ..network import digest
+    from ..load import check_export_file, check_export_mat
+    from ..network import digest, label_form
     path = os.path.join(directory, f"{name}.mat")
+    check_export_mat(path)  # the loader's limits, before scipy inflates anything
+    check_export_file(os.path.join(directory, f"{name}.m"))
     m = loadmat(path, squeeze_me=True)
     meta = m["meta"]
     fields = meta.dtype.names or ()
@@ -729,12 +821,18 @@ def stamp(directory, name) -> Stamp:
     dtype = str(meta["dtype"]) if "dtype" in fields else "float64"
     mat_id = str(meta["export_id"]) if "export_id" in fields else None
     skip = {"classes", "meta", "test_X", "test_predict", "test_proba", "test_scores",
-            "feature_names"}
-    arrays = {k: np.asarray(v) for k, v in loadmat(path).items()  # strings: in the fingerprint
+            "test_scale_proba", "test_scale_scores", "test_scale_predict", "feature_names"}
+    raw = loadmat(path)  # strings: in the fingerprint
+    arrays = {k: np.asarray(v) for k, v in raw.items()
               if not k.startswith(("__", "vocab_")) and k not in skip}
     arrays = {k: (v.reshape(-1) if v.shape[0] == 1 and k[0] != "W" else v) for k, v in arrays.items()}
     arrays = {k: (v.reshape(()) if v.size == 1 and k.endswith(("_low", "_high")) else v)
               for k, v in arrays.items()}
+    for k, v in raw.items():  # the strings it stores: labels, vocabularies, feature names
+        if k == "classes":
+            arrays[k] = label_form(_cellstr(v) if v.dtype.kind == "O" else v)
+        elif k.startswith("vocab_") or k == "feature_names":
+            arrays[k] = _cellstr(v)
     text = open(os.path.join(directory, f"{name}.m"), encoding="utf-8", errors="replace").read()
     same = fingerprint in text
     found = EXPORT_ID_LINE.search(text)

@@ -9,6 +9,7 @@ module level, so the module is reentrant: one Model per thread.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import io
 import json
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import Stamp, cast_arrays, classes_for_storage, header, meta_record, target_options
+from . import (Stamp, cast_arrays, classes_for_storage, header, meta_record, refuse_nul_labels,
+               target_options)
 from ..errors import ExportError
 from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLookup, ClipTo, Div,
                        Equal, ExpOut, FillNaN, Gemm, HuberBinaryProba, HuberOvrProba, IdentityOut,
@@ -30,6 +32,7 @@ from ..network import (Add, Apply, Argmax, BinaryProba, BinaryScores, ClassLooku
                        Sigmoid, SigmoidProba, SoftmaxProba, Sub, Take, Tanh, Threshold)
 
 FILES = (".py", ".npz")
+RUNS_IN_CHILD = True  # its runner starts a child process (check makes it after the others)
 
 
 @dataclass(frozen=True)
@@ -144,10 +147,72 @@ WIDENING = {
     # Z.take, the ndarray method, as Z.dot: np.take's wrapper doubles one row's 1 us
     Take: lambda op, src, dst: _note(f"{src}.take({list(op.indices)}, axis=-1, out={dst})",
                                         "columns, in this order"),
-    PolyTerms: lambda op, src, dst: _note(
-        f"np.multiply.reduce({src}[..., None, :] ** {op.powers}, axis=-1, out={dst})",
-        f"polynomial terms: {op.n_in} -> {op.n_out}"),
 }
+
+
+def _poly_lines(op, src, table, dst):
+    """PolyTerms: the table [1, Z, products] built in runs of products whose lower terms
+    are consecutive columns and whose factor is one column (scikit-learn's own slices and
+    factors: XP[:, start:end] * X[:, i]), then the terms copied in PolynomialFeatures'
+    order, run by run (_POLY_RUNS)."""
+    base = 1 + op.n_in
+    lines = [_note(f"{table}[..., 0] = 1", f"polynomial terms: {op.n_in} -> {op.n_out}, bias"),
+             _note(f"np.copyto({table}[..., 1:{base}], {src})", "degree 1")]
+    if op.groups:
+        lines += [f"for start, stop, lower, column in {op.left}_runs:  # a lower term times a column",
+                  f"    np.multiply({table}[..., lower:lower + stop - start], {src}[..., column:column + 1], "
+                  f"out={table}[..., start:stop])"]
+    lines += [f"for start, stop, first in {op.out}_runs:  # the terms, in order",
+              f"    np.copyto({dst}[..., start:stop], {table}[..., first:first + stop - start])"]
+    return lines
+
+
+POLY_RUNS = '''def _product_runs(left, right, base, groups):
+    """(start, stop, lower, column) per run of products k of one degree whose lower
+    terms left[k] are consecutive and whose factor right[k] is one column: table columns
+    start:stop = columns lower:lower + stop - start times column `column`."""
+    runs = []
+    for first, end in groups:
+        k = first
+        while k < end:
+            j = k + 1
+            while j < end and left[j] == left[j - 1] + 1 and right[j] == right[k]:
+                j += 1
+            runs.append((base + k, base + j, int(left[k]), int(right[k])))
+            k = j
+    return tuple(runs)
+
+
+def _copy_runs(out):
+    """(start, stop, first) per run of consecutive table columns in out."""
+    runs, k = [], 0
+    while k < len(out):
+        j = k + 1
+        while j < len(out) and out[j] == out[j - 1] + 1:
+            j += 1
+        runs.append((k, j, int(out[k])))
+        k = j
+    return tuple(runs)
+'''
+
+
+def poly_setup(prog):
+    """Module lines that turn each PolyTerms' stored column numbers into its runs."""
+    lines = []
+    for op in prog.inputs:
+        if isinstance(op, PolyTerms):
+            if op.groups:
+                lines.append(f"{op.left}_runs = _product_runs({op.left}, {op.right}, {1 + op.n_in}, "
+                             f"{tuple(op.groups)!r})")
+            lines.append(f"{op.out}_runs = _copy_runs({op.out})")
+    return lines
+
+
+def index_arrays(prog):
+    """Arrays that hold column numbers (stored as numbers like every array): made intp
+    once at import."""
+    return [n for op in prog.inputs if isinstance(op, PolyTerms)
+            for n in ((op.left, op.right, op.out) if op.groups else (op.out,))]
 IN_PLACE = {
     FillNaN: lambda op, z: _note(f"np.copyto({z}, {op.fill}, where=np.isnan({z}))",
                                     f"missing values -> {op.fill} (NaN there: kept)"),
@@ -176,7 +241,12 @@ def _input_plan(prog):
         bufs.append((name, w))
         return name
     for op in prog.inputs:
-        if type(op) in WIDENING:
+        if isinstance(op, PolyTerms):
+            table = fresh(op.n_table)
+            dst = fresh(op.n_out)
+            lines += _poly_lines(op, src, table, dst)
+            width = op.n_out
+        elif type(op) in WIDENING:
             width = len(op.indices) if isinstance(op, Take) else op.n_out
             dst = fresh(width)
             lines.append(WIDENING[type(op)](op, src, dst))
@@ -198,7 +268,7 @@ def stages(prog):
     """Buffer names and widths of the forward pass: Z0 (and Z0_1, ... when input steps
     change the width) for the input steps, Z1..ZL for the dense layers."""
     dense = [op for op in prog.layers if isinstance(op, Gemm)]
-    if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
+    if any(type(op) in WIDENING or type(op) in IN_PLACE or isinstance(op, PolyTerms) for op in prog.inputs):
         out = _input_plan(prog)[1]
     else:
         out = [("Z0", dense[0].n_in)] if prog.inputs else []
@@ -207,7 +277,7 @@ def stages(prog):
 
 def forward_lines(prog):
     lines, src = [], "X"
-    if any(type(op) in WIDENING or type(op) in IN_PLACE for op in prog.inputs):
+    if any(type(op) in WIDENING or type(op) in IN_PLACE or isinstance(op, PolyTerms) for op in prog.inputs):
         lines, _, src = _input_plan(prog)
     for op in (prog.inputs if src == "X" else ()):
         lines.append(_elementwise(op, src, "Z0"))
@@ -351,7 +421,10 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         f"_HERE = os.path.dirname(os.path.abspath(__file__))\n"
         f"with np.load(os.path.join(_HERE, {name + '.npz'!r}), allow_pickle=False) as _w:\n"
         f"{loads}\n{cls}"
-        f"del _w\n")
+        f"del _w\n"
+        + "".join(f"{a} = {a}.astype(np.intp)  # column numbers\n" for a in index_arrays(prog)))
+    if poly_setup(prog):
+        parts.append(POLY_RUNS + "\n" + "\n".join(poly_setup(prog)) + "\n")
     if tiled:
         parts.append("# Narrow vectors repeated on BLOCK rows, read-only: a block is shifted or scaled by\n"
                      "# them in one flat loop (see _buffers).\n"
@@ -371,9 +444,19 @@ def render_module(net, name, dtype, arrays, meta=None) -> str:
         words = ", ".join(f"{c.column}: vocab_{c.column}" for c in net.vocab)
         parts.append(f"_WORDS = {{{words}}}  # the strings each string column knows, by code\n"
                      f"_STRICT = {[c.column for c in net.vocab if c.error]!r}"
-                     "  # an unknown string there is an error\n" + NUMBERS)
+                     "  # an unknown string there is an error\n"
+                     f"_NONE = {[c.column for c in net.vocab if c.missing == 'none']!r}"
+                     "  # None is the missing value there (elsewhere NaN is; the other: unknown)\n"
+                     f"_NO_NAN = {[c.column for c in net.vocab if c.refuse_nan]!r}"
+                     "  # NaN is an error there\n" + NUMBERS)
+    unread = net.unread_columns()
+    columns = "_columns(X)"
+    if unread.any():
+        parts.append(f"_UNREAD = {[int(j) for j in np.flatnonzero(unread)]!r}"
+                     "  # columns no step reads: any value there\n\n\n" + UNREAD)
+        columns = "_unread(_columns(X))"
     parts.append(Template(VALIDATE).substitute(
-        name=name, as_array="_numbers(_columns(X))" if net.vocab else "np.asarray(_columns(X))",
+        name=name, as_array=f"_numbers({columns})" if net.vocab else f"np.asarray({columns})",
         finite_check=VALIDATE_NAN if nan_ok.any() else VALIDATE_FINITE))
     if any(isinstance(op, Lookup) for op in prog.inputs):
         parts.append(LOOKUP)
@@ -690,9 +773,27 @@ def _columns(X):
     if columns is None or not hasattr(X, "to_numpy"):
         return X
     given = list(columns)
+    kinds = sorted({type(c).__name__ for c in given})
+    if len(kinds) > 1 and "str" in kinds:  # scikit-learn's TypeError, whatever was fitted
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but "
+            f"your input has {kinds} as feature name / column name types. If you want feature "
+            "names to be stored and validated, you must convert them all to strings, by using "
+            "X.columns = X.columns.astype(str) for example. Otherwise you can remove feature / "
+            "column names from your input data, or convert them all to a non-string data type.")
     if names is not None and all(isinstance(c, str) for c in given) and given != list(names):
         raise _names_differ(sorted(set(given) - set(names)), sorted(set(names) - set(given)))
-    return X.to_numpy()
+    A = X.to_numpy()
+    dtypes = list(getattr(X, "dtypes", ()))
+    nullable = [j for j, d in enumerate(dtypes)  # pandas' Float64, Int64, boolean: NA is NaN
+                if not isinstance(d, np.dtype) and getattr(d, "kind", "") in "biuf"]
+    if nullable:
+        A = A.astype(object)
+        for j in nullable:
+            A[:, j] = X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+        if len(nullable) == len(dtypes):
+            A = A.astype(np.float64)
+    return A
 '''
 
 VALIDATE = '''def _validate(X):
@@ -739,12 +840,24 @@ VALIDATE_NAN = '''    if not np.isfinite(X).all():
     if not (np.isfinite(X) | np.isnan(X)).all():
 '''
 
+UNREAD = '''def _unread(X):
+    """X with the columns no step reads (_UNREAD, left to a ColumnTransformer's
+    remainder="drop") set to 0: they may hold anything (text, say), as scikit-learn
+    ignores them."""
+    X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)  # each value as given
+    if X.ndim == 2 and X.shape[1] == n_features_in_ and X.dtype.kind not in "biuf":
+        X = X.astype(object)
+        X[:, _UNREAD] = 0.0
+    return X
+'''
+
 NUMBERS = '''_CODES = {j: {w: float(i) for i, w in enumerate(words)} for j, words in _WORDS.items()}
 
 
 def _numbers(X):
     """Rows with string columns -> numbers: a string becomes its position among the
-    strings its column knows (_WORDS), -1 when unknown; None or NaN (missing) becomes NaN."""
+    strings its column knows (_WORDS), -1 when unknown; the column's missing value (None in
+    _NONE, else NaN) becomes NaN, the other one is unknown, as scikit-learn tells them apart."""
     X = np.asarray(X, dtype=object)
     if X.ndim != 2 or X.shape[1] != n_features_in_:
         return X  # _validate says what is wrong
@@ -756,10 +869,14 @@ def _numbers(X):
             except (TypeError, ValueError):
                 raise ValueError(f"X must contain only real numbers in column {_column_name(j)}.") from None
             continue
-        codes = _CODES[j]
+        codes, none = _CODES[j], j in _NONE
         for i, v in enumerate(X[:, j]):
-            if v is None or (isinstance(v, float) and v != v):
+            nan = isinstance(v, float) and v != v
+            if (v is None and none) or (nan and not none):
                 out[i, j] = np.nan
+            elif nan and j in _NO_NAN:
+                raise ValueError(f"Input contains NaN in column {_column_name(j)}, whose missing "
+                                 "value is None")
             elif isinstance(v, str) and v in codes:
                 out[i, j] = codes[v]
             elif j in _STRICT:
@@ -798,6 +915,7 @@ SIGMOID = '''def _sigmoid(Z, out):
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     target_options(Options, options)  # nothing of its own to read; a misspelling is refused
+    refuse_nul_labels(net, "numpy", "a .npz string array drops at the end", trailing_only=True)
     arrays = cast_arrays(net, dtype)
     stored = dict(arrays)
     classes, _ = classes_for_storage(net)
@@ -859,6 +977,9 @@ def _isolated_runner(directory, name, timeout):
     path = os.path.join(directory, f"{name}.py")
     if not os.path.exists(path):
         raise ExportError(f"{path} does not exist.")
+    from ..load import check_export_npz
+
+    check_export_npz(os.path.join(directory, f"{name}.npz"))  # the loader's limits hold here too
     try:  # what the outputs must look like comes from the .npz, read as data
         with np.load(os.path.join(directory, f"{name}.npz"), allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
@@ -876,7 +997,7 @@ def _isolated_runner(directory, name, timeout):
     return sandbox.IsolatedRunner(
         path, expected=tuple(expected),
         object_labels=meta.get("classes_kind") == "object", max_width=width,
-        timeout=sandbox.TIMEOUT if timeout is None else timeout)
+        max_text=max((len(str(c)) for c in classes or ()), default=1), timeout=timeout)
 
 
 def run(directory, name, X) -> dict[str, np.ndarray]:
@@ -884,26 +1005,38 @@ def run(directory, name, X) -> dict[str, np.ndarray]:
 
 
 _ASSIGNED = re.compile(r"^(FINGERPRINT|EXPORT_ID) = '([0-9a-f]*)'", re.MULTILINE)
+_NAMES = re.compile(r"^feature_names_in_ = np\.array\((\[.*\]), dtype=object\)$", re.MULTILINE)
 
 
 def stamp(directory, name) -> Stamp:
     """What NAME.npz records (fingerprint, dtype, weights digest) and whether NAME.py
     names the same model and the same export. Both files are read as data: nothing of a
     committed NAME.py runs here."""
-    from ..network import digest
+    from ..load import check_export_file, check_export_npz
+    from ..network import digest, label_form
 
     path = os.path.join(directory, f"{name}.npz")
+    check_export_npz(path)  # the loader's limits, before numpy inflates anything
+    check_export_file(os.path.join(directory, f"{name}.py"))
     try:
         with np.load(path, allow_pickle=False) as w:
             meta = json.loads(str(w["mlpexport_meta"]))
-            arrays = {k: w[k] for k in w.files  # the strings are in the fingerprint
-                      if k not in ("classes", "mlpexport_meta") and not k.startswith("vocab_")}
+            arrays = {k: w[k] for k in w.files if k != "mlpexport_meta"}
+        if "classes" in arrays:
+            arrays["classes"] = label_form(arrays["classes"])
         with open(os.path.join(directory, f"{name}.py"), "rb") as f:
             module_text = f.read().decode("utf-8", errors="replace")
         fingerprint, dtype, stored_digest = meta["fingerprint"], meta["dtype"], meta["digest"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{name}.py/.npz in {directory} is not a readable mlpexport export "
                           f"({type(exc).__name__}: {exc}).") from None
+    names = _NAMES.search(module_text)  # what named input is matched against, read as data
+    if names:
+        try:
+            arrays["feature_names"] = np.array([str(n) for n in ast.literal_eval(names.group(1))],
+                                               dtype=object)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            arrays["feature_names"] = np.array(["(unreadable)"], dtype=object)
     assigned = dict(_ASSIGNED.findall(module_text))
     same_model = assigned.get("FINGERPRINT") == fingerprint
     # An export written before export ids existed has none in either file (None == None):

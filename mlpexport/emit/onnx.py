@@ -135,16 +135,28 @@ def _mark_nan(g, op, Z):
 
 
 def _poly(g, op, Z):
-    """prod over inputs of Z ** powers: [N, 1, n_in] ** [n_out, n_in] -> [N, n_out, n_in],
-    multiplied along the last axis one input at a time (Mul, not ReduceProd, which
-    onnxruntime 1.19 has no float64 kernel for)."""
-    wide = g.node("Unsqueeze", [Z, g.const("axis1", [1], dtype=np.int64)])
-    terms = g.node("Pow", [wide, op.powers])
-    product = None
-    for j in range(op.n_in):
-        factor = g.node("Gather", [terms, g.const(f"input{j}", j, dtype=np.int64)], axis=2)
-        product = factor if product is None else g.node("Mul", [product, factor])
-    return product
+    """PolyTerms: T = [1, Z], then per run of one degree T = [T, T[:, left] * Z[:, right]]
+    (scikit-learn's factors, so its bits), then T[:, out]. The column numbers are the
+    stored (float) initializers cast to int64 here, so the weight digest covers them."""
+    from onnx import TensorProto, helper
+
+    def columns(name, start=None, stop=None):
+        idx = g.node("Cast", [name], to=TensorProto.INT64)
+        if start is None:
+            return idx
+        return g.node("Slice", [idx, g.const(f"at{start}", [start], dtype=np.int64),
+                                g.const(f"at{stop}", [stop], dtype=np.int64),
+                                g.const("axis0", [0], dtype=np.int64)])
+    rows = g.node("Slice", [g.node("Shape", [Z]), g.const("at0", [0], dtype=np.int64),
+                            g.const("at1", [1], dtype=np.int64), g.const("axis0", [0], dtype=np.int64)])
+    shape = g.node("Concat", [rows, g.const("one_column", [1], dtype=np.int64)], axis=0)
+    ones = g.node("ConstantOfShape", [shape], value=helper.make_tensor("one", g.onnx_dtype, [1], [1.0]))
+    T = g.node("Concat", [ones, Z], axis=1)
+    for start, stop in op.groups:
+        lower = g.node("Gather", [T, columns(op.left, start, stop)], axis=1)
+        factor = g.node("Gather", [Z, columns(op.right, start, stop)], axis=1)
+        T = g.node("Concat", [T, g.node("Mul", [lower, factor])], axis=1)
+    return g.node("Gather", [T, columns(op.out)], axis=1)
 
 
 def _log1p(g, Z):
@@ -385,9 +397,11 @@ SCORES = {
 def _classes_tensor(net, g):
     from onnx import TensorProto, helper
     classes, kind = classes_for_storage(net)
-    if kind != "number":
-        g.inits.append(helper.make_tensor("classes", TensorProto.STRING, [len(classes)],
-                                          [str(c).encode("utf-8") for c in classes]))
+    if kind != "number":  # the labels themselves, by hand: helper.make_tensor and numpy's
+        # str arrays drop trailing NUL characters
+        t = TensorProto(name="classes", data_type=TensorProto.STRING, dims=[len(classes)])
+        t.string_data.extend(str(c).encode("utf-8") for c in net.classes)
+        g.inits.append(t)
         return TensorProto.STRING
     g.const("classes", classes, dtype=classes.dtype)
     return helper.np_dtype_to_tensor_dtype(classes.dtype)
@@ -447,7 +461,10 @@ def build(net, name, dtype="float64", with_label=True, opset=None, text="strings
     from .. import __version__
     model.producer_version = __version__
     model.doc_string = "\n".join(header(net, name, dtype))
-    meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label})
+    texts = net.texts()
+    if not any(t.name == "classes" for t in g.inits):  # no label output, or multilabel 0/1
+        texts.pop("classes", None)
+    meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label}, texts)
     meta["weights"] = list(arrays)
     meta["flat"] = net.flat
     if not with_label and net.is_classifier:  # what check judges it without (--onnx-no-label)
@@ -525,9 +542,17 @@ def _set_opset(model, opset):
 
 
 def input_names(net) -> list[str]:
-    """The graph's inputs when some feature holds strings: one per feature, named after
-    it (x0, x1, ... without names), as skl2onnx names a DataFrame's columns."""
-    return column_names(net)
+    """The graph's inputs when some feature holds strings: one per feature that a step
+    reads, named after it (x0, x1, ... without names), as skl2onnx names a DataFrame's
+    columns. A column no step reads (remainder="drop": a name, a ticket number) is no
+    input at all: it may hold anything, and one ONNX input has one element type."""
+    return [n for n, unread in zip(column_names(net), _unread(net)) if not unread]
+
+
+def _unread(net):
+    """Columns left out of the inputs: those no step reads (all kept if none is read)."""
+    unread = net.unread_columns()
+    return unread if not unread.all() else np.zeros_like(unread)
 
 
 def text_codes(net) -> dict:
@@ -545,24 +570,38 @@ def _feature_inputs(g, net, codes=False):
     matrix the input ops read."""
     from onnx import TensorProto, helper
     strings = {c.column: c for c in net.vocab}
-    names = input_names(net)
+    names, unread = column_names(net), _unread(net)
     for c in ([] if codes else net.vocab):
         g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
                                           [w.encode("utf-8") for w in c.words]))
+    for n in names:  # ONNX names its inputs by the features: a name must be non-empty UTF-8
+        if not n:
+            raise ExportError(f"feature name {n!r} cannot name an ONNX input (ONNX input names "
+                              f"are non-empty text); rename the column before fitting, or "
+                              f"export with --to numpy.")
+        try:
+            n.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ExportError(f"feature name {n!r} is not UTF-8 text, which ONNX names must be; "
+                              f"rename the column before fitting.") from None
     taken = g.names | {f"vocab_{c.column}" for c in net.vocab}
-    clash = [n for n in names if n in taken or n in ("X", "label", "probabilities", "scores",
-                                                     "variable")]
+    clash = [n for n, skip in zip(names, unread) if not skip and (
+        n in taken or n in ("X", "label", "probabilities", "scores", "variable"))]
     if clash or len(set(names)) != len(names):
         raise ExportError(f"feature name {(clash or names)[0]!r} clashes with another name in the "
                           f"ONNX graph; rename the column before fitting.")
     columns, inputs = [], []
     text, code = (TensorProto.INT64, _given_codes) if codes else (TensorProto.STRING, _string_codes)
     for j, n in enumerate(names):
+        if unread[j]:
+            columns.append(None)  # filled below: any column will do, no step reads it
+            continue
         kind = text if j in strings else g.onnx_dtype
         doc = ("text code" if codes else "string") if j in strings else "number"
         inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1], doc))
         columns.append(code(g, strings[j], n) if j in strings else n)
-    return g.node("Concat", columns, axis=1), inputs
+    filler = next(c for c in columns if c is not None)
+    return g.node("Concat", [filler if c is None else c for c in columns], axis=1), inputs
 
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
@@ -580,7 +619,7 @@ def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
         golden = options.get("golden")
         if golden is None:
             raise ExportError("--onnx-test-data needs the rows convert proves (the golden rows).")
-        files.update(test_data(model, name, *golden))
+        files.update(test_data(model, name, golden[0], golden[1]))  # rows, sklearn's outputs
     return files
 
 
@@ -594,7 +633,10 @@ def test_data(model, name, X, outputs) -> dict[str, bytes]:
     kinds = [i.type.tensor_type.elem_type for i in model.graph.input]
     from onnx import TensorProto
     dtype = np.float32 if TensorProto.FLOAT in kinds else np.float64
-    feeds = feed(inputs, [k == TensorProto.STRING for k in kinds], X, dtype)
+    meta = {p.key: p.value for p in model.metadata_props}
+    codes = json.loads(meta["text_codes"]) if "text_codes" in meta else None
+    feeds = feed(inputs, [k == TensorProto.STRING for k in kinds], X, dtype,
+                 _input_columns(inputs, meta), codes)
     files = {}
     folder = f"{name}/test_data_set_0"
     for i, n in enumerate(inputs):
@@ -629,12 +671,13 @@ def runner(directory, name, runtime="onnxruntime"):
         strings = [k == onnx.TensorProto.STRING for k in kinds]
         inputs = [i.name for i in model.graph.input]
         names = [o.name for o in model.graph.output]
+        at = _input_columns(inputs, {p.key: p.value for p in model.metadata_props})
         evaluator = ReferenceEvaluator(model)
         codes = given_codes(path)
 
         def infer(X):
             with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
-                return evaluator.run(None, feed(inputs, strings, X, dtype, codes))
+                return evaluator.run(None, feed(inputs, strings, X, dtype, at, codes))
     else:
         try:
             import onnxruntime as ort
@@ -646,10 +689,11 @@ def runner(directory, name, runtime="onnxruntime"):
         strings = [k == "tensor(string)" for k in kinds]
         inputs = [i.name for i in sess.get_inputs()]
         names = [o.name for o in sess.get_outputs()]
+        at = _input_columns(inputs, sess.get_modelmeta().custom_metadata_map)
         codes = given_codes(path)
 
         def infer(X):
-            return sess.run(None, feed(inputs, strings, X, dtype, codes))
+            return sess.run(None, feed(inputs, strings, X, dtype, at, codes))
     unexpected = [n for n in names if n not in OUTPUTS]
     if unexpected:
         raise ExportError(f"{path} has an unexpected output {unexpected[0]!r}.")
@@ -689,20 +733,30 @@ def left_out(path) -> tuple[str, ...]:
     return tuple(n for n in names if n == "predict") if isinstance(names, list) else ()
 
 
-def feed(inputs, strings, X, dtype, codes=None) -> dict:
+def _input_columns(inputs, meta) -> list[int] | None:
+    """The X column each per-feature input takes (the recorded feature names, or x0, x1,
+    ...): a column no step reads has no input. None for the one input X."""
+    if inputs == ["X"]:
+        return None
+    names = json.loads(meta.get("feature_names") or "null") or [f"x{j}" for j in range(
+        int(meta.get("n_features", len(inputs))))]
+    return [names.index(n) if n in names else j for j, n in enumerate(inputs)]
+
+
+def feed(inputs, strings, X, dtype, at=None, codes=None) -> dict:
     """Rows in feature order -> the graph's inputs: X itself, or one [N, 1] column per
-    feature (strings as str, a missing one, None or NaN, as ""; numbers as dtype; with
-    `codes`, a text_codes record, text columns as its int64 codes)."""
-    if len(inputs) == 1 and not strings[0]:
+    input, X's column at[k] (strings as str, a missing one, None or NaN, as ""; numbers as
+    dtype; with `codes`, a text_codes record, text columns as its int64 codes)."""
+    if len(inputs) == 1 and not strings[0] and at is None:
         return {inputs[0]: np.asarray(X, dtype=dtype)}
     X = np.asarray(X, dtype=object)
     out = {}
     vocab = {} if codes is None else codes["columns"]
-    for j, (name, is_string) in enumerate(zip(inputs, strings)):
-        col = X[:, j]
+    for k, (name, is_string) in enumerate(zip(inputs, strings)):
+        col = X[:, k if at is None else at[k]]
         if name in vocab:
-            at = {w: k for k, w in enumerate(vocab[name])}
-            out[name] = np.array([codes["missing"] if is_missing(v) else at.get(str(v), codes["unknown"])
+            index = {w: i for i, w in enumerate(vocab[name])}
+            out[name] = np.array([codes["missing"] if is_missing(v) else index.get(str(v), codes["unknown"])
                                   for v in col], dtype=np.int64).reshape(-1, 1)
         elif is_string:
             out[name] = np.array(["" if is_missing(v) else str(v) for v in col],
@@ -720,10 +774,36 @@ def stamp(directory, name) -> Stamp:
     import onnx
     from onnx import numpy_helper
 
-    from ..network import digest
-    model = onnx.load(os.path.join(directory, f"{name}.onnx"))
+    from ..load import check_export_file
+    from ..network import digest, label_form
+    path = os.path.join(directory, f"{name}.onnx")
+    check_export_file(path)
+    model = onnx.load(path, load_external_data=False)  # nothing outside the file is read
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise ExportError(f"{name}.onnx keeps weights in external files, which mlpexport never "
+                          f"writes; refused.")
     meta = {p.key: p.value for p in model.metadata_props}
     weights = set(json.loads(meta.get("weights", "[]")))
-    arrays = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer if t.name in weights}
-    return Stamp(f"{name}.onnx", meta.get("fingerprint"), digest(arrays) == meta.get("digest"),
-                 dtype=meta.get("dtype", "float64"))
+    stored = {t.name: (np.array(list(t.string_data), dtype=object)  # as written: NULs kept
+                       if t.data_type == onnx.TensorProto.STRING else numpy_helper.to_array(t))
+              for t in model.graph.initializer
+              if t.name in weights or t.name == "classes" or t.name.startswith("vocab_")}
+    arrays = {k: (np.array([_text(v) for v in a.ravel()], dtype=object)
+                  if a.dtype.kind in "OSU" else a) for k, a in stored.items()}
+    if "classes" in arrays:
+        arrays["classes"] = label_form(arrays["classes"])
+    names = json.loads(meta.get("feature_names", "null"))
+    if names:
+        arrays["feature_names"] = np.array([str(n) for n in names], dtype=object)
+    inputs = [i.name for i in model.graph.input]
+    # one input per feature a step reads (a model with text columns): fed by name, so they
+    # are recorded names (x0, x1, ... without them), in their order
+    expected = [str(n) for n in names or (f"x{j}" for j in range(int(meta.get("n_features", 0))))]
+    at = [expected.index(n) if n in expected else -1 for n in inputs]
+    named = inputs == ["X"] or (min(at, default=0) >= 0 and at == sorted(set(at)))
+    return Stamp(f"{name}.onnx", meta.get("fingerprint"),
+                 named and digest(arrays) == meta.get("digest"), dtype=meta.get("dtype", "float64"))
+
+
+def _text(v) -> str:
+    return v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)

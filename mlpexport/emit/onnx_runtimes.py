@@ -52,6 +52,7 @@ class Prepared:
     outputs: list  # output names, in graph order
     left_out: tuple  # scikit-learn's names of outputs not run here
     dtype: str  # the graph's arithmetic
+    meta: dict  # its metadata_props
 
 
 def parse(text: str | None) -> tuple[str, ...] | None:
@@ -130,7 +131,8 @@ def _prepare(path, runtime, tmp) -> Prepared:
             gone += [OUTPUTS[n] for n in strings]
             path = os.path.join(tmp, "graph.onnx")
             onnx.save(model, path)
-    return Prepared(path, inputs, [o.name for o in model.graph.output], tuple(gone), dtype)
+    return Prepared(path, inputs, [o.name for o in model.graph.output], tuple(gone), dtype,
+                    {p.key: p.value for p in model.metadata_props})
 
 
 def _cut_outputs(model, names):
@@ -160,7 +162,7 @@ def runner(directory, name, runtime):
     why = available(runtime)
     if why:
         raise RuntimeMissing(why)
-    from .onnx import OUTPUTS, feed, given_codes
+    from .onnx import OUTPUTS, _input_columns, feed, given_codes
     codes = given_codes(os.path.join(directory, f"{name}.onnx"))
     tmp = tempfile.mkdtemp(prefix="mlpexport-onnx-")
     try:
@@ -178,9 +180,10 @@ def runner(directory, name, runtime):
     np_dtype = np.float32 if prep.dtype == "float32" else np.float64
     names = [n for n, _ in prep.inputs]
     strings = [t == TensorProto.STRING for _, t in prep.inputs]
+    at = _input_columns(names, prep.meta)  # the X column of each input (unread ones have none)
 
     def run_rows(X):
-        outs = infer(feed(names, strings, X, np_dtype, codes))
+        outs = infer(feed(names, strings, X, np_dtype, at, codes))
         return {OUTPUTS[n]: np.asarray(v) for n, v in zip(prep.outputs, outs)}
     run_rows.left_out = prep.left_out
     judged = "float32" if runtime == "openvino" else prep.dtype

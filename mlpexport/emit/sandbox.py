@@ -19,8 +19,22 @@ file — is RuntimeFailed naming what happened and the tail of the child's stder
 accepted arrays are then compared with scikit-learn like any export's, so a module that
 forges them can only pass by being right.
 
+The same runner takes other children: c.runner runs a compiled C export through
+c_worker.py, which speaks this protocol (`command`).
+
+The parent keeps the child away from its own code: the child starts in its temp dir
+(its working directory), and `seal_parent` imports, before any untrusted code runs,
+every module the checking process may still need, so that a module the child plants
+on the parent's sys.path (the venv's bin/, the current directory, site-packages) is
+never imported by the parent; the command line also drops the script's directory or
+the current directory from the front of sys.path (what `python -P` does: cli.main).
+
+Time limit: TIMEOUT seconds for the start (import or library load) and for each call,
+MLPEXPORT_TIMEOUT=SECONDS in the environment to change it.
+
 This guards the CI gate's verdict; it is not an OS sandbox: the child runs as the same
-user and can read and write what the user can.
+user and can read and write what the user can (files the user's next Python process
+imports included).
 """
 from __future__ import annotations
 
@@ -28,9 +42,11 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 import zipfile
@@ -38,9 +54,10 @@ import zipfile
 import numpy as np
 
 from ..data import rows_as_records
-from ..errors import RuntimeFailed
+from ..errors import RuntimeFailed, UsageError
 
 TIMEOUT = 300.0  # seconds for the import, and for each call (a chunk of up to 100,000 rows)
+TIMEOUT_ENV = "MLPEXPORT_TIMEOUT"  # seconds, overrides TIMEOUT
 ALLOWED_KINDS = "biufU"  # bool, integers, floats, text labels: never objects
 HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                   (2, 0): np.lib.format.read_array_header_2_0}
@@ -93,6 +110,46 @@ for line in sys.stdin:
 '''
 
 
+def time_limit() -> float:
+    """The time limit in seconds: MLPEXPORT_TIMEOUT when set, else TIMEOUT."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise UsageError(f"{TIMEOUT_ENV}={text[:40]!r} must be a number of seconds > 0.")
+    return value
+
+
+# What the checking process may still import once an untrusted export has run (the
+# MATLAB runner's .mat reader, the report writers, the progress bar, what a warning or
+# an error message loads). Imported up front by seal_parent; the runtimes an in-process
+# runner imports are imported when it is made, before check starts any child.
+PARENT_MODULES = ("json", "zipfile", "zlib", "linecache", "tokenize", "traceback",
+                  "xml.etree.ElementTree", "scipy.io", "tqdm")
+
+
+def seal_parent(extra=()):
+    """Import, before any untrusted export runs, every module this process may still
+    import afterwards (PARENT_MODULES and `extra`): a module the child plants on our
+    sys.path can then never be the one we import. One that is not installed is marked
+    absent in sys.modules, so that a later import fails as not installed instead of
+    finding a planted file."""
+    import importlib
+    for name in (*PARENT_MODULES, *extra):
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = None
+        except Exception:  # an installed module that does not import: leave it be
+            pass
+
+
 def _plain(text: str) -> str:
     """Child output quoted in an error: printable characters only, one line."""
     return "".join(c if c.isprintable() else " " for c in text).strip()
@@ -122,7 +179,7 @@ def _exit_status(proc: subprocess.Popen, wait: float) -> int | None:
         time.sleep(0.01)
 
 
-def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int):
+def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int, log=None):
     """Stop the child and anything it started (it leads its own process group), reap it
     and remove the temp dir."""
     if proc.returncode is None:  # not reaped yet: the group id is still the child's
@@ -139,6 +196,8 @@ def _cleanup(proc: subprocess.Popen, work: str, reply_fd: int):
         os.close(reply_fd)
     except OSError:
         pass
+    if log is not None:
+        log.close()
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -148,29 +207,41 @@ class IsolatedRunner:
 
     expected: the outputs the module must return (e.g. ("predict", "predict_proba"));
     object_labels: hand text labels back as an object array, as the module's own
-    classes_ are (the .npz records it); max_width: the most columns an output may have.
+    classes_ are (the .npz records it); max_width: the most columns an output may have;
+    max_text: the most characters a text label may have (None: any).
+    command: the child's argv before WORK and REPLY_FD (default: the numpy WORKER on
+    `path`); label: the export's name in messages (default: path's file name);
+    starting: what the child does before it is ready, for messages.
+    timeout: seconds (default: time_limit(), i.e. MLPEXPORT_TIMEOUT or TIMEOUT).
     """
 
     def __init__(self, path, *, expected=("predict",), object_labels=False, max_width=None,
-                 timeout=TIMEOUT):
+                 max_text=None, timeout=None, command=None, label=None,
+                 starting="while being imported"):
         self.path = os.path.abspath(path)
-        self.label = os.path.basename(path)
+        self.label = label or os.path.basename(path)
         self.expected = tuple(expected)
         self.object_labels = object_labels
         self.max_width = max_width
-        self.timeout = timeout
+        self.max_text = max_text
+        self.timeout = time_limit() if timeout is None else timeout
         self.seq = 0
+        self._lock = threading.Lock()  # one call at a time: the protocol is a sequence
+        command = command or [sys.executable, "-I", "-c", WORKER, self.path]
         self.work = tempfile.mkdtemp(prefix="mlpexport-sandbox-")  # mode 0700
         self.log_path = os.path.join(self.work, "stderr.log")
         reply_r, reply_w = os.pipe()
+        # the log is read back through this descriptor, never by its name: the child may
+        # rename it or put a FIFO in its place
+        self._log = open(self.log_path, "w+b")
         try:
-            with open(self.log_path, "wb") as log:
-                self.proc = subprocess.Popen(
-                    [sys.executable, "-I", "-c", WORKER, self.path, self.work, str(reply_w)],
-                    stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(reply_w,),
-                    cwd=self.work, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [*command, self.work, str(reply_w)],
+                stdin=subprocess.PIPE, stdout=self._log, stderr=self._log, pass_fds=(reply_w,),
+                cwd=self.work, start_new_session=True)
         except OSError as exc:
             os.close(reply_r)
+            self._log.close()
             shutil.rmtree(self.work, ignore_errors=True)
             raise RuntimeFailed(f"could not start Python to run {self.label}: {exc}.") from None
         finally:
@@ -178,8 +249,8 @@ class IsolatedRunner:
         self.reply_fd = reply_r
         self._pending = b""
         self.timed_out = False
-        self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.work, reply_r)
-        self._expect("ready", "while being imported")
+        self._finalizer = weakref.finalize(self, _cleanup, self.proc, self.work, reply_r, self._log)
+        self._expect("ready", starting)
 
     # -- protocol ------------------------------------------------------------------
 
@@ -232,11 +303,11 @@ class IsolatedRunner:
 
     def _stderr_tail(self):
         try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 4 * STDERR_TAIL))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
+            fd = self._log.fileno()
+            end = os.fstat(fd).st_size
+            text = os.pread(fd, 4 * STDERR_TAIL, max(0, end - 4 * STDERR_TAIL))
+            text = text.decode("utf-8", errors="replace")
+        except (OSError, ValueError):
             return ""
         lines = [_plain(x) for x in text.splitlines() if _plain(x)]
         tail = " | ".join(lines[-3:])[-STDERR_TAIL:]
@@ -245,12 +316,24 @@ class IsolatedRunner:
     # -- calls ---------------------------------------------------------------------
 
     def __call__(self, X) -> dict[str, np.ndarray]:
+        with self._lock:
+            return self._call(X)
+
+    def _call(self, X) -> dict[str, np.ndarray]:
         if not self._finalizer.alive:
             raise RuntimeFailed(f"{self.label} is no longer running (an earlier call failed).")
         X = np.asarray(X)
         self.seq += 1
         seq = str(self.seq)
-        np.save(os.path.join(self.work, f"in-{seq}.npy"), rows_as_records(X), allow_pickle=False)
+        try:  # a new file: never through a FIFO or a link the child put there
+            fd = os.open(os.path.join(self.work, f"in-{seq}.npy"),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, rows_as_records(X), allow_pickle=False)
+        except OSError as exc:
+            self._finalizer()
+            raise RuntimeFailed(f"{self.label}'s folder was tampered with: the rows could "
+                                f"not be written ({exc.strerror}).") from None
         out_path = os.path.join(self.work, f"out-{seq}.npz")
         try:
             self.proc.stdin.write(f"{seq}\n".encode())
@@ -260,6 +343,9 @@ class IsolatedRunner:
         self._expect(f"done {seq}", f"on {len(X)} rows")
         try:
             return self._accept(out_path, len(X))
+        except RuntimeFailed:
+            self._finalizer()  # a child that forged its answer is not asked again
+            raise
         finally:
             for p in (out_path, os.path.join(self.work, f"in-{seq}.npy")):
                 try:
@@ -274,17 +360,32 @@ class IsolatedRunner:
             return RuntimeFailed(f"{self.label} returned {why}.")
 
         try:
-            with zipfile.ZipFile(path) as z:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            raise bad(f"no readable result file ({exc.strerror})") from None
+        with os.fdopen(fd, "rb") as f:
+            return self._read_result(f, n_rows, bad)
+
+    def _read_result(self, f, n_rows, bad):
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise bad("a result that is not a plain file")
+        widest = max(self._item_limit(np.dtype("U1")), 8)
+        most = len(self.expected) * n_rows * max(self.max_width or 1, 1) * widest + (1 << 20)
+        if info.st_size > most:
+            raise bad(f"a result file of {info.st_size} bytes, more than its outputs take")
+        try:
+            with zipfile.ZipFile(f) as z:
                 members = z.namelist()
                 keys = sorted(m[:-4] for m in members if m.endswith(".npy"))
                 if len(keys) != len(members) or keys != sorted(self.expected):
                     raise bad(f"outputs {keys}, expected {sorted(self.expected)}")
                 for key in keys:
-                    with z.open(key + ".npy") as f:
-                        read_header = HEADER_READERS.get(np.lib.format.read_magic(f))
+                    with z.open(key + ".npy") as member:
+                        read_header = HEADER_READERS.get(np.lib.format.read_magic(member))
                         if read_header is None:
                             raise bad(f"{key} in an unexpected .npy format")
-                        shape, _, dtype = read_header(f)
+                        shape, _, dtype = read_header(member)
                     if dtype.kind not in ALLOWED_KINDS or dtype.hasobject:
                         raise bad(f"{key} of dtype {dtype}, not numbers or text")
                     if len(shape) not in (1, 2) or shape[0] != n_rows:
@@ -292,13 +393,30 @@ class IsolatedRunner:
                     if len(shape) == 2 and self.max_width is not None and shape[1] > self.max_width:
                         raise bad(f"{key} of shape {shape}; the export has at most "
                                   f"{self.max_width} columns")
-            with np.load(path, allow_pickle=False) as w:
+                    limit = self._item_limit(dtype)
+                    if dtype.itemsize > limit:
+                        raise bad(f"{key} of dtype {dtype}, wider than any output of the "
+                                  f"export ({limit} bytes an element)")
+                    size = dtype.itemsize * int(np.prod(shape))
+                    stored = z.getinfo(key + ".npy").file_size
+                    if size > stored:  # zipfile reads no more than file_size
+                        raise bad(f"{key} of {size} bytes in a member of {stored}")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as w:
                 out = {k: w[k] for k in self.expected}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
             raise bad(f"an unreadable result ({type(exc).__name__}: {_plain(str(exc))[:200]})") from None
         if self.object_labels and out["predict"].dtype.kind == "U":
             out["predict"] = out["predict"].astype(object)  # as the module's classes_ are
         return out
+
+    def _item_limit(self, dtype) -> int:
+        """The widest element an output may have: 8 bytes for numbers, 4 bytes a
+        character of the longest label for text (so that a result cannot ask for more
+        memory than the export's own outputs take)."""
+        if dtype.kind != "U":
+            return 8
+        return 4 * max(self.max_text if self.max_text is not None else 1 << 16, 1)
 
     def close(self):
         """Stop the child and remove its temp dir (also done when the runner is collected)."""
