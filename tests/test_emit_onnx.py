@@ -319,3 +319,24 @@ def test_codes_default_stays_strings_and_bad_mode_is_refused(tmp_path):
     report = mlpexport.convert(est, tmp_path / "c", to="onnx", onnx_text="codes")
     assert report.passed and str(tmp_path / "c" / "model.codes.json") in report.files
     assert mlpexport.check(est, against=tmp_path / "c", to="onnx").passed
+
+
+def test_codes_export_reads_back_its_digest_and_an_edited_vocabulary_is_found(tmp_path):
+    import json
+    import mlpexport
+    from mlpexport import emit
+    est, net, X = case("mixed_types")
+    emit.write_all(emit.render_all(net, "m", ["onnx"], "float64", onnx_text="codes"),
+                   str(tmp_path), force=True)
+    assert onnx_target.stamp(str(tmp_path), "m").intact
+    model = onnx.load(tmp_path / "m.onnx")
+    for p in model.metadata_props:
+        if p.key == "text_codes":
+            record = json.loads(p.value)
+            column = next(iter(record["columns"]))
+            record["columns"][column] = list(reversed(record["columns"][column]))
+            p.value = json.dumps(record)
+    onnx.save(model, tmp_path / "m.onnx")
+    assert not onnx_target.stamp(str(tmp_path), "m").intact
+    report = mlpexport.check(est, against=tmp_path, name="m", to="onnx")
+    assert not report.passed and "edited after export" in report.table()

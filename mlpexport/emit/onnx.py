@@ -801,6 +801,13 @@ def stamp(directory, name) -> Stamp:
     expected = [str(n) for n in names or (f"x{j}" for j in range(int(meta.get("n_features", 0))))]
     at = [expected.index(n) if n in expected else -1 for n in inputs]
     named = inputs == ["X"] or (min(at, default=0) >= 0 and at == sorted(set(at)))
+    if "text_codes" in meta:  # --onnx-text codes: the vocabularies are in the metadata
+        try:
+            columns = json.loads(meta["text_codes"])["columns"]
+            arrays.update({f"vocab_{expected.index(n)}": np.array([str(w) for w in words], dtype=object)
+                           for n, words in columns.items()})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            named = False  # an unreadable record: not the export we wrote
     return Stamp(f"{name}.onnx", meta.get("fingerprint"),
                  named and digest(arrays) == meta.get("digest"), dtype=meta.get("dtype", "float64"))
 
