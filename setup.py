@@ -6,4 +6,5 @@ from setuptools import find_packages, setup
 
 setup(packages=find_packages(include=["mlpexport*"]) + ["mlpexport.matlab"],
       package_dir={"mlpexport.matlab": "matlab"},
-      package_data={"mlpexport.matlab": ["*.m"]})
+      package_data={"mlpexport.matlab": ["*.m"],
+                    "mlpexport.emit": ["onnx_node.js"]})  # the onnxruntime-node runner (check)

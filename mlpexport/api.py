@@ -139,14 +139,28 @@ def _typed(*, to=None, name=None, rtol=None, atol=None, outdir=False):
 def _target_options(options: dict) -> dict:
     """The user's target options, every one the registered targets declare given (so
     the export id does not depend on which defaults were spelled out)."""
-    from .emit import COMMON_OPTIONS, known_options
+    import dataclasses
 
-    names = sorted(set(known_options()) - set(COMMON_OPTIONS))  # golden is convert's own
+    from .emit import COMMON_OPTIONS, known_options, target
+
+    known = known_options()
+    names = sorted(set(known) - set(COMMON_OPTIONS))  # golden is convert's own
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise UsageError(f"unknown target option {', '.join(unknown)}; the options are "
                          f"{', '.join(names)}.")
-    return {k: bool(options.get(k, False)) for k in names}
+    defaults = {f.name: f.default for k in names for f in dataclasses.fields(target(known[k]).Options)}
+    out = {}
+    for k in names:
+        if k in _ALWAYS:  # export ids have always carried these switches
+            out[k] = bool(options.get(k, False))
+        elif options.get(k, defaults[k]) != defaults[k]:  # newer ones only when not the
+            value = options[k]  # default, so that adding an option changes no export id
+            out[k] = bool(value) if isinstance(defaults[k], bool) else value
+    return out
+
+
+_ALWAYS = ("matlab_inline", "matlab_verify", "onnx_no_label")
 
 
 def _named(to, targets) -> tuple:
@@ -402,7 +416,7 @@ def _in_domain(X, net, where, chunk=65536):
 # --------------------------------------------------------------------------- convert
 
 def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, force=False,
-            prune_dead=False, trust_pickle=False, **target_options):
+            prune_dead=False, trust_pickle=False, onnx_runtimes=None, **target_options):
     """Export `model` into `outdir` and return the Report of the check run before writing.
 
     Every export is rendered in memory, run, and compared with scikit-learn's own
@@ -418,7 +432,10 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
         prune_dead=True, ReLU units never active on these rows are removed (the export
         is then proven on these rows only).
     trust_pickle: load a pickle without the allowlist (only for files you wrote).
-    target_options: matlab_inline, matlab_verify, onnx_no_label (see `mlpexport convert
+    onnx_runtimes: ONNX runtimes besides onnxruntime that must run the ONNX export before
+        it is written ("openvino,tract,opencv,node" or "all"; default none, see check).
+    target_options: matlab_inline, matlab_verify, onnx_no_label, onnx_opset, onnx_text ("codes"),
+        onnx_test_data (see `mlpexport convert
         --help`); any other name is a UsageError.
 
     >>> from sklearn.neural_network import MLPRegressor
@@ -428,11 +445,23 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
     ['out/sine.py', 'out/sine.npz']
     """
     return _convert(model, outdir, to=to, name=name, dtype=dtype, data=data, force=force,
-                    prune_dead=prune_dead, trust_pickle=trust_pickle, options=target_options)
+                    prune_dead=prune_dead, trust_pickle=trust_pickle, options=target_options,
+                    onnx_runtimes=onnx_runtimes)
+
+
+def _onnx_runtimes(text, default):
+    """--onnx-runtimes (None: MLPEXPORT_ONNX_RUNTIMES when set, else `default`) -> the
+    runtimes besides onnxruntime (None: every one installed)."""
+    from .emit import onnx_runtimes
+    if text is None:
+        text = os.environ.get("MLPEXPORT_ONNX_RUNTIMES") or None
+        if text is None:
+            return default
+    return onnx_runtimes.parse(text)
 
 
 def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_pickle,
-             options, note=None, written=None):
+             options, note=None, written=None, onnx_runtimes=None):
     """convert, for the CLI too: `note` prints as it goes, `written` receives the paths
     as soon as they are in place (for an honest message after an interrupt)."""
     from . import emit
@@ -443,6 +472,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
     _typed(to=to, name=name, outdir=outdir)
     options = _target_options(options)
     targets = emit.parse_targets(to)
+    runtimes = _onnx_runtimes(onnx_runtimes, ())  # convert: onnxruntime unless named
     name = _name(model, name, targets, note)
     if dtype not in emit.DTYPES:
         raise UsageError(f"dtype must be float64 or float32, not {dtype!r}.")
@@ -453,7 +483,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
     created = emit.check_outdir(outdir)  # a path the user got wrong fails before any work
     try:
         report = _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dead,
-                                  trust_pickle, options, to, note, written)
+                                  trust_pickle, options, to, note, written, runtimes)
     finally:
         if not written:
             emit.remove_created(created)
@@ -462,7 +492,7 @@ def _convert(model, outdir, *, to, name, dtype, data, force, prune_dead, trust_p
 
 
 def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dead,
-                     trust_pickle, options, to, note, written):
+                     trust_pickle, options, to, note, written, onnx_runtimes=()):
     import numpy as np
 
     from . import emit
@@ -488,12 +518,17 @@ def _convert_checked(model, outdir, targets, name, dtype, data, force, prune_dea
         rows = _Rows(drawn, drawn_source(net, len(drawn)))
         golden = draw_rows(net, n=24, seed=1)
     # golden rows are stored in the .mat for mlpexport_verify.m, with the scale of each
-    # output column that check judges rows.X by (so the verifier judges as check does)
+    # output column that check judges rows.X by (so the verifier judges as check does);
+    # --onnx-test-data stores them too, so they are proven as well
+    if options.get("onnx_test_data") and "onnx" in targets:
+        rows = _Rows(np.vstack([rows.X, golden]), f"{rows.source}, and the {len(golden)} "
+                     "rows of the ONNX test data", given=rows.given)  # given rows come first
     scales = output_scales(m.est, net, rows.X) if "matlab" in targets else None
     options = dict(options, golden=(golden, sklearn_outputs(m.est, golden, net), scales))
     files = emit.render_all(net, name, targets, dtype, **options)
     report = check(m.est, net, rows.X, targets, dtype=dtype, name=name,
-                   required=_required(to, targets), files=files, given=rows.given)
+                   required=_required(to, targets), files=files, given=rows.given,
+                   onnx_runtimes=onnx_runtimes)
     report.source, report.model, report.name = rows.source, m.label, name
     report.estimator = net.meta.get("source", "")
     _versions(report, m)
@@ -519,7 +554,7 @@ def _prune(net, rows, note):
 # ----------------------------------------------------------------------------- check
 
 def check(model, *, data=None, against=None, name=None, to="all", rtol=None, atol=None,
-          dtype="float64", trust_pickle=False, **target_options):
+          dtype="float64", trust_pickle=False, onnx_runtimes=None, **target_options):
     """Run exports and scikit-learn on the same rows; return a Report.
 
     Without `against`, fresh exports are made in a temporary folder and run. With
@@ -534,6 +569,11 @@ def check(model, *, data=None, against=None, name=None, to="all", rtol=None, ato
         SKIP row, naming a target makes its absence a RuntimeMissing error.
     rtol: default 1e-9 for float64 exports, 1e-4 for float32 ones; atol default 0.
     dtype, target_options: how fresh exports are made (as in `convert`).
+    onnx_runtimes: where the ONNX export runs besides onnxruntime, each its own rows
+        (onnx[openvino], onnx[tract], onnx[opencv], onnx[node]): "openvino,tract", "all",
+        or "onnxruntime" for none; default every one installed (SKIP rows for the rest).
+        A runtime named here, or by MLPEXPORT_REQUIRE_OPENVINO=1 (..._TRACT, _OPENCV,
+        _NODE), must be installed.
 
     >>> report = mlpexport.check("model.skops", against="exports/")
     >>> report.passed, [(r.export, r.output, r.status) for r in report.rows]
@@ -541,11 +581,12 @@ def check(model, *, data=None, against=None, name=None, to="all", rtol=None, ato
     >>> print(report)                                                  # the text table
     """
     return _check(model, data=data, against=against, name=name, to=to, rtol=rtol, atol=atol,
-                  dtype=dtype, trust_pickle=trust_pickle, options=target_options)
+                  dtype=dtype, trust_pickle=trust_pickle, options=target_options,
+                  onnx_runtimes=onnx_runtimes)
 
 
 def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, options,
-           note=None):
+           note=None, onnx_runtimes=None):
     from . import emit
     from .check import check as run_check
 
@@ -556,6 +597,7 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
         raise UsageError(f"against must be a directory path, not {type(against).__name__}.")
     options = _target_options(options)
     targets = emit.parse_targets(to)
+    runtimes = _onnx_runtimes(onnx_runtimes, None)  # check: every one installed
     # the chosen name is news only for the committed exports it finds; fresh exports are
     # made in a temporary folder and never written where the user looks
     name = _name(model, name, targets, note if against is not None else _quiet)
@@ -581,7 +623,8 @@ def _check(model, *, data, against, name, to, rtol, atol, dtype, trust_pickle, o
         report = run_check(m.est, m.net, rows.X, targets, dtype=dtype, rtol=rtol,
                            atol=0.0 if atol is None else atol, against=against, name=name,
                            required=_required(to, targets), expected=_named(to, targets),
-                           options=options, given=rows.given)
+                           options=options, given=rows.given,
+                           onnx_runtimes=runtimes)
     except RuntimeFailed as exc:  # the rows so far and the error, for the CLI's reports
         if getattr(exc, "report", None) is not None:
             describe(exc.report)

@@ -144,6 +144,7 @@ class Row:
     rtol: float = 0.0  # the tolerances this row was judged by
     atol: float = 0.0
     type_note: str = field(default="", repr=False)  # labels of a type that cannot hold sklearn's
+    beyond_range: int = 0  # rows left out: beyond what the export's arithmetic holds (compare)
 
     @property
     def passed(self) -> bool:
@@ -274,15 +275,16 @@ class Report:
                         "rows": [r.to_json() for r in self.rows]})
 
     def table(self, unrun: str = "not run") -> str:
-        head = f"{'export':<8} {'output':<14} {'max abs err':>12} {'max rel err':>12} {'labels':>8}  result"
+        w = max([8] + [len(r.target) for r in self.rows])  # onnx[openvino] is wider
+        head = f"{'export':<{w}} {'output':<14} {'max abs err':>12} {'max rel err':>12} {'labels':>8}  result"
         lines = [head, "-" * len(head)]
         for r in self.rows:
             labels = "" if r.labels_agree is None else f"{100 * r.labels_agree:.1f}%"
             result = r.status + (f"  ({r.note})" if r.note else "")
             if r.n == 0:
-                lines.append(f"{r.target:<8} {r.output:<14} {'':>12} {'':>12} {'':>8}  {result}")
+                lines.append(f"{r.target:<{w}} {r.output:<14} {'':>12} {'':>12} {'':>8}  {result}")
             else:
-                lines.append(f"{r.target:<8} {r.output:<14} {r.max_abs:12.3g} {r.max_rel:12.3g} {labels:>8}  {result}")
+                lines.append(f"{r.target:<{w}} {r.output:<14} {r.max_abs:12.3g} {r.max_rel:12.3g} {labels:>8}  {result}")
         rtols = sorted({r.rtol for r in self.rows if r.status != SKIP and r.n})
         rtol = (f"rtol {self.rtol:g}" if len(rtols) <= 1 else
                 f"rtol per export dtype ({', '.join(f'{v:g}' for v in rtols)})")
@@ -407,7 +409,11 @@ def labels_equal(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def compare(target, output, got, want, rtol, atol, proba=None, typical=None, scores=None,
-            scale_of_scores=None) -> Row:
+            scale_of_scores=None, limit=None) -> Row:
+    """limit: the largest magnitude the export's arithmetic holds (float32's max for a
+    float32 export). Rows where scikit-learn's value is beyond it (a GLM's exp far out)
+    and the export's is too, with the same sign (its infinity), are left out and counted
+    in the note; the other rows are judged as ever."""
     want = np.asarray(want)
     got = _fit_shape(got, want)
     row = Row(target, output, n=len(want), rtol=rtol, atol=atol)
@@ -446,11 +452,34 @@ def compare(target, output, got, want, rtol, atol, proba=None, typical=None, sco
             row.ties = int((margin <= rtol).sum())
         row.differ = int(bad.sum())
         return _label_verdict(row)
+    beyond = _beyond_range(got, want, limit)
+    if beyond is not None:
+        row.beyond_range, row.note = int(beyond.sum()), _beyond_note(int(beyond.sum()))
+        got, want = got[~beyond], want[~beyond]
+        if not len(want):
+            return row
     abs_err, rel_err = errors(got, want, typical)
     row.max_abs = float(abs_err.max())
     row.max_rel = float(rel_err.max())
     row.status = PASS if np.all((rel_err <= rtol) | (abs_err <= atol)) else FAIL
     return row
+
+
+def _beyond_range(got, want, limit):
+    """[n] bool: rows where some value of scikit-learn's is beyond `limit` and the
+    export's matching value is as well, with the same sign; None when there are none."""
+    if limit is None or want.dtype.kind != "f":
+        return None
+    w = want.reshape(len(want), -1).astype(np.float64)
+    g = np.asarray(got, dtype=np.float64).reshape(len(want), -1)
+    with np.errstate(invalid="ignore"):
+        out = (np.abs(w) > limit) & (np.abs(g) >= limit) & (np.sign(g) == np.sign(w))
+        rows = out.any(axis=1) & ((out | ~(np.abs(w) > limit)).all(axis=1))
+    return rows if rows.any() else None
+
+
+def _beyond_note(n):
+    return f"{n} row{'s' if n != 1 else ''} beyond float32's range left out"
 
 
 def _label_verdict(row):
@@ -467,6 +496,9 @@ def merge(a: Row, b: Row) -> Row:
     out = Row(a.target, a.output, n=a.n + b.n, max_abs=max(a.max_abs, b.max_abs),
               max_rel=max(a.max_rel, b.max_rel), status=FAIL if FAIL in (a.status, b.status) else PASS,
               note=a.note or b.note, rtol=a.rtol, atol=a.atol)
+    out.beyond_range = a.beyond_range + b.beyond_range
+    if out.beyond_range:
+        out.note = _beyond_note(out.beyond_range)
     if a.labels_agree is not None:
         out.equal, out.ties, out.differ = a.equal + b.equal, a.ties + b.ties, a.differ + b.differ
         out.labels_agree = out.equal / max(out.n, 1)
@@ -475,19 +507,25 @@ def merge(a: Row, b: Row) -> Row:
     return out
 
 
-def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None) -> list[Row]:
+def compare_outputs(target, got: dict, want: dict, rtol, atol, typical=None, left_out=(),
+                    limit=None) -> list[Row]:
+    """Rows for each of scikit-learn's outputs. left_out: outputs the export was written
+    without on purpose (ONNX --onnx-no-label), not judged. limit: the largest magnitude
+    the export's arithmetic holds (float32's max), see compare."""
     rows = []
     for output, ref in want.items():
         if output not in got:
             if output == "decision_function" and "predict_proba" in got:
                 continue  # written before exports had decision_function: nothing to compare
+            if output in left_out:
+                continue  # written without it (--onnx-no-label): the rest is judged
             rows.append(Row(target, output, status=FAIL, note="missing from the export",
                             rtol=rtol, atol=atol))
             continue
         rows.append(compare(target, output, got[output], ref, rtol, atol,
                             want.get("predict_proba"), (typical or {}).get(output),
                             want.get("decision_function"),
-                            (typical or {}).get("decision_function")))
+                            (typical or {}).get("decision_function"), limit))
     return rows
 
 
@@ -524,7 +562,7 @@ SAMPLE = 100_000  # the first rows set each output column's typical magnitude
 
 def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Tolerance = Tolerance(),
                 name: str = "model", required=(), options=None, files: dict | None = None,
-                chunk: int = CHUNK, given=None) -> Report:
+                chunk: int = CHUNK, given=None, onnx_runtimes=()) -> Report:
     """Exports made now (or the rendered `files`, which convert is about to write) against
     scikit-learn's own outputs on rows X."""
     rtol = tol.rtol_for(dtype)
@@ -533,9 +571,12 @@ def check_fresh(est, net: Network, X, targets, *, dtype="float64", tol: Toleranc
         files = emit.render_all(net, name, targets, dtype, **(options or {}))
     with tempfile.TemporaryDirectory(prefix="mlpexport-check-") as tmp:
         emit.write_all(files, tmp, force=True)
+        rtols, dtypes = {t: rtol for t in targets}, {t: dtype for t in targets}
         with _errors_into(report):
-            report.rows += _run_and_compare(est, net, X, {t: rtol for t in targets}, tol.atol,
-                                            tmp, name, required, chunk, report.samples, given=given)
+            extra, skipped = _onnx_runtimes(tmp, name, tol, onnx_runtimes, rtols, dtypes)
+            report.rows += _run_and_compare(est, net, X, rtols, tol.atol, tmp, name, required,
+                                            chunk, report.samples, given=given, dtypes=dtypes,
+                                            extra=extra) + skipped
     return report
 
 
@@ -553,7 +594,7 @@ def _errors_into(report):
 
 def check_against(est, net: Network, X, directory: str, targets, *, name: str = "model",
                   tol: Tolerance = Tolerance(), required=(), expected=None,
-                  chunk: int = CHUNK, given=None) -> Report:
+                  chunk: int = CHUNK, given=None, onnx_runtimes=()) -> Report:
     """The exports committed in `directory` against scikit-learn's own outputs on rows X.
     Incomplete sets, sets mixed from two exports, exports of another model (fingerprint)
     and edited weights (digest) fail; each export is judged at the rtol of the arithmetic
@@ -563,7 +604,7 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
     expected = required if expected is None else expected
     report = Report(n_rows=len(X), rtol=tol.rtol_for("float64"), atol=tol.atol,
                     fingerprint=net.fingerprint)
-    runnable, edited = {}, set()
+    runnable, edited, dtypes = {}, set(), {}
     for t in targets:
         mod = emit.target(t)
         names = [name + s for s in mod.FILES]
@@ -599,14 +640,16 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
             fail(f"stale: {st.file} was edited after export (its weights, feature names, labels "
                  f"or vocabularies no longer match the digest it records)", rtol)
             edited.add(t)
-        runnable[t] = rtol
+        runnable[t], dtypes[t] = rtol, dtype
     if not report.rows and not runnable:
         report.rows.append(Row("-", "-", status=FAIL, note=f"no exports named {name} in {directory}"))
     with _errors_into(report):
+        extra, skipped = ({}, []) if "onnx" in edited else _onnx_runtimes(
+            directory, name, tol, onnx_runtimes, runnable, dtypes)
         report.rows += _run_and_compare(est, net, X, runnable, tol.atol, directory, name,
                                         required, chunk, report.samples, committed=True,
-                                        edited=edited,
-                                        given=given)
+                                        edited=edited, given=given, dtypes=dtypes,
+                                        extra=extra) + skipped
     judged = [r.rtol for r in report.rows if r.status != SKIP and r.rtol]
     report.rtol = max(judged, default=report.rtol)
     return report
@@ -614,7 +657,8 @@ def check_against(est, net: Network, X, directory: str, targets, *, name: str = 
 
 def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0,
           against: str | None = None, name: str = "model", required=(), expected=None,
-          options=None, files: dict | None = None, chunk: int = CHUNK, given=None) -> Report:
+          options=None, files: dict | None = None, chunk: int = CHUNK, given=None,
+          onnx_runtimes=()) -> Report:
     """Every requested export against scikit-learn's own outputs on rows X
     (check_against when `against` names a directory of committed exports, else
     check_fresh).
@@ -625,14 +669,56 @@ def check(est, net: Network, X, targets, *, dtype="float64", rtol=None, atol=0.0
     required: targets whose runtime must be present (otherwise they are skipped).
     files: already rendered exports to check (convert checks the bytes it will write).
     given: the caller's own rows (Given) among X, which scikit-learn is fed unchanged.
+    onnx_runtimes: the ONNX runtimes besides onnxruntime to run the ONNX export in
+        (emit/onnx_runtimes.py; None: every one installed), each its own rows
+        (onnx[openvino], ...). A runtime that cannot load or run the graph is a FAIL row.
     Raises RuntimeFailed when an export's runtime crashes (not a disagreement).
     """
     tol = Tolerance(rtol, atol)
     if against is not None:
         return check_against(est, net, X, against, targets, name=name, tol=tol,
-                             required=required, expected=expected, chunk=chunk, given=given)
+                             required=required, expected=expected, chunk=chunk, given=given,
+                             onnx_runtimes=onnx_runtimes)
     return check_fresh(est, net, X, targets, dtype=dtype, tol=tol, name=name, required=required,
-                       options=options, files=files, chunk=chunk, given=given)
+                       options=options, files=files, chunk=chunk, given=given,
+                       onnx_runtimes=onnx_runtimes)
+
+
+def _onnx_runtimes(directory, name, tol, chosen, rtols, dtypes):
+    """The ONNX export in the other ONNX runtimes (emit/onnx_runtimes.py): {row target:
+    runner}, adding each one's rtol and dtype to rtols and dtypes, and the SKIP rows of
+    runtimes that are absent or cannot run this graph (a string label they cannot
+    return, text inputs, OpenCV's float64). chosen: the runtimes (None: all installed);
+    one named there or by its MLPEXPORT_REQUIRE_... variable must be installed."""
+    if "onnx" not in rtols or chosen == ():
+        return {}, []
+    from .emit import onnx_runtimes as rt
+    must = rt.required(chosen)
+    extra, rows = {}, []
+    for runtime in (chosen if chosen is not None else rt.LABELS):
+        label = rt.LABELS[runtime]
+        try:
+            run = rt.runner(directory, name, runtime)
+        except RuntimeMissing as exc:
+            if runtime in must:
+                raise ExportError(f"{exc} (required: {rt.REQUIRE_ENV[runtime]}=1 or "
+                                  f"--onnx-runtimes names it).") from None
+            rows.append(Row(label, "-", status=SKIP, note=f"skipped: {exc}"))
+            continue
+        except rt.NotRun as exc:
+            rows.append(Row(label, "-", status=SKIP, note=f"skipped: {exc}"))
+            continue
+        except RuntimeFailed as exc:
+            rows.append(Row(label, "-", status=FAIL, note=str(exc), rtol=rtols["onnx"],
+                            atol=tol.atol))
+            continue
+        dtypes[label] = run.judged
+        rtols[label] = tol.rtol_for(run.judged)
+        extra[label] = run
+        if "predict" in run.left_out and "predict" not in rt.left_out_of(directory, name):
+            rows.append(Row(label, "predict", status=SKIP,
+                            note=f"skipped: {runtime} returns no string tensors"))
+    return extra, rows
 
 
 def _rows_of(X, start, stop, nan_ok=None):
@@ -665,10 +751,17 @@ def _progress(starts, n_rows, chunk):
     return tqdm(starts, desc="rows", unit="chunk", total=len(starts), leave=False, file=sys.stderr)
 
 
+def _limit(dtype):
+    """The largest magnitude an export of this arithmetic holds (None: float64's, all
+    of scikit-learn's)."""
+    return float(np.finfo(np.float32).max) if dtype == "float32" else None
+
+
 def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, chunk, samples,
-                     committed=False, edited=(), given=None):
+                     committed=False, edited=(), given=None, dtypes=None, extra=None):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
-    with scikit-learn. A crash raises RuntimeFailed, except for a committed export already
+    with scikit-learn; dtypes: target -> the arithmetic it is judged in; extra: more
+    runners (the ONNX export in other runtimes, _onnx_runtimes), whose crash is a FAIL row. A crash raises RuntimeFailed, except for a committed export already
     failed as edited, whose crash is reported in a FAIL row (the edit explains it).
 
     Committed exports are untrusted code, and some run in child processes (the numpy
@@ -678,7 +771,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
     imports the rest, and the runners that work in this process (ONNX: onnxruntime)
     are made before the ones that start a child. So nothing a child writes on our
     sys.path is ever imported here."""
-    runners, rows = {}, []
+    runners, rows, dtypes, extra = {}, [], dtypes or {}, extra or {}
     nan_ok = net.nan_columns()
     Xs = _rows_of(X, 0, SAMPLE, nan_ok)  # the first rows: they set each column's typical scale
     sample = oracle(est, Xs, net, given, 0)
@@ -686,8 +779,9 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
     sandbox.time_limit()  # a bad MLPEXPORT_TIMEOUT is a usage error, before anything runs
     if committed:
         sandbox.seal_parent()
-    in_child = [t for t in rtols if getattr(emit.target(t), "RUNS_IN_CHILD", False)]
-    for t in [t for t in rtols if t not in in_child] + in_child:
+    in_child = [t for t in rtols if t not in extra
+                and getattr(emit.target(t), "RUNS_IN_CHILD", False)]
+    for t in [t for t in rtols if t not in in_child and t not in extra] + in_child:
         try:
             r = _runner(t, directory, name, t in required, committed)
         except RuntimeFailed as exc:
@@ -699,6 +793,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             rows.append(r)
         else:
             runners[t] = r
+    runners.update(extra)
     order = list(rtols)  # rows in the order the targets were asked for
     rows.sort(key=lambda r: order.index(r.target))
     runners = {t: runners[t] for t in order if t in runners}
@@ -716,7 +811,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             try:
                 got = run(Xc)
             except (Exception, SystemExit) as exc:
-                if t not in edited:
+                if t not in edited and t not in extra:
                     raise _crashed(t, name, exc) from None
                 merged[(t, "-")] = Row(t, "-", status=FAIL, note=str(_crashed(t, name, exc)),
                                        rtol=rtols[t], atol=atol)
@@ -725,9 +820,14 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
             if start == 0:
                 samples[t] = ({k: v[:PLOT_ROWS] for k, v in got.items()},
                               {k: v[:PLOT_ROWS] for k, v in want.items()})
-            for row in compare_outputs(t, got, want, rtols[t], atol, typical):
+            for row in compare_outputs(t, got, want, rtols[t], atol, typical,
+                                       getattr(run, "left_out", ()), _limit(dtypes.get(t))):
                 key = (t, row.output)
                 merged[key] = merge(merged[key], row) if key in merged else row
+    for (t, _), row in merged.items():  # what a runtime computes differently, said once per row
+        note = getattr(extra.get(t), "note", "")
+        if note and row.status != SKIP:
+            row.note = "; ".join(n for n in (row.failure() or row.note, note) if n)
     for run in runners.values():  # children stop now (else when they are collected)
         getattr(run, "close", lambda: None)()
     return rows + list(merged.values())

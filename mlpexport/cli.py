@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "its header) to prove parity on, besides drawn extremes; also the rows "
                         "--prune-dead judges units on")
     _export_options(c)
+    _runtimes_option(c, "none: onnxruntime only")
 
     k = sub.add_parser("check", help="run exports and scikit-learn on the same rows and compare",
                        description="Exit 0 when every export agrees with scikit-learn within "
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _plot_options(k, "scatter of each export against scikit-learn, and the distribution of "
                      "absolute errors")
     _export_options(k)
+    _runtimes_option(k, "every one installed, SKIP for the others")
 
     i = sub.add_parser("inspect", help="what the network computes: layers, formulas, dead units",
                        description="Architecture, the forward pass in numpy and MATLAB syntax, and "
@@ -142,18 +144,41 @@ def _plot_options(p, what):
     p.add_argument("--plot-size", default="900x600", metavar="WxH", help="plot size in pixels")
 
 
+def _runtimes_option(p, default):
+    p.add_argument("--onnx-runtimes", metavar="RUNTIMES",
+                   help="ONNX runtimes to run the ONNX export in besides onnxruntime, each its "
+                        "own rows: comma-separated from openvino, tract, opencv, node "
+                        f"(onnxruntime-node), all, or onnxruntime for none (default: {default}, "
+                        "or MLPEXPORT_ONNX_RUNTIMES); a runtime named here must be installed")
+
+
 def _export_options(p):
     p.add_argument("--matlab-inline", action="store_true",
                    help="MATLAB: write the weights into the .m file (no .mat; for MATLAB Coder)")
     p.add_argument("--onnx-no-label", action="store_true",
                    help="ONNX: leave out the label output (MATLAB's importer cannot take string tensors)")
+    p.add_argument("--onnx-opset", type=int, metavar="N",
+                   help="ONNX: write the graph at opset N (default: the lowest its ops need, "
+                        "13 for numbers, 19 with text columns; MATLAB's importer wants <= 14)")
+    p.add_argument("--onnx-text", choices=("strings", "codes"),
+                   help="ONNX: text columns as string inputs (default) or as int64 codes, "
+                        "the vocabulary in the metadata and NAME.codes.json (for runtimes "
+                        "without string tensors: OpenVINO, tract, OpenCV, MATLAB)")
+    p.add_argument("--onnx-test-data", action="store_true",
+                   help="ONNX: also write NAME/test_data_set_0/input_*.pb and output_*.pb, "
+                        "proven rows and scikit-learn's outputs in ONNX's test-data layout")
     p.add_argument("--matlab-verify", action="store_true",
                    help="MATLAB: also write mlpexport_verify.m, which re-checks the export in MATLAB")
 
 
 def _options(args) -> dict:
-    return {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label,
-            "matlab_verify": args.matlab_verify}
+    out = {"matlab_inline": args.matlab_inline, "onnx_no_label": args.onnx_no_label,
+           "matlab_verify": args.matlab_verify, "onnx_test_data": args.onnx_test_data}
+    if args.onnx_opset is not None:
+        out["onnx_opset"] = args.onnx_opset
+    if args.onnx_text is not None:
+        out["onnx_text"] = args.onnx_text
+    return out
 
 
 def cmd_convert(args) -> int:
@@ -162,7 +187,7 @@ def cmd_convert(args) -> int:
     report = api._convert(args.model, args.outdir, to=args.to, name=args.name, dtype=args.dtype,
                           data=args.data, force=args.force, prune_dead=args.prune_dead,
                           trust_pickle=args.trust_pickle, options=_options(args), note=_note,
-                          written=WRITTEN)
+                          written=WRITTEN, onnx_runtimes=args.onnx_runtimes)
     if not report.passed:
         print(report.table(unrun="written but not run"))
         print("mlpexport: error: an export disagrees with scikit-learn; no files were written.",
@@ -204,7 +229,7 @@ def _check_models(args, models) -> int:
                                       name=args.name, to=args.to, rtol=args.rtol,
                                       atol=args.atol, dtype=args.dtype,
                                       trust_pickle=args.trust_pickle, options=_options(args),
-                                      note=_note))
+                                      note=_note, onnx_runtimes=args.onnx_runtimes))
         except MlpexportError as exc:
             if len(models) > 1 and not str(exc).startswith(model):
                 exc.args = (f"{model}: {exc}",)  # which of the models it is about

@@ -33,6 +33,9 @@ def fixture_model(name):
     return make.model_path(recipe)
 
 REQUIRE_OCTAVE = os.environ.get("MLPEXPORT_REQUIRE_OCTAVE") == "1"
+# check runs the ONNX export in every ONNX runtime installed; the suite's other checks
+# run it in onnxruntime only (tests/test_onnx_runtimes.py runs the others on the zoo).
+os.environ.setdefault("MLPEXPORT_ONNX_RUNTIMES", "onnxruntime")
 
 # CI draws the same property-test examples every run (a failure there is reproducible,
 # never a roll of the dice); locally hypothesis explores new ones.

@@ -389,7 +389,10 @@ def write_all(files: dict[str, bytes], outdir: str, *, force: bool,
         try:
             for fn in paths:
                 data = files[fn]
-                fd, tmp = tempfile.mkstemp(prefix=f".{fn}.{os.getpid()}.", suffix=".tmp", dir=outdir)
+                where = os.path.dirname(paths[fn])  # a file in a subfolder (ONNX test data)
+                os.makedirs(where, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(fn)}.{os.getpid()}.",
+                                           suffix=".tmp", dir=where)
                 staged[fn] = tmp
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)

@@ -7,7 +7,8 @@ head -> outputs. Regressors: `variable` [N, n_outputs]. Classifiers: `label` [N]
 `probabilities` [N, n_classes] when the model has predict_proba, and `scores` (its
 decision_function: [N] for two classes, else [N, n_classes]) when it has one: a
 LinearSVC has `label` + `scores`, a LogisticRegression `label` + `probabilities` +
-`scores`. Opset OPSET, float64 unless --dtype float32.
+`scores`. The lowest opset the graph's ops need (13, 19 with text columns) unless
+--onnx-opset; float64 unless --dtype float32.
 """
 from __future__ import annotations
 
@@ -32,10 +33,20 @@ FILES = (".onnx",)
 @dataclass(frozen=True)
 class Options:
     onnx_no_label: bool = False  # probabilities only (no label output, no classes tensor)
+    onnx_opset: int | None = None  # None: the lowest opset that holds the graph's ops
+    onnx_test_data: bool = False  # NAME/test_data_set_0/*.pb: ONNX's own test-data layout
+    onnx_text: str = "strings"  # "codes": text columns as int64 codes (runtimes without strings)
 
-OPSET = 17
-IR_VERSION = 8  # what opset 17 needs; old enough for MATLAB's importer and older runtimes
-STRING_OPSET, STRING_IR_VERSION = 19, 9  # Equal on strings is opset 19's
+TEXT_MODES = ("strings", "codes")
+MISSING_CODE, UNKNOWN_CODE = -1, -2  # --onnx-text codes: a missing text, one not in the vocabulary
+
+# The graph is spelled with ops whose form holds from opset 13 (ReduceSum and Unsqueeze
+# take their axes as inputs) up; Equal on strings needs 19. By default a graph is written
+# at the lowest opset whose schemas accept every node (onnx.checker, full check), which
+# MATLAB's importer and older runtimes want (<= 14). MAX_OPSET: the newest offered, what
+# the oldest onnx (1.15) and onnxruntime (1.19) this package supports both know.
+BUILD_OPSET = 19
+MAX_OPSET = 20
 
 class Graph:
     """A tiny builder: named initializers and nodes, outputs named as we go."""
@@ -71,6 +82,29 @@ class Graph:
         return out
 
 
+def _isnan(g, Z):
+    """IsNaN spelled Not(Equal(Z, Z)): tract has no float64 IsNaN kernel, and OpenVINO,
+    OpenCV and onnxruntime all compute Equal exactly (NaN is the one value unequal to
+    itself)."""
+    return g.node("Not", [g.node("Equal", [Z, Z])])
+
+
+def _isinf(g, Z):
+    """IsInf spelled Equal(Abs(Z), inf): tract has no float64 IsInf kernel."""
+    return g.node("Equal", [g.node("Abs", [Z]), g.const("inf", np.inf)])
+
+
+def _as_number(g, test, to=None):
+    """A bool tensor as 1/0 numbers (of the graph's float type, or int64): Where(test,
+    1, 0), not Cast, whose bool input tract and OpenCV do not all take (tract returned a
+    bool -> int64 Cast as TDim)."""
+    if to == "int64":
+        one, zero = g.const("one_int", 1, dtype=np.int64), g.const("zero_int", 0, dtype=np.int64)
+    else:
+        one, zero = g.const("one", 1.0), g.const("zero", 0.0)
+    return g.node("Where", [test, one, zero])
+
+
 def _sigmoid(g, Z, out=None):
     """1 / (1 + exp(-Z)) spelled out, as scipy's expit computes it. onnxruntime's
     Sigmoid kernel loses relative precision on tiny probabilities (seen: 2.5e-3
@@ -96,10 +130,8 @@ def _take(g, op, Z):
 
 
 def _mark_nan(g, op, Z):
-    from onnx import TensorProto
     flagged = g.node("Equal", [op.mask, g.const("one", 1.0)])
-    as_number = TensorProto.DOUBLE if g.np_dtype == np.float64 else TensorProto.FLOAT
-    return g.node("Where", [flagged, g.node("Cast", [g.node("IsNaN", [Z])], to=as_number), Z])
+    return g.node("Where", [flagged, _as_number(g, _isnan(g, Z)), Z])
 
 
 def _poly(g, op, Z):
@@ -142,7 +174,7 @@ def _expm1(g, Z):
     u = g.node("Exp", [Z])
     d = g.node("Sub", [u, g.const("one", 1.0)])
     exact = g.node("Div", [g.node("Mul", [d, Z]), g.node("Log", [u])])
-    edge = g.node("Or", [g.node("Equal", [d, g.const("minus_one", -1.0)]), g.node("IsInf", [u])])
+    edge = g.node("Or", [g.node("Equal", [d, g.const("minus_one", -1.0)]), _isinf(g, u)])
     return g.node("Where", [g.node("Equal", [d, g.const("zero", 0.0)]), Z,
                             g.node("Where", [edge, d, exact])])
 
@@ -177,7 +209,7 @@ def _replace_columns(g, Z, start, stop, new):
 def _position(g, hit, dtype):
     """(found, index): whether a row of `hit` ([N, k] bool) has a True, as 0/1 [N, 1],
     and where (ArgMax of the 0/1 row), [N, 1] int64."""
-    ones = g.node("Cast", [hit], to=dtype)
+    ones = _as_number(g, hit)
     found = g.node("ReduceSum", [ones, g.const("axis1", [1], dtype=np.int64)], keepdims=1)
     index = g.node("ArgMax", [ones], axis=1, keepdims=1)
     return g.node("Greater", [found, g.const("half", 0.5)]), index
@@ -197,6 +229,22 @@ def _string_codes(g, column, x):
     return g.node("Where", [missing, g.const("nan", np.nan), codes])
 
 
+def _given_codes(g, column, x):
+    """--onnx-text codes: [N, 1] int64 codes -> [N, 1] numbers as _string_codes makes them
+    from strings: k in 0..len(words)-1 is words[k], -1 (MISSING_CODE) a missing value, any
+    other an unknown one (NaN where unknown is an error)."""
+    n = len(column.words)
+    known = g.node("And", [g.node("Greater", [x, g.const("minus_one_int", -1, dtype=np.int64)]),
+                           g.node("Less", [x, g.const(f"n_words_{column.column}", n, dtype=np.int64)])])
+    codes = g.node("Cast", [x], to=g.onnx_dtype)
+    unknown = g.const("nan", np.nan) if column.error else g.const("minus_one", -1.0)
+    codes = g.node("Where", [known, codes, unknown])
+    missing = g.node("Equal", [x, g.const("minus_one_int", -1, dtype=np.int64)])
+    if column.error:
+        g.refused.append(g.node("And", [g.node("Not", [known]), g.node("Not", [missing])]))
+    return g.node("Where", [missing, g.const("nan", np.nan), codes])
+
+
 def _lookup_codes(g, op, Z):
     """Lookup: the column's value -> codes[k] where it equals values[k]; NaN -> missing;
     else unknown (NaN where unknown is an error), written back into that column."""
@@ -204,7 +252,7 @@ def _lookup_codes(g, op, Z):
     found, index = _position(g, g.node("Equal", [col, op.values]), g.onnx_dtype)
     codes = g.node("Gather", [op.codes, index], axis=0)
     out = g.node("Where", [found, codes, op.unknown])  # NaN where unknown is an error
-    nan = g.node("IsNaN", [col]) if op.missing is not None else None
+    nan = _isnan(g, col) if op.missing is not None else None
     if op.error:  # a value the encoder does not know (NaN too, unless it has a code): refused
         unknown = g.node("Not", [found])
         g.refused.append(unknown if nan is None else g.node("And", [unknown, g.node("Not", [nan])]))
@@ -214,8 +262,8 @@ def _lookup_codes(g, op, Z):
 
 
 def _equal(g, op, Z):
-    same = g.node("Cast", [g.node("Equal", [Z, op.array])], to=g.onnx_dtype)
-    keep = g.node("Or", [g.node("IsNaN", [op.array]), g.node("IsNaN", [Z])])
+    same = _as_number(g, g.node("Equal", [Z, op.array]))
+    keep = g.node("Or", [_isnan(g, op.array), _isnan(g, Z)])
     return g.node("Where", [keep, Z, same])
 
 
@@ -225,7 +273,7 @@ FORWARD = {
     Equal: _equal,
     Apply: lambda g, op, Z: _apply(g, op, Z),
     Take: _take,
-    FillNaN: lambda g, op, Z: g.node("Where", [g.node("IsNaN", [Z]), op.fill, Z]),
+    FillNaN: lambda g, op, Z: g.node("Where", [_isnan(g, Z), op.fill, Z]),
     MarkNaN: _mark_nan,
     PolyTerms: _poly,
     Sub: lambda g, op, Z: g.node("Sub", [Z, op.array]),
@@ -308,10 +356,9 @@ OUTPUT_OPS = {
 
 
 def _threshold(g, op, Z, P, index):
-    from onnx import TensorProto
     test = g.node("Greater", [Z, g.const("zero", 0.0)] if op.on is Score.LOGITS
                   else [g.positive, g.const("half", 0.5)])
-    return g.node("Reshape", [g.node("Cast", [test], to=TensorProto.INT64),
+    return g.node("Reshape", [_as_number(g, test, "int64"),
                               g.const("flat", [-1], dtype=np.int64)])
 
 
@@ -323,8 +370,9 @@ def _lookup(g, op, Z, P, index):
 def _multilabel(g, op, Z, P, index):
     from onnx import TensorProto
     g.label_type = TensorProto.INT64
-    return g.node("Cast", [g.node("Greater", [P, g.const("half", 0.5)])], out="label",
-                  to=TensorProto.INT64)
+    return g.node("Where", [g.node("Greater", [P, g.const("half", 0.5)]),
+                            g.const("one_int", 1, dtype=np.int64),
+                            g.const("zero_int", 0, dtype=np.int64)], out="label")
 
 
 # op type -> builder (graph, op, Z, P, index so far) -> index or label
@@ -383,8 +431,9 @@ def _head(g, net, prog, Z, with_label):
     return [("label", g.label_type, ["N", k] if multilabel else ["N"])] + outputs
 
 
-def build(net, name, dtype="float64", with_label=True):
-    """Network -> onnx.ModelProto (checked)."""
+def build(net, name, dtype="float64", with_label=True, opset=None, text="strings"):
+    """Network -> onnx.ModelProto (checked), at `opset` (None: the lowest it needs);
+    text="codes": text columns as int64 codes (text_codes)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -397,7 +446,7 @@ def build(net, name, dtype="float64", with_label=True):
     names = net.meta.get("feature_names")
     X, inputs = "X", None
     if net.vocab:
-        X, inputs = _feature_inputs(g, net)
+        X, inputs = _feature_inputs(g, net, codes=text == "codes")
     Z = _steps(g, prog.layers, _refuse(g, _steps(g, prog.inputs, X)))
     outputs = _head(g, net, prog, Z, with_label)
     # The names as data: a doc string is free text that no runtime executes.
@@ -407,9 +456,8 @@ def build(net, name, dtype="float64", with_label=True):
         g.nodes, name,
         inputs or [helper.make_tensor_value_info("X", onnx_dtype, ["N", net.n_features], x_doc)],
         [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], initializer=g.inits)
-    opset, ir = (STRING_OPSET, STRING_IR_VERSION) if net.vocab else (OPSET, IR_VERSION)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="mlpexport", ir_version=ir)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", BUILD_OPSET)],
+                              producer_name="mlpexport", ir_version=_ir(BUILD_OPSET))
     from .. import __version__
     model.producer_version = __version__
     model.doc_string = "\n".join(header(net, name, dtype))
@@ -419,13 +467,78 @@ def build(net, name, dtype="float64", with_label=True):
     meta = meta_record(net, name, dtype, arrays, {"onnx_no_label": not with_label}, texts)
     meta["weights"] = list(arrays)
     meta["flat"] = net.flat
+    if not with_label and net.is_classifier:  # what check judges it without (--onnx-no-label)
+        meta["left_out"] = ["predict"]
+    if net.vocab and text == "codes":
+        meta["text_codes"] = text_codes(net)
     if names:
         meta["feature_names"] = [str(n) for n in names]  # JSON, as scikit-learn's feature_names_in_
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
-    onnx.checker.check_model(model, full_check=True)
+    _set_opset(model, opset)
     return model
+
+
+def _ir(opset):
+    """The oldest IR version that holds this opset (older readers take older IRs)."""
+    from onnx import helper
+    return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+
+
+def _accepts(model, opset) -> str:
+    """'' when every node is valid at this opset (onnx.checker, full check), else why not."""
+    import onnx
+    model.opset_import[0].version, model.ir_version = opset, _ir(opset)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        return str(exc).strip().splitlines()[0][:200]
+    return ""
+
+
+def _has_kernels(model) -> bool:
+    """Whether onnxruntime has a kernel for every node at the model's opset: the schemas
+    may allow a type at an opset that no runtime implements there (a float64 Clip at 11:
+    onnxruntime's double Clip kernel starts at 12)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return True
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.log_severity_level = 4
+    try:
+        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    except Exception:  # NOT_IMPLEMENTED: no kernel at this opset for this type
+        return False
+    return True
+
+
+def lowest_opset(model) -> int:
+    """The lowest opset (7..MAX_OPSET) whose schemas accept every node of the graph and
+    at which onnxruntime has a kernel for each."""
+    for opset in range(7, MAX_OPSET + 1):
+        if not _accepts(model, opset) and _has_kernels(model):
+            return opset
+    raise ExportError(f"internal: the ONNX graph is valid at no opset up to {MAX_OPSET}: "
+                      f"{_accepts(model, MAX_OPSET)}")
+
+
+def _set_opset(model, opset):
+    """The model at `opset` (None: the lowest it needs), checked; a user's opset the
+    graph's ops do not hold is a usage error naming the range offered."""
+    from ..errors import UsageError
+    low = lowest_opset(model)
+    if opset is None:
+        opset = low
+    elif isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not low <= opset <= MAX_OPSET:
+        raise UsageError(f"--onnx-opset {opset!r}: this graph's ops need opset {low} to "
+                         f"{MAX_OPSET}{' (Equal on strings is opset 19)' if low >= 19 else ''}; "
+                         f"choose one of them.")
+    why = _accepts(model, int(opset))
+    if why:
+        raise ExportError(f"the ONNX graph is not valid at opset {opset}: {why}")
 
 
 def input_names(net) -> list[str]:
@@ -442,13 +555,23 @@ def _unread(net):
     return unread if not unread.all() else np.zeros_like(unread)
 
 
-def _feature_inputs(g, net):
-    """One [N, 1] input per feature (string or number); the string ones become codes;
-    all are joined into the [N, n_features] matrix the input ops read."""
+def text_codes(net) -> dict:
+    """--onnx-text codes: what a caller codes each text input with (ONNX metadata
+    `text_codes`, and NAME.codes.json): {input name: its vocabulary}, the code of a text its
+    position there; a missing one MISSING_CODE, one not in it UNKNOWN_CODE (any other)."""
+    names = input_names(net)
+    return {"missing": MISSING_CODE, "unknown": UNKNOWN_CODE,
+            "columns": {names[c.column]: list(c.words) for c in net.vocab}}
+
+
+def _feature_inputs(g, net, codes=False):
+    """One [N, 1] input per feature (string or number, or int64 codes for text with
+    codes=True); the text ones become codes; all are joined into the [N, n_features]
+    matrix the input ops read."""
     from onnx import TensorProto, helper
     strings = {c.column: c for c in net.vocab}
     names, unread = column_names(net), _unread(net)
-    for c in net.vocab:
+    for c in ([] if codes else net.vocab):
         g.inits.append(helper.make_tensor(f"vocab_{c.column}", TensorProto.STRING, [len(c.words)],
                                           [w.encode("utf-8") for w in c.words]))
     for n in names:  # ONNX names its inputs by the features: a name must be non-empty UTF-8
@@ -468,21 +591,67 @@ def _feature_inputs(g, net):
         raise ExportError(f"feature name {(clash or names)[0]!r} clashes with another name in the "
                           f"ONNX graph; rename the column before fitting.")
     columns, inputs = [], []
+    text, code = (TensorProto.INT64, _given_codes) if codes else (TensorProto.STRING, _string_codes)
     for j, n in enumerate(names):
         if unread[j]:
             columns.append(None)  # filled below: any column will do, no step reads it
             continue
-        kind = TensorProto.STRING if j in strings else g.onnx_dtype
-        inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1],
-                                                    "string" if j in strings else "number"))
-        columns.append(_string_codes(g, strings[j], n) if j in strings else n)
+        kind = text if j in strings else g.onnx_dtype
+        doc = ("text code" if codes else "string") if j in strings else "number"
+        inputs.append(helper.make_tensor_value_info(n, kind, ["N", 1], doc))
+        columns.append(code(g, strings[j], n) if j in strings else n)
     filler = next(c for c in columns if c is not None)
     return g.node("Concat", [filler if c is None else c for c in columns], axis=1), inputs
 
 
 def render(net, name, *, dtype="float64", **options) -> dict[str, bytes]:
     opts = target_options(Options, options)
-    return {f"{name}.onnx": build(net, name, dtype, with_label=not opts.onnx_no_label).SerializeToString()}
+    if opts.onnx_text not in TEXT_MODES:
+        from ..errors import UsageError
+        raise UsageError(f"--onnx-text {opts.onnx_text!r}: choose strings or codes.")
+    model = build(net, name, dtype, with_label=not opts.onnx_no_label, opset=opts.onnx_opset,
+                  text=opts.onnx_text)
+    files = {f"{name}.onnx": model.SerializeToString()}
+    if net.vocab and opts.onnx_text == "codes":  # the vocabulary for the caller, beside it
+        files[f"{name}.codes.json"] = (json.dumps(text_codes(net), indent=1, ensure_ascii=False)
+                                       + "\n").encode("utf-8")
+    if opts.onnx_test_data:
+        golden = options.get("golden")
+        if golden is None:
+            raise ExportError("--onnx-test-data needs the rows convert proves (the golden rows).")
+        files.update(test_data(model, name, golden[0], golden[1]))  # rows, sklearn's outputs
+    return files
+
+
+def test_data(model, name, X, outputs) -> dict[str, bytes]:
+    """ONNX's test-data layout, as onnxruntime's onnx_test_runner and onnx's backend tests
+    read it: NAME/test_data_set_0/input_<i>.pb (the rows, fed as check feeds them) and
+    output_<j>.pb (scikit-learn's outputs in the graph's element types), TensorProtos
+    named after the graph's inputs and outputs."""
+    from onnx import helper, numpy_helper
+    inputs = [i.name for i in model.graph.input]
+    kinds = [i.type.tensor_type.elem_type for i in model.graph.input]
+    from onnx import TensorProto
+    dtype = np.float32 if TensorProto.FLOAT in kinds else np.float64
+    meta = {p.key: p.value for p in model.metadata_props}
+    codes = json.loads(meta["text_codes"]) if "text_codes" in meta else None
+    feeds = feed(inputs, [k == TensorProto.STRING for k in kinds], X, dtype,
+                 _input_columns(inputs, meta), codes)
+    files = {}
+    folder = f"{name}/test_data_set_0"
+    for i, n in enumerate(inputs):
+        files[f"{folder}/input_{i}.pb"] = numpy_helper.from_array(feeds[n], n).SerializeToString()
+    for j, o in enumerate(model.graph.output):
+        want = np.asarray(outputs[OUTPUTS[o.name]])
+        kind = o.type.tensor_type.elem_type
+        if kind == TensorProto.STRING:
+            value = np.array([str(v) for v in want.ravel()], dtype=object).reshape(want.shape)
+        else:
+            value = want.astype(helper.tensor_dtype_to_np_dtype(kind))
+        shape = [d.dim_param and len(want) or d.dim_value for d in o.type.tensor_type.shape.dim]
+        files[f"{folder}/output_{j}.pb"] = numpy_helper.from_array(
+            value.reshape(shape), o.name).SerializeToString()
+    return files
 
 
 OUTPUTS = {"variable": "predict", "label": "predict", "probabilities": "predict_proba",
@@ -504,10 +673,11 @@ def runner(directory, name, runtime="onnxruntime"):
         names = [o.name for o in model.graph.output]
         at = _input_columns(inputs, {p.key: p.value for p in model.metadata_props})
         evaluator = ReferenceEvaluator(model)
+        codes = given_codes(path)
 
         def infer(X):
             with np.errstate(over="ignore"):  # exp overflows to inf on extreme rows, as in ORT
-                return evaluator.run(None, feed(inputs, strings, X, dtype, at))
+                return evaluator.run(None, feed(inputs, strings, X, dtype, at, codes))
     else:
         try:
             import onnxruntime as ort
@@ -520,16 +690,47 @@ def runner(directory, name, runtime="onnxruntime"):
         inputs = [i.name for i in sess.get_inputs()]
         names = [o.name for o in sess.get_outputs()]
         at = _input_columns(inputs, sess.get_modelmeta().custom_metadata_map)
+        codes = given_codes(path)
 
         def infer(X):
-            return sess.run(None, feed(inputs, strings, X, dtype, at))
+            return sess.run(None, feed(inputs, strings, X, dtype, at, codes))
     unexpected = [n for n in names if n not in OUTPUTS]
     if unexpected:
         raise ExportError(f"{path} has an unexpected output {unexpected[0]!r}.")
 
     def run_rows(X):
         return {OUTPUTS[n]: v for n, v in zip(names, infer(X))}
+    run_rows.left_out = left_out(path)
     return run_rows
+
+
+def given_codes(path) -> dict | None:
+    """The text_codes record of a graph written with --onnx-text codes (None otherwise)."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if "text_codes" not in meta:
+        return None
+    try:
+        codes = json.loads(meta["text_codes"])
+        if isinstance(codes, dict) and isinstance(codes.get("columns"), dict):
+            return codes
+    except ValueError:
+        pass
+    raise ExportError(f"{path} has an unreadable text_codes record in its metadata.")
+
+
+def left_out(path) -> tuple[str, ...]:
+    """scikit-learn's names of the outputs the export was written without on purpose
+    (`predict` under --onnx-no-label), from its metadata: check judges only the rest."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    meta = {p.key: p.value for p in model.metadata_props}
+    try:
+        names = json.loads(meta.get("left_out", "[]"))
+    except ValueError:
+        return ()
+    return tuple(n for n in names if n == "predict") if isinstance(names, list) else ()
 
 
 def _input_columns(inputs, meta) -> list[int] | None:
@@ -542,17 +743,22 @@ def _input_columns(inputs, meta) -> list[int] | None:
     return [names.index(n) if n in names else j for j, n in enumerate(inputs)]
 
 
-def feed(inputs, strings, X, dtype, at=None) -> dict:
+def feed(inputs, strings, X, dtype, at=None, codes=None) -> dict:
     """Rows in feature order -> the graph's inputs: X itself, or one [N, 1] column per
     input, X's column at[k] (strings as str, a missing one, None or NaN, as ""; numbers as
-    dtype)."""
+    dtype; with `codes`, a text_codes record, text columns as its int64 codes)."""
     if len(inputs) == 1 and not strings[0] and at is None:
         return {inputs[0]: np.asarray(X, dtype=dtype)}
     X = np.asarray(X, dtype=object)
     out = {}
+    vocab = {} if codes is None else codes["columns"]
     for k, (name, is_string) in enumerate(zip(inputs, strings)):
         col = X[:, k if at is None else at[k]]
-        if is_string:
+        if name in vocab:
+            index = {w: i for i, w in enumerate(vocab[name])}
+            out[name] = np.array([codes["missing"] if is_missing(v) else index.get(str(v), codes["unknown"])
+                                  for v in col], dtype=np.int64).reshape(-1, 1)
+        elif is_string:
             out[name] = np.array(["" if is_missing(v) else str(v) for v in col],
                                  dtype=object).reshape(-1, 1)
         else:
@@ -595,6 +801,13 @@ def stamp(directory, name) -> Stamp:
     expected = [str(n) for n in names or (f"x{j}" for j in range(int(meta.get("n_features", 0))))]
     at = [expected.index(n) if n in expected else -1 for n in inputs]
     named = inputs == ["X"] or (min(at, default=0) >= 0 and at == sorted(set(at)))
+    if "text_codes" in meta:  # --onnx-text codes: the vocabularies are in the metadata
+        try:
+            columns = json.loads(meta["text_codes"])["columns"]
+            arrays.update({f"vocab_{expected.index(n)}": np.array([str(w) for w in words], dtype=object)
+                           for n, words in columns.items()})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            named = False  # an unreadable record: not the export we wrote
     return Stamp(f"{name}.onnx", meta.get("fingerprint"),
                  named and digest(arrays) == meta.get("digest"), dtype=meta.get("dtype", "float64"))
 
