@@ -86,19 +86,23 @@ def test_a_dataframe_model_without_pandas_is_one_plain_line_not_an_internal_erro
     assert not (tmp_path / "out").exists()
 
 
-def test_the_oracle_gives_scikit_learn_nan_for_a_missing_text_value_under_any_pandas():
-    """Rows mlpexport makes (drawn, or read from a CSV's empty cells) hold None for a missing
-    text value. pandas 3 turns it into NaN when it builds the DataFrame for scikit-learn;
-    pandas 2 kept None, which scikit-learn's SimpleImputer(missing_values=nan) does not
-    impute, so the oracle and every export disagreed on those rows (the mixed-types
-    example failed with exit 1 under pandas 2.2). CI's floors run holds pandas 2."""
+def test_the_oracle_gives_scikit_learn_nan_for_a_missing_text_value_under_any_pandas(tmp_path):
+    """Rows mlpexport makes (drawn, or read from a CSV's empty cells) hold the column's own
+    missing value: NaN where the model's imputer counts NaN as missing. The oracle hands
+    scikit-learn every value as the object it is, so under pandas 2 (which keeps None in a
+    text column, where pandas 3 makes it NaN) SimpleImputer(missing_values=nan) still
+    imputes those rows; with None there the oracle and every export disagreed (the
+    mixed-types example failed with exit 1 under pandas 2.2). CI's floors run holds pandas 2."""
     import numpy as np
 
     from conftest import case
+    from mlpexport.api import _rows
     from mlpexport.check import sklearn_outputs
 
     est, net, _ = case("mixed_types")
-    X = np.array([[30.0, 10.0, None, "male", 3.0], [40.0, 80.0, "S", None, 1.0]], dtype=object)
+    csv = tmp_path / "rows.csv"
+    csv.write_text("age,fare,embarked,sex,pclass\n30,10,,male,3\n40,80,S,,1\n")
+    X = _rows(str(csv), net).X
     seen = []
 
     class Spy:
