@@ -270,3 +270,19 @@ def test_the_readme_shows_the_recipes_as_their_files_hold_them():
     assert code in blocks, "README's Spark recipe differs from docs/recipes/spark_scoring.py"
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     assert "not run** by the test suite" not in readme
+
+
+def test_the_readme_install_table_names_every_extra_with_what_it_brings():
+    """The Install section's table of extras is pyproject.toml's optional-dependencies: every
+    extra is a row, and each row names every package its extra brings."""
+    import tomllib
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("## Install"):readme.index("## Why")]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", section, re.M)}
+    assert set(rows) == set(extras)
+    for extra, requirements in extras.items():
+        for requirement in requirements:
+            package = re.split(r"[<>=\[; ]", requirement, maxsplit=1)[0]
+            assert package in rows[extra], f"{extra}: {package} not in the README's row"
