@@ -38,7 +38,7 @@ import re
 
 import pytest
 
-from conftest import ALL, AVAILABLE, case
+from conftest import AVAILABLE, case
 from mlpexport.emit import matlab
 from test_emit_matlab import NUMERIC_LABELS, _big_labels_model
 
