@@ -102,7 +102,8 @@ def serve(run_rows, work, reply):
                 if v.dtype.kind == "O":  # text labels: stored as text
                     out[k] = v.astype(str)
             tmp = os.path.join(work, "out-" + seq + ".tmp.npz")
-            np.savez(tmp, allow_pickle=False, **out)
+            np.savez(tmp, **out)  # numbers and text only: nothing here is pickled (numpy < 2.2
+            # has no allow_pickle here and would store it as an array)
             os.replace(tmp, os.path.join(work, "out-" + seq + ".npz"))
             reply.write("done " + seq + "\n")
         except Exception as exc:
