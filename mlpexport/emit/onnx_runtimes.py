@@ -11,6 +11,11 @@ these are the others, each run with the settings the README tells users:
               and refuses a double Softmax, so a float64 graph is not run there (SKIP).
     node      onnxruntime-node through `node`: the npm package's folder in
               MLPEXPORT_NODE_MODULES (or NODE_PATH), else ./.node/node_modules.
+    web       onnxruntime-web's wasm backend (executionProviders ['wasm'], one thread, its
+              .wasm files from the package's dist folder) under `node`, found as for node;
+              the same script (onnx_node.js, told the package). It takes string tensors
+              and computes float64 graphs in float64, as onnxruntime does (measured on the
+              zoo by tests/test_onnx_runtimes.py).
 
 Neither OpenVINO, tract nor OpenCV takes string tensors through these APIs: a graph with
 text inputs is not run there (SKIP), and a string `label` output is cut from the copy
