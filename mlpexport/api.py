@@ -433,7 +433,7 @@ def convert(model, outdir, *, to="all", name=None, dtype="float64", data=None, f
         is then proven on these rows only).
     trust_pickle: load a pickle without the allowlist (only for files you wrote).
     onnx_runtimes: ONNX runtimes besides onnxruntime that must run the ONNX export before
-        it is written ("openvino,tract,opencv,node" or "all"; default none, see check).
+        it is written ("openvino,tract,opencv,node,web" or "all"; default none, see check).
     target_options: matlab_inline, matlab_verify, onnx_no_label, onnx_opset, onnx_text ("codes"),
         onnx_test_data (see `mlpexport convert
         --help`); any other name is a UsageError.
@@ -570,10 +570,10 @@ def check(model, *, data=None, against=None, name=None, to="all", rtol=None, ato
     rtol: default 1e-9 for float64 exports, 1e-4 for float32 ones; atol default 0.
     dtype, target_options: how fresh exports are made (as in `convert`).
     onnx_runtimes: where the ONNX export runs besides onnxruntime, each its own rows
-        (onnx[openvino], onnx[tract], onnx[opencv], onnx[node]): "openvino,tract", "all",
+        (onnx[openvino], onnx[tract], onnx[opencv], onnx[node], onnx[web]): "openvino,tract", "all",
         or "onnxruntime" for none; default every one installed (SKIP rows for the rest).
         A runtime named here, or by MLPEXPORT_REQUIRE_OPENVINO=1 (..._TRACT, _OPENCV,
-        _NODE), must be installed.
+        _NODE, _WEB), must be installed.
 
     >>> report = mlpexport.check("model.skops", against="exports/")
     >>> report.passed, [(r.export, r.output, r.status) for r in report.rows]

@@ -148,7 +148,7 @@ def _runtimes_option(p, default):
     p.add_argument("--onnx-runtimes", metavar="RUNTIMES",
                    help="ONNX runtimes to run the ONNX export in besides onnxruntime, each its "
                         "own rows: comma-separated from openvino, tract, opencv, node "
-                        f"(onnxruntime-node), all, or onnxruntime for none (default: {default}, "
+                        f"(onnxruntime-node), web (onnxruntime-web, wasm), all, or onnxruntime for none (default: {default}, "
                         "or MLPEXPORT_ONNX_RUNTIMES); a runtime named here must be installed")
 
 

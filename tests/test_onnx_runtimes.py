@@ -1,9 +1,10 @@
 """The ONNX export in the runtimes people deploy on (#24): OpenVINO, tract, OpenCV dnn,
-onnxruntime-node. Zoo-wide parity per runtime and dtype (one session per model, judged by
+onnxruntime-node, onnxruntime-web (its wasm backend under Node.js). Zoo-wide parity per runtime and dtype (one session per model, judged by
 check's own rules), and the rows `check` reports. A runtime that is not installed skips
 with its reason, unless CI requires it (MLPEXPORT_REQUIRE_OPENVINO=1, ..._TRACT,
-..._OPENCV, ..._NODE). onnxruntime-node is found through MLPEXPORT_NODE_MODULES (the
-node_modules folder holding onnxruntime-node), NODE_PATH or ./.node/node_modules."""
+..._OPENCV, ..._NODE, ..._WEB). onnxruntime-node and -web are found through
+MLPEXPORT_NODE_MODULES (the node_modules folder holding them), NODE_PATH or
+./.node/node_modules."""
 import json
 import os
 
@@ -47,7 +48,7 @@ def test_zoo_in_each_runtime(name, runtime, dtype, tmp_path):
     try:
         run = rt.runner(write(net, tmp_path, dtype), "m", runtime)
     except rt.NotRun as exc:
-        assert (net.vocab and runtime != "node") or (runtime == "opencv" and dtype == "float64"), exc
+        assert (net.vocab and runtime not in rt.PACKAGES) or (runtime == "opencv" and dtype == "float64"), exc
         return
     judged = run.judged
     assert judged == ("float32" if runtime == "openvino" else dtype)
@@ -177,11 +178,11 @@ def test_readme_runtime_table_counts_are_the_zoos():
             f"{len(strings)} of those with string labels)") in readme
     table = readme[readme.index("| runtime (tested version)"):]
     table = table[:table.index("\n\n")]
-    assert table.count(f"{len(ALL)}/{len(ALL)}") == 6
+    assert table.count(f"{len(ALL)}/{len(ALL)}") == 8
     assert table.count(f"{len(numbers)}/{len(numbers)}") == 5  # OpenCV float64: not run
     assert f"the {len(strings)} string labels" in table
     assert table.count(f"the {len(TEXT)} text models pass with `--onnx-text codes`") == 2
-    for runtime in ("OpenVINO", "tract", "OpenCV", "onnxruntime-node"):
+    for runtime in ("OpenVINO", "tract", "OpenCV", "onnxruntime-node", "onnxruntime-web"):
         assert runtime in table
 
 
@@ -206,3 +207,37 @@ def test_text_models_with_codes_in_each_runtime(name, runtime, dtype, tmp_path):
     rows = compare_outputs(runtime, run(X), reference(est, net, X), DEFAULT_RTOL[run.judged], 0.0,
                            left_out=run.left_out, limit=_limit(run.judged))
     assert rows and all(r.passed for r in rows), [(r.output, r.failure()) for r in rows]
+
+
+def test_web_is_its_own_runtime_found_apart_from_node(tmp_path, monkeypatch):
+    """onnxruntime-web is looked for by itself: a node_modules folder with only
+    onnxruntime-node runs onnx[node] and gives onnx[web] a SKIP row naming the package
+    (a failure under MLPEXPORT_REQUIRE_WEB=1); both float64 rows are judged at float64's
+    rtol (the wasm backend computes float64, measured on the zoo above)."""
+    need("node")
+    need("web")
+    import mlpexport
+    from mlpexport.errors import ExportError
+    est, net, X = case("reg_classic")
+    report = mlpexport.check(est, to="onnx", onnx_runtimes="node,web")
+    rows = {r.target: r for r in report.rows}
+    assert report.passed and rows["onnx[web]"].rtol == rows["onnx[node]"].rtol == DEFAULT_RTOL["float64"]
+    only_node = tmp_path / "node_modules"
+    only_node.mkdir()
+    (only_node / "onnxruntime-node").symlink_to(os.path.join(rt._node_modules("onnxruntime-node"), "onnxruntime-node"))
+    for dep in os.listdir(rt._node_modules("onnxruntime-node")):  # its dependencies, not -web
+        if dep != "onnxruntime-web" and not (only_node / dep).exists():
+            (only_node / dep).symlink_to(os.path.join(rt._node_modules("onnxruntime-node"), dep))
+    monkeypatch.setenv("MLPEXPORT_NODE_MODULES", str(only_node))
+    monkeypatch.delenv("NODE_PATH", raising=False)
+    monkeypatch.delenv("MLPEXPORT_REQUIRE_WEB", raising=False)
+    monkeypatch.delenv("MLPEXPORT_ONNX_RUNTIMES", raising=False)  # check's default: all
+    monkeypatch.chdir(tmp_path)
+    assert "onnxruntime-web was not found" in rt.available("web") and rt.available("node") is None
+    report = mlpexport.check(est, to="onnx", onnx_runtimes=None)
+    rows = {r.target: r for r in report.rows}
+    assert rows["onnx[node]"].passed and rows["onnx[web]"].status == "SKIP"
+    assert "onnxruntime-web was not found" in rows["onnx[web]"].note
+    monkeypatch.setenv("MLPEXPORT_REQUIRE_WEB", "1")
+    with pytest.raises(ExportError, match="MLPEXPORT_REQUIRE_WEB"):
+        mlpexport.check(est, to="onnx")

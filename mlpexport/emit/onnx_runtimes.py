@@ -11,6 +11,11 @@ these are the others, each run with the settings the README tells users:
               and refuses a double Softmax, so a float64 graph is not run there (SKIP).
     node      onnxruntime-node through `node`: the npm package's folder in
               MLPEXPORT_NODE_MODULES (or NODE_PATH), else ./.node/node_modules.
+    web       onnxruntime-web's wasm backend (executionProviders ['wasm'], one thread, its
+              .wasm files from the package's dist folder) under `node`, found as for node;
+              the same script (onnx_node.js, told the package). It takes string tensors
+              and computes float64 graphs in float64, as onnxruntime does (measured on the
+              zoo by tests/test_onnx_runtimes.py).
 
 Neither OpenVINO, tract nor OpenCV takes string tensors through these APIs: a graph with
 text inputs is not run there (SKIP), and a string `label` output is cut from the copy
@@ -33,12 +38,14 @@ import numpy as np
 from ..errors import RuntimeFailed, RuntimeMissing
 
 LABELS = {"openvino": "onnx[openvino]", "tract": "onnx[tract]", "opencv": "onnx[opencv]",
-          "node": "onnx[node]"}
+          "node": "onnx[node]", "web": "onnx[web]"}
 RUNTIMES = ("onnxruntime",) + tuple(LABELS)
 REQUIRE_ENV = {r: f"MLPEXPORT_REQUIRE_{r.upper()}" for r in LABELS}  # "1": missing is an error
 INSTALL = {"openvino": "pip install openvino", "tract": "pip install tract",
            "opencv": "pip install opencv-python-headless",
-           "node": "node and npm install onnxruntime-node, folder in MLPEXPORT_NODE_MODULES"}
+           "node": "node and npm install onnxruntime-node, folder in MLPEXPORT_NODE_MODULES",
+           "web": "node and npm install onnxruntime-web, folder in MLPEXPORT_NODE_MODULES"}
+PACKAGES = {"node": "onnxruntime-node", "web": "onnxruntime-web"}  # npm, run by onnx_node.js
 
 
 class NotRun(Exception):
@@ -78,21 +85,22 @@ def required(chosen) -> set:
     return out | set(chosen or ())
 
 
-def _node_modules():
+def _node_modules(package="onnxruntime-node"):
     for path in (os.environ.get("MLPEXPORT_NODE_MODULES"), *os.environ.get("NODE_PATH", "").split(os.pathsep),
                  os.path.join(os.getcwd(), ".node", "node_modules")):
-        if path and os.path.isdir(os.path.join(path, "onnxruntime-node")):
+        if path and os.path.isdir(os.path.join(path, package)):
             return path
     return None
 
 
 def available(runtime) -> str | None:
     """None when the runtime can be used, else why not (for a SKIP row)."""
-    if runtime == "node":
+    if runtime in PACKAGES:
+        package = PACKAGES[runtime]
         if shutil.which("node") is None:
             return "node is not installed"
-        if _node_modules() is None:
-            return ("onnxruntime-node was not found (npm install onnxruntime-node; its "
+        if _node_modules(package) is None:
+            return (f"{package} was not found (npm install {package}; its "
                     "node_modules folder in MLPEXPORT_NODE_MODULES)")
         return None
     module = {"openvino": "openvino", "tract": "tract", "opencv": "cv2"}[runtime]
@@ -168,7 +176,7 @@ def runner(directory, name, runtime):
     try:
         prep = _prepare(os.path.join(directory, f"{name}.onnx"), runtime, tmp)
         infer = {"openvino": _openvino, "tract": _tract, "opencv": _opencv,
-                 "node": _node}[runtime](prep)
+                 "node": _node, "web": _web}[runtime](prep)
     except NotRun:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -230,9 +238,13 @@ def _opencv(prep):
 NODE_TYPES = {"float64": np.float64, "float32": np.float32, "int64": np.int64, "bool": np.bool_}
 
 
-def _node(prep):
+def _web(prep):
+    return _node(prep, "onnxruntime-web")
+
+
+def _node(prep, package="onnxruntime-node"):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx_node.js")
-    env = dict(os.environ, NODE_PATH=_node_modules())
+    env = dict(os.environ, NODE_PATH=_node_modules(package))
 
     def encode(name, v):
         v = np.asarray(v)
@@ -246,10 +258,10 @@ def _node(prep):
 
     def infer(feeds):
         request = {"model": prep.path, "inputs": [encode(n, v) for n, v in feeds.items()]}
-        done = subprocess.run(["node", script], input=json.dumps(request).encode(),
+        done = subprocess.run(["node", script, package], input=json.dumps(request).encode(),
                               capture_output=True, env=env, timeout=600)
         if done.returncode:
-            raise RuntimeFailed(f"onnxruntime-node: {done.stderr.decode(errors='replace').strip()[:300]}")
+            raise RuntimeFailed(f"{package}: {done.stderr.decode(errors='replace').strip()[:300]}")
         outs = {}
         for t in json.loads(done.stdout)["outputs"]:
             if t["type"] == "string":
