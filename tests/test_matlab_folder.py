@@ -14,7 +14,7 @@ from importlib import resources
 
 import pytest
 
-from conftest import ALL, ROOT, case, need_octave
+from conftest import ALL, ROOT, case, fixture_model, need_octave
 from mlpexport import emit
 from mlpexport.emit import matlab
 from test_emit_matlab import NUMERIC_LABELS, _big_labels_model
@@ -84,7 +84,7 @@ def converted(tmp_path_factory):
     need_octave()
     d = tmp_path_factory.mktemp("exports")
     for i, (fixture, dtype) in enumerate(CONVERTED):
-        model = glob.glob(os.path.join(ROOT, "fixtures", "models", f"{fixture}.*"))[0]
+        model = fixture_model(fixture)
         verify = ["--matlab-verify"] if i == 0 else []
         assert main(["convert", model, "--to", "matlab", "--dtype", dtype, "-o", str(d),
                      "--force", *verify]) == 0, fixture
@@ -185,7 +185,7 @@ def test_convert_stores_the_scale_check_judged_by(converted):
     from mlpexport import api
     from mlpexport.check import output_scales
     from mlpexport.data import draw_rows
-    model = glob.glob(os.path.join(ROOT, "fixtures", "models", "digits.*"))[0]
+    model = fixture_model("digits")
     m = api._load(model, trust_pickle=False, note=lambda *a: None)
     want = output_scales(m.est, m.net, draw_rows(m.net))["predict_proba"]
     got = loadmat(converted / "digits.mat")["test_scale_proba"].ravel()

@@ -43,10 +43,16 @@ MISSING_CODE, UNKNOWN_CODE = -1, -2  # --onnx-text codes: a missing text, one no
 # The graph is spelled with ops whose form holds from opset 13 (ReduceSum and Unsqueeze
 # take their axes as inputs) up; Equal on strings needs 19. By default a graph is written
 # at the lowest opset whose schemas accept every node (onnx.checker, full check), which
-# MATLAB's importer and older runtimes want (<= 14). MAX_OPSET: the newest offered, what
-# the oldest onnx (1.15) and onnxruntime (1.19) this package supports both know.
+# MATLAB's importer and older runtimes want (<= 14). max_opset(): the newest offered,
+# MAX_OPSET or the newest the installed onnx knows, if older (onnx 1.14, the oldest this
+# package supports, knows 19).
 BUILD_OPSET = 19
 MAX_OPSET = 20
+
+
+def max_opset() -> int:
+    import onnx
+    return min(MAX_OPSET, onnx.defs.onnx_opset_version())
 
 class Graph:
     """A tiny builder: named initializers and nodes, outputs named as we go."""
@@ -516,13 +522,13 @@ def _has_kernels(model) -> bool:
 
 
 def lowest_opset(model) -> int:
-    """The lowest opset (7..MAX_OPSET) whose schemas accept every node of the graph and
+    """The lowest opset (7..max_opset()) whose schemas accept every node of the graph and
     at which onnxruntime has a kernel for each."""
-    for opset in range(7, MAX_OPSET + 1):
+    for opset in range(7, max_opset() + 1):
         if not _accepts(model, opset) and _has_kernels(model):
             return opset
-    raise ExportError(f"internal: the ONNX graph is valid at no opset up to {MAX_OPSET}: "
-                      f"{_accepts(model, MAX_OPSET)}")
+    raise ExportError(f"internal: the ONNX graph is valid at no opset up to {max_opset()}: "
+                      f"{_accepts(model, max_opset())}")
 
 
 def _set_opset(model, opset):
@@ -532,9 +538,9 @@ def _set_opset(model, opset):
     low = lowest_opset(model)
     if opset is None:
         opset = low
-    elif isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not low <= opset <= MAX_OPSET:
+    elif isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not low <= opset <= max_opset():
         raise UsageError(f"--onnx-opset {opset!r}: this graph's ops need opset {low} to "
-                         f"{MAX_OPSET}{' (Equal on strings is opset 19)' if low >= 19 else ''}; "
+                         f"{max_opset()}{' (Equal on strings is opset 19)' if low >= 19 else ''}; "
                          f"choose one of them.")
     why = _accepts(model, int(opset))
     if why:
