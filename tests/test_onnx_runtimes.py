@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ALL, AVAILABLE, case, reference
+from conftest import ALL, AVAILABLE, case, clear_rows, reference
 from mlpexport import emit
 from mlpexport.check import DEFAULT_RTOL, _limit, compare_outputs
 from mlpexport.emit import onnx as onnx_target
@@ -52,7 +52,11 @@ def test_zoo_in_each_runtime(name, runtime, dtype, tmp_path):
         return
     judged = run.judged
     assert judged == ("float32" if runtime == "openvino" else dtype)
-    rows = compare_outputs(runtime, run(X), reference(est, net, X), DEFAULT_RTOL[judged], 0.0,
+    want = reference(est, net, X)
+    if judged == "float32":  # as the float32 parity tests: rows float32 cannot tell (near-ties,
+        keep = clear_rows(want, DEFAULT_RTOL[judged])  # one-vs-rest rows whose every sigmoid
+        X, want = X[keep], {k: np.asarray(v)[keep] for k, v in want.items()}  # underflows)
+    rows = compare_outputs(runtime, run(X), want, DEFAULT_RTOL[judged], 0.0,
                            left_out=run.left_out, limit=_limit(judged))
     assert rows and all(r.passed for r in rows), [(r.output, r.failure()) for r in rows]
     if runtime in ("tract", "opencv") and net.is_classifier and net.classes is not None \
