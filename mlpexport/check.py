@@ -321,7 +321,11 @@ def output_scales(est, net, X) -> dict[str, np.ndarray]:
     """The per-column scale `check` judges numeric outputs by: typical_scale of
     scikit-learn's outputs on the first SAMPLE rows of X (convert stores it in the .mat,
     so mlpexport_verify.m judges its test rows as check judged the export)."""
-    sample = sklearn_outputs(est, _rows_of(X, 0, SAMPLE, net.nan_columns()), net)
+    return _scales(sklearn_outputs(est, _rows_of(X, 0, SAMPLE, net.nan_columns()), net), net)
+
+
+def _scales(sample, net) -> dict[str, np.ndarray]:
+    """typical_scale of each numeric output in scikit-learn's outputs `sample`."""
     return {k: typical_scale(np.asarray(v, dtype=np.float64))
             for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
 
@@ -761,8 +765,9 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
                      committed=False, edited=(), given=None, dtypes=None, extra=None):
     """Rows for each export in `rtols` (target -> rtol): run on X chunk by chunk, compared
     with scikit-learn; dtypes: target -> the arithmetic it is judged in; extra: more
-    runners (the ONNX export in other runtimes, _onnx_runtimes), whose crash is a FAIL row. A crash raises RuntimeFailed, except for a committed export already
-    failed as edited, whose crash is reported in a FAIL row (the edit explains it).
+    runners (the ONNX export in other runtimes, _onnx_runtimes), whose crash is a FAIL
+    row. A crash raises RuntimeFailed, except for a committed export already failed as
+    edited, whose crash is reported in a FAIL row (the edit explains it).
 
     Committed exports are untrusted code, and some run in child processes (the numpy
     and C ones from the start, the MATLAB one in Octave at its first call). Before any
@@ -797,8 +802,7 @@ def _run_and_compare(est, net, X, rtols: dict, atol, directory, name, required, 
     order = list(rtols)  # rows in the order the targets were asked for
     rows.sort(key=lambda r: order.index(r.target))
     runners = {t: runners[t] for t in order if t in runners}
-    typical = {k: typical_scale(np.asarray(v, dtype=np.float64))  # as output_scales
-               for k, v in sample.items() if not (k == "predict" and net.is_classifier)}
+    typical = _scales(sample, net)  # what output_scales stores for the MATLAB verifier
     merged: dict = {}
     for start in _progress(range(0, len(X), chunk), len(X), chunk):
         stop = min(start + chunk, len(X))
